@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs from Debian's packages on a fresh machine (CI runs as root).
+# Idempotent: does nothing when everything is already there.
+set -euo pipefail
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have openvpn || need+=(openvpn)
+have iptables || need+=(iptables)
+have ip || need+=(iproute2)
+have openssl || need+=(openssl)
+have curl || need+=(curl)
+have ps || need+=(procps)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "prereqs: missing ${need[*]} and not root: install them with apt-get" >&2
+    exit 1
+  fi
+  echo "prereqs: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi

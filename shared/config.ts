@@ -1,0 +1,83 @@
+/**
+ * Configuration, parsed once at start from the environment into a frozen, typed object.
+ * A missing or bad setting fails at start with every problem listed (ConfigError).
+ * Every setting here is documented in the README's configuration table.
+ */
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const positiveInt = z.coerce.number().int().positive();
+const port = z.coerce.number().int().min(1).max(65535);
+
+const schema = z
+  .object({
+    KUBE_TARGET: z.enum(['sandbox', 'kubeconfig', 'aks']).optional(),
+    KUBECONFIG: z.string().min(1).optional(),
+    AZURE_SUBSCRIPTION_ID: z.string().uuid().optional(),
+    AKS_RESOURCE_GROUP: z.string().min(1).optional(),
+    AKS_CLUSTER_NAME: z.string().min(1).optional(),
+    AKS_CREDENTIALS: z.enum(['user', 'admin']).default('user'),
+    AKS_SERVER_APP_ID: z.string().min(1).default('6dae42f8-4368-4678-94ff-3960e28e3630'),
+    ARM_ENDPOINT: z.string().url().default('https://management.azure.com'),
+    DEFAULT_ROUTES: z.string().default(''),
+    SECRET_STORE: z.enum(['directory', 'keyvault']).default('directory'),
+    SECRETS_DIR: z.string().min(1).default('.data/secrets'),
+    KEY_VAULT_URL: z.string().url().optional(),
+    OPENVPN_IMAGE: z.string().min(1).default('ghcr.io/aks-vpn-gateways/openvpn:2.6'),
+    LABEL_DOMAIN: z.string().min(1).default('vpn.aks-gateways.io'),
+    CRL_VALIDITY_DAYS: positiveInt.default(30),
+    CRL_RENEW_BEFORE_DAYS: positiveInt.default(7),
+    EXPIRY_WARNING_DAYS: positiveInt.default(30),
+    CRL_TIMER_SCHEDULE: z.string().min(1).default('0 0 3 * * *'),
+    ROLL_TIMEOUT_SECONDS: positiveInt.default(600),
+    ROLL_POLL_SECONDS: positiveInt.default(5),
+    AUTH_ROLES_ENABLED: bool.default(false),
+    SANDBOX_HOST: z.string().min(1).default('127.0.0.1'),
+    SANDBOX_PORT: port.default(7071),
+    SANDBOX_DATA_DIR: z.string().min(1).default('.data'),
+  })
+  .superRefine((env, ctx) => {
+    const target = env.KUBE_TARGET ?? (env.KUBECONFIG ? 'kubeconfig' : 'sandbox');
+    if (target === 'kubeconfig' && !env.KUBECONFIG)
+      ctx.addIssue({ code: 'custom', path: ['KUBECONFIG'], message: 'required when KUBE_TARGET=kubeconfig' });
+    if (target === 'aks')
+      for (const key of ['AZURE_SUBSCRIPTION_ID', 'AKS_RESOURCE_GROUP', 'AKS_CLUSTER_NAME'] as const)
+        if (!env[key])
+          ctx.addIssue({ code: 'custom', path: [key], message: 'required when KUBE_TARGET=aks' });
+    if (env.SECRET_STORE === 'keyvault' && !env.KEY_VAULT_URL)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['KEY_VAULT_URL'],
+        message: 'required when SECRET_STORE=keyvault',
+      });
+  });
+
+export type Config = Readonly<
+  Omit<z.output<typeof schema>, 'KUBE_TARGET' | 'DEFAULT_ROUTES'> & {
+    KUBE_TARGET: 'sandbox' | 'kubeconfig' | 'aks';
+    DEFAULT_ROUTES: readonly string[];
+  }
+>;
+
+/** Parses the environment; throws ConfigError listing every bad or missing key. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings mean "unset" (Azure app settings cannot be deleted from some templates).
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  }
+  const v = parsed.data;
+  return Object.freeze({
+    ...v,
+    KUBE_TARGET: v.KUBE_TARGET ?? (v.KUBECONFIG ? 'kubeconfig' : 'sandbox'),
+    DEFAULT_ROUTES: Object.freeze(
+      v.DEFAULT_ROUTES.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  });
+}

@@ -1,0 +1,100 @@
+/**
+ * The domain model shared by every layer. Validation of raw input into these types lives in
+ * `shared/gateways/schemas.ts` (HTTP) and the renderers re-check what they emit.
+ */
+
+/** DNS label: gateway and client names become file names, config lines and Kubernetes names. */
+export const NAME_PATTERN = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+export type Protocol = 'tcp' | 'udp';
+
+/** A gateway's desired configuration, after defaults are applied. */
+export interface GatewaySpec {
+  readonly name: string;
+  /** IPv4 CIDR of the tunnel network, e.g. `10.140.0.0/24`. */
+  readonly vpnSubnet: string;
+  /** IPv4 CIDRs pushed to clients (cluster service + pod CIDR by default). Exact, never widened. */
+  readonly routes: readonly string[];
+  /** TCP port of the OpenVPN server and its LoadBalancer Service. */
+  readonly port: number;
+  /** Azure DNS label for the public IP (`<label>.<region>.cloudapp.azure.com`). */
+  readonly dnsLabel?: string | undefined;
+  /** Host name or IP clients dial; defaults to the DNS label FQDN or the LoadBalancer address. */
+  readonly publicHost?: string | undefined;
+  readonly loadBalancer: {
+    readonly internal: boolean;
+    /** CIDRs allowed to reach the LoadBalancer; empty = any. */
+    readonly sourceRanges: readonly string[];
+  };
+  /** Default validity of client certificates issued on this gateway. */
+  readonly clientCertValidityDays: number;
+}
+
+export type ClientStatus = 'active' | 'revoked';
+
+/** One client as recorded in the gateway's `state` ConfigMap (the record of truth). */
+export interface ClientRecord {
+  readonly name: string;
+  /** Static tunnel address (pushed through the CCD entry). */
+  readonly ip: string;
+  /** Certificate serial, lower-case hex without separators. */
+  readonly serial: string;
+  /** ISO 8601. */
+  readonly issuedAt: string;
+  /** ISO 8601 certificate notAfter. */
+  readonly notAfter: string;
+  readonly status: ClientStatus;
+  /** ISO 8601, set when revoked. */
+  readonly revokedAt?: string | undefined;
+  /** `generated`: we made the key pair (profile holds the key); `csr`: the caller holds the key. */
+  readonly keySource: 'generated' | 'csr';
+}
+
+/** Gateway port → client (by name, i.e. its static tunnel IP) : target port. */
+export interface PortMapping {
+  readonly port: number;
+  readonly client: string;
+  readonly targetPort: number;
+  readonly protocol: Protocol;
+}
+
+/** A port mapping resolved to the client's tunnel address, as the pod's entrypoint applies it. */
+export interface ResolvedPortMapping extends PortMapping {
+  readonly clientIp: string;
+}
+
+/** Metadata of the gateway's current CRL. */
+export interface CrlInfo {
+  /** Monotonic crlNumber. */
+  readonly number: number;
+  /** ISO 8601. */
+  readonly thisUpdate: string;
+  /** ISO 8601; after this instant OpenVPN refuses every client. */
+  readonly nextUpdate: string;
+}
+
+/** Everything the `state` ConfigMap records about a gateway. */
+export interface GatewayState {
+  readonly spec: GatewaySpec;
+  readonly clients: readonly ClientRecord[];
+  readonly crl: CrlInfo;
+  /** Serial and notAfter of the server certificate. */
+  readonly server: { readonly serial: string; readonly notAfter: string };
+  /** ISO 8601 of creation. */
+  readonly createdAt: string;
+}
+
+export type GatewayPhase = 'Provisioning' | 'Ready' | 'Rolling' | 'Degraded' | 'Deleting' | 'Failed';
+
+export interface GatewayStatus {
+  readonly phase: GatewayPhase;
+  /** Address clients dial (public host, DNS name or LoadBalancer IP), once known. */
+  readonly address?: string | undefined;
+  readonly message?: string | undefined;
+  readonly configHash?: string | undefined;
+}
+
+/** Kubernetes namespace of a gateway. */
+export function namespaceOf(gateway: string): string {
+  return `vpn-${gateway}`;
+}

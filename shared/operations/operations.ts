@@ -1,0 +1,38 @@
+/**
+ * Long-running operations in the Azure LRO shape (`GET /api/operations/{id}`), and the port that
+ * starts them. In Azure the Durable Functions client implements it; in the sandbox and in tests the
+ * in-process runner executes the same orchestrator code.
+ */
+
+export type OperationStatus = 'NotStarted' | 'Running' | 'Succeeded' | 'Failed' | 'Canceled';
+
+export interface Operation {
+  readonly id: string;
+  readonly status: OperationStatus;
+  /** What the operation does, e.g. `roll`, `provision`, `delete`. */
+  readonly kind: string;
+  readonly gateway: string;
+  readonly error?: { readonly code: string; readonly message: string } | undefined;
+  /** ISO 8601. */
+  readonly createdAt: string;
+  readonly lastUpdatedAt: string;
+}
+
+export interface RollRequest {
+  readonly gateway: string;
+  /** Why: `config-change`, `port-mappings`, `restart`, … (recorded, and logged). */
+  readonly reason: string;
+  /** Forces new pods even when the config hash is unchanged (`kubectl.kubernetes.io/restartedAt`). */
+  readonly force: boolean;
+}
+
+export interface OperationsPort {
+  /** Starts (or joins, for the same gateway) a roll; returns the operation id to poll. */
+  startRoll(request: RollRequest): Promise<string>;
+  /** Waits for the LoadBalancer address and records it. */
+  startProvision(gateway: string): Promise<string>;
+  /** Deletes the namespace and secrets and waits until gone. */
+  startDeletion(gateway: string): Promise<string>;
+  /** Undefined when no such operation exists. */
+  getOperation(id: string): Promise<Operation | undefined>;
+}
