@@ -73,6 +73,16 @@ export interface ClusterPort {
     data: Record<string, string>,
     resourceVersion: string,
   ): Promise<VersionedData>;
+  /**
+   * Read-modify-write with a resourceVersion precondition: re-reads and calls `mutate` again on 409,
+   * a bounded number of times (then ConflictError). `mutate` returning undefined means "no change".
+   * NotFoundError when the ConfigMap does not exist.
+   */
+  updateConfigMap(
+    namespace: string,
+    name: string,
+    mutate: (current: VersionedData) => Record<string, string> | undefined,
+  ): Promise<VersionedData>;
   /** JSON merge patch of individual keys (`null` removes a key). Keys set by different callers commute. */
   patchConfigMapData(
     namespace: string,
