@@ -78,6 +78,8 @@ export interface GatewayState {
   readonly spec: GatewaySpec;
   readonly clients: readonly ClientRecord[];
   readonly crl: CrlInfo;
+  /** The declared port mappings (the `port-mappings` ConfigMap and `pm-<port>` Services are derived from them). */
+  readonly portMappings: readonly PortMapping[];
   /** Serial and notAfter of the server certificate. */
   readonly server: { readonly serial: string; readonly notAfter: string };
   /** ISO 8601 of creation. */
@@ -92,6 +94,8 @@ export interface GatewayStatus {
   readonly address?: string | undefined;
   readonly message?: string | undefined;
   readonly configHash?: string | undefined;
+  /** Server and client certificates whose notAfter falls within EXPIRY_WARNING_DAYS. */
+  readonly expiringCertificates?: readonly { kind: 'server' | 'client'; name: string; notAfter: string }[];
 }
 
 /** Kubernetes namespace of a gateway. */

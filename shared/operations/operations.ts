@@ -24,6 +24,8 @@ export interface RollRequest {
   readonly reason: string;
   /** Forces new pods even when the config hash is unchanged (`kubectl.kubernetes.io/restartedAt`). */
   readonly force: boolean;
+  /** The desired `<LABEL_DOMAIN>/config-hash` of the pod template, computed by the use-case. */
+  readonly configHash: string;
 }
 
 export interface OperationsPort {

@@ -1,0 +1,17 @@
+import type { ClusterInfoSource } from '../aks/cluster-info.js';
+import type { Config } from '../config.js';
+import type { ClusterPort } from '../kube/cluster.js';
+import type { Logger } from '../logging.js';
+import type { OperationsPort } from '../operations/operations.js';
+import type { SecretStore } from '../secrets/secret-store.js';
+
+/** Everything a use-case needs, built once by `shared/composition.ts` (or by a test with fakes). */
+export interface GatewayDeps {
+  readonly cluster: ClusterPort;
+  readonly secrets: SecretStore;
+  readonly clusterInfo: ClusterInfoSource;
+  readonly operations: OperationsPort;
+  readonly config: Config;
+  readonly clock: () => Date;
+  readonly log: Logger;
+}
