@@ -1,17 +1,16 @@
-import azureFunctions from '@azure/functions';
 import type { HttpHandler } from '@azure/functions';
+import { API } from '../shared/gateways/api.js';
+import type { RouteDefinition } from '../shared/http.js';
 import { VERSION } from '../shared/version.js';
-
-const { app } = azureFunctions;
+import { registerRoutes } from './register.js';
 
 /** Liveness: answers without touching any dependency. */
 export function makeHealthzHandler(): HttpHandler {
   return () => Promise.resolve({ status: 200, jsonBody: { status: 'ok', version: VERSION } });
 }
 
-app.http('healthz', {
-  route: 'healthz',
-  methods: ['GET'],
-  authLevel: 'anonymous',
-  handler: makeHealthzHandler(),
-});
+export const healthzRoutes: readonly RouteDefinition[] = [
+  { operation: API.healthz, makeHandler: () => makeHealthzHandler() },
+];
+
+registerRoutes(healthzRoutes);

@@ -1,2 +1,2 @@
 // Entry point the Functions host loads (package.json "main"): importing a module registers its triggers.
-import './healthz.js';
+import './routes.js';

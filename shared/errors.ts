@@ -36,6 +36,11 @@ export class PayloadTooLargeError extends DomainError {
   readonly code = 'payload-too-large';
 }
 
+/** The body is not JSON (or has no content type); the API accepts `application/json` only. */
+export class UnsupportedMediaTypeError extends DomainError {
+  readonly code = 'unsupported-media-type';
+}
+
 /** The named thing does not exist. */
 export class NotFoundError extends DomainError {
   readonly code = 'not-found';

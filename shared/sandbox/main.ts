@@ -1,21 +1,100 @@
-// Local sandbox host (`npm start`): serves the function handlers on http://127.0.0.1:7071/api without
-// Azure Functions Core Tools. For now it serves healthz only; the full host arrives with the HTTP layer.
-import { createServer } from 'node:http';
+/**
+ * `npm start`: the local sandbox. Serves the same function handlers on
+ * http://SANDBOX_HOST:SANDBOX_PORT/api without Azure Functions Core Tools, backed by the sandbox
+ * Kubernetes API server (or a real cluster via KUBECONFIG), the directory secret store and in-process
+ * operations. State lives under SANDBOX_DATA_DIR and survives a restart.
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { markSandboxHost } from '../../functions/register.js';
+import type { Composition } from '../composition.js';
+import { createComposition } from '../composition.js';
+import type { Config } from '../config.js';
 import { loadConfig } from '../config.js';
+import { consoleLogger } from '../logging.js';
 import { VERSION } from '../version.js';
+import { startSandboxHost } from './host.js';
 
-const config = loadConfig();
-const server = createServer((req, res) => {
-  if (req.method === 'GET' && req.url === '/api/healthz') {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ status: 'ok', version: VERSION }));
-    return;
+export interface Sandbox {
+  /** Base URL, e.g. `http://127.0.0.1:7071/api`. */
+  readonly url: string;
+  /** One line per backend in use. */
+  readonly backends: readonly string[];
+  close(): Promise<void>;
+}
+
+export interface SandboxOptions {
+  readonly config: Config;
+  /** Overrides SANDBOX_PORT (0 = any free port). */
+  readonly port?: number | undefined;
+  readonly write?: ((line: string) => void) | undefined;
+}
+
+/** Starts the sandbox Kubernetes API server (when targeted), the composition and the HTTP host. */
+export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
+  const { config } = options;
+  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const composition: Composition = createComposition({
+    config,
+    host: 'sandbox',
+    log: consoleLogger({ component: 'sandbox' }),
+  });
+  markSandboxHost();
+  // Imported after the mark, so the modules skip their `app.http` registrations.
+  const { ALL_ROUTES } = await import('../../functions/routes.js');
+  const host = await startSandboxHost({
+    composition,
+    routes: ALL_ROUTES,
+    host: config.SANDBOX_HOST,
+    port: options.port ?? config.SANDBOX_PORT,
+    write,
+  });
+  return {
+    url: host.url,
+    backends: composition.describeBackends(),
+    async close() {
+      await host.close();
+      await composition.close();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const sandbox = await startSandbox({ config });
+  console.log(`aks-vpn-gateways ${VERSION} sandbox listening on ${sandbox.url}`);
+  for (const line of sandbox.backends) console.log(`  ${line}`);
+  console.log(`  OpenAPI: ${sandbox.url}/openapi.json`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: shutting down`);
+    sandbox.close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        console.error(`shutdown failed: ${String(e)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
+
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
   }
-  res.writeHead(404, { 'content-type': 'application/problem+json' });
-  res.end(JSON.stringify({ type: 'about:blank', title: 'Not Found', status: 404 }));
-});
-server.listen(config.SANDBOX_PORT, config.SANDBOX_HOST, () => {
-  console.log(
-    `aks-vpn-gateways ${VERSION} sandbox listening on http://${config.SANDBOX_HOST}:${config.SANDBOX_PORT}/api`,
-  );
-});
+}
+
+if (isMain()) {
+  main().catch((e: unknown) => {
+    console.error(e instanceof Error ? e.message : String(e));
+    process.exit(1);
+  });
+}

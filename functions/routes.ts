@@ -1,0 +1,12 @@
+// Every route of the API table with its handler factory: the sandbox host serves exactly this list, and
+// importing it registers the same list with the Functions host.
+import type { RouteDefinition } from '../shared/http.js';
+import { healthzRoutes } from './healthz.js';
+import { openApiRoutes } from './openapi.js';
+import { operationRoutes } from './operations.js';
+
+export const ALL_ROUTES: readonly RouteDefinition[] = [
+  ...healthzRoutes,
+  ...openApiRoutes,
+  ...operationRoutes,
+];

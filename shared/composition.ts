@@ -1,0 +1,128 @@
+/**
+ * The composition root: the only place that constructs clients (Kubernetes, Key Vault, ARM, Durable
+ * Functions), lazily and once. Handlers receive an `ApiContext` and never construct anything themselves.
+ *
+ * Two hosts use it: the Azure Functions host (`functions/*` registrations; operations run as Durable
+ * Functions orchestrations) and the sandbox host (`shared/sandbox/main.ts`; operations run in-process).
+ */
+import type { InvocationContext } from '@azure/functions';
+import type { ClusterInfoSource } from './aks/cluster-info.js';
+import type { Config } from './config.js';
+import { loadConfig } from './config.js';
+import { InternalError } from './errors.js';
+import type { GatewayDeps } from './gateways/deps.js';
+import type { ApiContext } from './http.js';
+import { contextLogger } from './http.js';
+import type { ClusterPort } from './kube/cluster.js';
+import type { Logger } from './logging.js';
+import { consoleLogger } from './logging.js';
+import type { OperationsPort } from './operations/operations.js';
+import type { SecretStore } from './secrets/secret-store.js';
+
+/** Field manager of every server-side apply this API makes. */
+export const FIELD_MANAGER = 'aks-vpn-gateways';
+
+export interface CompositionOptions {
+  /** Parsed settings; default `loadConfig(process.env)` on first use. */
+  readonly config?: Config | undefined;
+  /** `functions`: Durable Functions operations; `sandbox`: in-process operations. */
+  readonly host: 'functions' | 'sandbox';
+  /** kubeconfig YAML of the sandbox Kubernetes API server (used when KUBE_TARGET=sandbox). */
+  readonly sandboxKubeConfig?: string | undefined;
+  /** Logger for work outside an invocation (in-process operations); default console JSON lines. */
+  readonly log?: Logger | undefined;
+  readonly clock?: (() => Date) | undefined;
+}
+
+/** The composition as the sandbox host and tests see it: an ApiContext that can describe and close itself. */
+export interface Composition extends ApiContext {
+  /** One line per backend, for the start-up banner. */
+  describeBackends(): string[];
+  /** Finishes in-process work and releases clients. */
+  close(): Promise<void>;
+}
+
+function once<T>(make: () => T): () => T {
+  let value: { v: T } | undefined;
+  return () => (value ??= { v: make() }).v;
+}
+
+function notWired(what: string): never {
+  throw new InternalError(`${what} is not available in this build yet`);
+}
+
+/** Builds the composition root. Nothing is constructed until a request needs it. */
+export function createComposition(options: CompositionOptions): Composition {
+  const config = once(() => options.config ?? loadConfig());
+  const log = options.log ?? consoleLogger({ component: 'aks-vpn-gateways' });
+  const clock = options.clock ?? (() => new Date());
+
+  const cluster = once((): ClusterPort => {
+    const c = config();
+    switch (c.KUBE_TARGET) {
+      case 'sandbox':
+        if (!options.sandboxKubeConfig)
+          throw new InternalError('KUBE_TARGET=sandbox needs the sandbox host (npm start)');
+        return notWired('the Kubernetes adapter (KubeCluster)');
+      case 'kubeconfig':
+        return notWired('the Kubernetes adapter (KubeCluster)');
+      case 'aks':
+        return notWired('the AKS adapter');
+    }
+  });
+
+  const secrets = once((): SecretStore => {
+    const c = config();
+    return c.SECRET_STORE === 'keyvault'
+      ? notWired('the Key Vault secret store')
+      : notWired('the directory secret store');
+  });
+
+  const clusterInfo = once((): ClusterInfoSource => {
+    const c = config();
+    return c.KUBE_TARGET === 'aks' ? notWired('the AKS cluster info') : notWired('the static cluster info');
+  });
+
+  const inProcessOperations = once((): OperationsPort => notWired('in-process operations'));
+
+  function operationsFor(_context: InvocationContext): OperationsPort {
+    return options.host === 'sandbox' ? inProcessOperations() : notWired('Durable Functions operations');
+  }
+
+  return {
+    config,
+    deps(context: InvocationContext): Promise<GatewayDeps> {
+      return Promise.resolve().then(() => ({
+        config: config(),
+        cluster: cluster(),
+        secrets: secrets(),
+        clusterInfo: clusterInfo(),
+        operations: operationsFor(context),
+        clock,
+        log: contextLogger(context),
+      }));
+    },
+    describeBackends() {
+      const c = config();
+      const kube =
+        c.KUBE_TARGET === 'sandbox'
+          ? 'Kubernetes: sandbox API server'
+          : c.KUBE_TARGET === 'kubeconfig'
+            ? `Kubernetes: kubeconfig ${c.KUBECONFIG ?? ''}`
+            : `Kubernetes: AKS ${c.AKS_RESOURCE_GROUP ?? ''}/${c.AKS_CLUSTER_NAME ?? ''}`;
+      const store =
+        c.SECRET_STORE === 'keyvault'
+          ? `secret store: Key Vault ${c.KEY_VAULT_URL ?? ''}`
+          : `secret store: directory ${c.SECRETS_DIR}`;
+      const ops = options.host === 'sandbox' ? 'operations: in-process' : 'operations: Durable Functions';
+      return [kube, store, ops];
+    },
+    close() {
+      log.info('composition closed');
+      return Promise.resolve();
+    },
+  };
+}
+
+/** The composition the Azure Functions host uses (registrations in `functions/`). */
+export const functionsComposition: Composition = createComposition({ host: 'functions' });

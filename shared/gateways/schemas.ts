@@ -1,0 +1,248 @@
+/**
+ * The API's schemas (zod 4): every request body, route and query parameter the handlers validate, and
+ * every response body. `shared/gateways/openapi.ts` generates the OpenAPI document from these same
+ * objects, so the contract and the checks cannot drift apart.
+ *
+ * These schemas check shape and syntax (types, ranges, CIDR and name syntax, unknown fields). Checks that
+ * need the gateway's state or cross-field rules (overlapping CIDRs, reserved or taken addresses, the VPN
+ * port, targets that must be active clients, CSR signatures) stay in the use-cases and renderers.
+ */
+import ipaddr from 'ipaddr.js';
+import { z } from 'zod';
+import { NAME_PATTERN } from './model.js';
+
+const NAME_MESSAGE =
+  'must be a DNS label: 1-63 lower-case letters, digits or "-", starting and ending with a letter or digit';
+
+/** Gateway and client names (they become file names, config lines and Kubernetes names). */
+export const nameSchema = z
+  .string()
+  .max(63, 'must be at most 63 characters')
+  .regex(NAME_PATTERN, NAME_MESSAGE)
+  .meta({ description: 'DNS label', example: 'branch-berlin' });
+
+/** A dotted-quad IPv4 address (no shorthand forms like `10.1`). */
+export const ipv4Schema = z
+  .string()
+  .max(15)
+  .refine((v) => ipaddr.IPv4.isValidFourPartDecimal(v), 'must be an IPv4 address like 10.140.0.10')
+  .meta({ example: '10.140.0.10' });
+
+/** An IPv4 CIDR whose host bits are zero (`10.140.0.0/24`, not `10.140.0.5/24`). */
+export const cidrSchema = z
+  .string()
+  .max(18)
+  .superRefine((value, ctx) => {
+    const [address = '', prefix, ...rest] = value.split('/');
+    if (
+      rest.length > 0 ||
+      prefix === undefined ||
+      !/^\d{1,2}$/.test(prefix) ||
+      Number(prefix) > 32 ||
+      !ipaddr.IPv4.isValidFourPartDecimal(address)
+    ) {
+      ctx.addIssue({ code: 'custom', message: 'must be an IPv4 CIDR like 10.140.0.0/24' });
+      return;
+    }
+    const network = ipaddr.IPv4.networkAddressFromCIDR(value).toString();
+    if (network !== address)
+      ctx.addIssue({
+        code: 'custom',
+        message: `host bits are set: the network is ${network}/${prefix}`,
+      });
+  })
+  .meta({ example: '10.0.0.0/16' });
+
+/** A TCP/UDP port. */
+export const portSchema = z.int().min(1).max(65535);
+
+/** Azure public IP DNS label (`<label>.<region>.cloudapp.azure.com`). */
+export const dnsLabelSchema = z
+  .string()
+  .regex(
+    /^[a-z][a-z0-9-]{1,61}[a-z0-9]$/,
+    'must be an Azure DNS label: 3-63 lower-case letters, digits or "-", starting with a letter',
+  );
+
+/** Host name (RFC 1123) or IPv4 address clients dial. */
+export const hostSchema = z
+  .string()
+  .max(253)
+  .refine(
+    (v) =>
+      ipaddr.IPv4.isValidFourPartDecimal(v) ||
+      (/^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/i.test(
+        v,
+      ) &&
+        !/^[\d.]+$/.test(v)),
+    'must be a host name or an IPv4 address',
+  );
+
+/** Client certificate validity bounds (days). "Beyond the CA" is checked when signing. */
+export const validityDaysSchema = z.int().min(1).max(3650);
+
+export const GATEWAY_BODY_DEFAULTS = Object.freeze({
+  vpnSubnet: '10.140.0.0/24',
+  port: 443,
+  clientCertValidityDays: 365,
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Route and query parameters
+
+export const gatewayParamsSchema = z.strictObject({ gateway: nameSchema });
+export const clientParamsSchema = z.strictObject({ gateway: nameSchema, client: nameSchema });
+export const operationParamsSchema = z.strictObject({
+  id: z
+    .string()
+    .min(1)
+    .max(200)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'must be an operation id'),
+});
+
+export const revokeQuerySchema = z.object({
+  force: z
+    .enum(['true', 'false'], { message: 'must be true or false' })
+    .optional()
+    .transform((v) => v === 'true'),
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Request bodies
+
+export const loadBalancerSchema = z.strictObject({
+  internal: z.boolean().default(false).meta({ description: 'Internal (VNet) load balancer' }),
+  sourceRanges: z
+    .array(cidrSchema)
+    .max(64)
+    .default([])
+    .meta({ description: 'CIDRs allowed to reach the load balancer; empty = any' }),
+});
+
+/** `PUT /api/gateways/{gateway}`; an absent body means "all defaults". */
+export const putGatewayBodySchema = z.strictObject({
+  vpnSubnet: cidrSchema.default(GATEWAY_BODY_DEFAULTS.vpnSubnet).meta({
+    description: 'Tunnel network (at least /29)',
+  }),
+  routes: z.array(cidrSchema).min(1).max(32).optional().meta({
+    description: "CIDRs pushed to clients; default: the cluster's service and pod CIDRs",
+  }),
+  port: portSchema.default(GATEWAY_BODY_DEFAULTS.port).meta({ description: 'VPN port (TCP)' }),
+  dnsLabel: dnsLabelSchema.optional(),
+  publicHost: hostSchema.optional().meta({ description: 'Address written into client profiles' }),
+  loadBalancer: loadBalancerSchema.default({ internal: false, sourceRanges: [] }),
+  clientCertValidityDays: validityDaysSchema.default(GATEWAY_BODY_DEFAULTS.clientCertValidityDays),
+});
+
+const CSR_PEM =
+  /^-----BEGIN (NEW )?CERTIFICATE REQUEST-----\r?\n[A-Za-z0-9+/=\r\n]+-----END (NEW )?CERTIFICATE REQUEST-----\r?\n?$/;
+
+/** `POST /api/gateways/{gateway}/clients` */
+export const issueClientBodySchema = z.strictObject({
+  name: nameSchema,
+  staticIp: ipv4Schema.optional().meta({ description: 'Requested tunnel address; default: next free' }),
+  validityDays: validityDaysSchema.optional().meta({ description: "Default: the gateway's setting" }),
+  csr: z
+    .string()
+    .max(16_384)
+    .regex(CSR_PEM, 'must be one PEM "CERTIFICATE REQUEST" block')
+    .optional()
+    .meta({ description: 'PKCS#10 request: the private key then never leaves the branch' }),
+});
+
+export const portMappingSchema = z.strictObject({
+  port: portSchema.meta({ description: 'Gateway port (pm-<port> Service in the cluster)' }),
+  client: nameSchema,
+  targetPort: portSchema,
+  protocol: z.enum(['tcp', 'udp']).default('tcp'),
+});
+
+/** `PUT /api/gateways/{gateway}/port-mappings` */
+export const putPortMappingsBodySchema = z.strictObject({ mappings: z.array(portMappingSchema).max(256) });
+
+// ---------------------------------------------------------------------------------------------------
+// Responses
+
+const isoDate = z.string().meta({ format: 'date-time' });
+
+export const problemSchema = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.int(),
+  detail: z.string(),
+  instance: z.string().optional(),
+  errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  requestId: z.string().optional(),
+});
+
+export const healthSchema = z.object({ status: z.literal('ok'), version: z.string() });
+
+export const crlInfoSchema = z.object({ number: z.int(), thisUpdate: isoDate, nextUpdate: isoDate });
+
+export const portMappingViewSchema = z.object({
+  port: portSchema,
+  client: z.string(),
+  targetPort: portSchema,
+  protocol: z.enum(['tcp', 'udp']),
+});
+
+export const gatewayStatusSchema = z.object({
+  phase: z.enum(['Provisioning', 'Ready', 'Rolling', 'Degraded', 'Deleting', 'Failed']),
+  address: z.string().optional(),
+  message: z.string().optional(),
+  configHash: z.string().optional(),
+  expiringCertificates: z
+    .array(z.object({ kind: z.enum(['server', 'client']), name: z.string(), notAfter: isoDate }))
+    .optional(),
+});
+
+export const gatewaySchema = z.object({
+  name: z.string(),
+  vpnSubnet: z.string(),
+  routes: z.array(z.string()),
+  port: portSchema,
+  dnsLabel: z.string().optional(),
+  publicHost: z.string().optional(),
+  loadBalancer: z.object({ internal: z.boolean(), sourceRanges: z.array(z.string()) }),
+  clientCertValidityDays: z.int(),
+  createdAt: isoDate,
+  clients: z.object({ active: z.int(), revoked: z.int() }),
+  crl: crlInfoSchema,
+  portMappings: z.array(portMappingViewSchema),
+  status: gatewayStatusSchema,
+});
+
+export const gatewayListSchema = z.object({ value: z.array(gatewaySchema) });
+
+export const clientSchema = z.object({
+  gateway: z.string(),
+  name: z.string(),
+  ip: z.string(),
+  serial: z.string(),
+  issuedAt: isoDate,
+  notAfter: isoDate,
+  status: z.enum(['active', 'revoked']),
+  revokedAt: isoDate.optional(),
+  keySource: z.enum(['generated', 'csr']),
+});
+
+export const clientListSchema = z.object({ value: z.array(clientSchema) });
+
+export const portMappingsSchema = z.object({ mappings: z.array(portMappingViewSchema) });
+
+export const operationSchema = z.object({
+  id: z.string(),
+  status: z.enum(['NotStarted', 'Running', 'Succeeded', 'Failed', 'Canceled']),
+  kind: z.string(),
+  gateway: z.string(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  createdAt: isoDate,
+  lastUpdatedAt: isoDate,
+});
+
+/** Body of the 202 answers: the operation to poll (also in `Operation-Location`). */
+export const acceptedSchema = z.object({ operationId: z.string() });
+
+export type PutGatewayBody = z.output<typeof putGatewayBodySchema>;
+export type IssueClientBody = z.output<typeof issueClientBodySchema>;
+export type PutPortMappingsBody = z.output<typeof putPortMappingsBodySchema>;

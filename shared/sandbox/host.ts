@@ -1,0 +1,210 @@
+/**
+ * The sandbox host: serves the SAME route definitions as the Functions host over plain node:http, with
+ * no Functions Core Tools. Each request becomes an `HttpRequest` / `InvocationContext` exactly as the
+ * host builds them, and the handler's `HttpResponseInit` is written back through `HttpResponse`, so
+ * headers, JSON serialisation and status defaults behave as in Azure.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import azureFunctions from '@azure/functions';
+import type { HttpResponseInit } from '@azure/functions';
+import type { Composition } from '../composition.js';
+import { NotFoundError } from '../errors.js';
+import type { RouteDefinition } from '../http.js';
+import { MAX_BODY_BYTES, PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX, problemResponse } from '../http.js';
+import { redactSecrets } from '../http.js';
+import { Router } from './router.js';
+
+const { HttpRequest, HttpResponse, InvocationContext } = azureFunctions;
+
+export interface SandboxHostOptions {
+  readonly composition: Composition;
+  readonly routes: readonly RouteDefinition[];
+  readonly host: string;
+  /** 0 picks a free port (tests). */
+  readonly port: number;
+  /** Where request and handler log lines go; default stdout. */
+  readonly write?: ((line: string) => void) | undefined;
+}
+
+export interface SandboxHost {
+  /** Base URL of the API, e.g. `http://127.0.0.1:7071/api`. */
+  readonly url: string;
+  readonly server: Server;
+  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then drops the rest. */
+  close(graceMs?: number): Promise<void>;
+}
+
+interface BodyRead {
+  readonly bytes: Uint8Array;
+  /** The client sent more than the limit: we stopped reading (the handler answers 413). */
+  readonly truncated: boolean;
+}
+
+/** Reads at most MAX_BODY_BYTES + 1 bytes, so an oversized body is refused without being buffered. */
+function readBody(req: IncomingMessage): Promise<BodyRead> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (truncated: boolean) => {
+      if (done) return;
+      done = true;
+      req.off('data', onData);
+      resolve({ bytes: Buffer.concat(chunks), truncated });
+    };
+    const onData = (chunk: Buffer) => {
+      const room = MAX_BODY_BYTES + 1 - size;
+      chunks.push(chunk.subarray(0, room));
+      size += Math.min(chunk.length, room);
+      if (size > MAX_BODY_BYTES) {
+        req.pause();
+        finish(true);
+      }
+    };
+    req.on('data', onData);
+    req.once('end', () => finish(false));
+    req.once('error', (e) => {
+      if (!done) reject(e);
+    });
+  });
+}
+
+function headersOf(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue;
+    out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+function problem(
+  status: number,
+  code: string,
+  title: string,
+  detail: string,
+  instance: string,
+): HttpResponseInit {
+  return {
+    status,
+    headers: { 'content-type': PROBLEM_CONTENT_TYPE },
+    body: JSON.stringify({ type: `${PROBLEM_TYPE_PREFIX}${code}`, title, status, detail, instance }),
+  };
+}
+
+async function writeResponse(res: ServerResponse, init: HttpResponseInit, close: boolean): Promise<void> {
+  const response = new HttpResponse(init);
+  const body = Buffer.from(await response.arrayBuffer());
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
+  headers['content-length'] = String(body.length);
+  if (close) headers.connection = 'close';
+  res.writeHead(response.status, headers);
+  res.end(body);
+}
+
+/** Starts the sandbox host on `host:port`; resolves once listening. */
+export async function startSandboxHost(options: SandboxHostOptions): Promise<SandboxHost> {
+  const router = new Router(options.routes);
+  // Handlers are built once per route, not per request.
+  const handlers = new Map(options.routes.map((r) => [r, r.makeHandler(options.composition)]));
+  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  let origin = '';
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
+    const target = req.url ?? '/';
+    const method = req.method ?? 'GET';
+    const [rawPath = '/'] = target.split('?');
+    const match = router.match(method, rawPath);
+    let init: HttpResponseInit;
+    let close = false;
+    let functionName = '-';
+    if (match.kind === 'not-found') {
+      init = problemResponse(new NotFoundError(`no route ${rawPath}`), { instance: rawPath });
+    } else if (match.kind === 'method-not-allowed') {
+      init = problem(
+        405,
+        'method-not-allowed',
+        'Method not allowed',
+        `${method} is not allowed here`,
+        rawPath,
+      );
+      init.headers = { ...(init.headers as Record<string, string>), allow: match.allow.join(', ') };
+    } else {
+      functionName = match.definition.operation.operationId;
+      const body =
+        method === 'GET' || method === 'HEAD'
+          ? { bytes: new Uint8Array(0), truncated: false }
+          : await readBody(req);
+      close = body.truncated;
+      const invocationId = randomUUID();
+      const request = new HttpRequest({
+        method,
+        url: `${origin}${target}`,
+        headers: headersOf(req),
+        params: match.params,
+        ...(body.bytes.length > 0 ? { body: { bytes: body.bytes } } : {}),
+      });
+      const context = new InvocationContext({
+        invocationId,
+        functionName,
+        logHandler: (level, ...args) =>
+          write(
+            `${new Date().toISOString()} ${level} ${functionName} ${redactSecrets(args.map(String).join(' '))}`,
+          ),
+      });
+      try {
+        const handler = handlers.get(match.definition) ?? match.definition.makeHandler(options.composition);
+        init = await handler(request, context);
+      } catch (e: unknown) {
+        init = problemResponse(e, { instance: rawPath, requestId: invocationId });
+      }
+    }
+    await writeResponse(res, init, close);
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    write(
+      `${new Date().toISOString()} http ${method} ${rawPath} ${init.status ?? 200} ${ms.toFixed(1)}ms ${functionName}`,
+    );
+    if (close) req.destroy();
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      write(`${new Date().toISOString()} error sandbox ${redactSecrets(String(e))}`);
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': PROBLEM_CONTENT_TYPE });
+        res.end(
+          JSON.stringify({ type: `${PROBLEM_TYPE_PREFIX}internal`, title: 'Internal error', status: 500 }),
+        );
+      } else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  origin = `http://${hostPart}:${address.port}`;
+
+  return {
+    url: `${origin}/api`,
+    server,
+    async close(graceMs = 5000) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+      await closed;
+      clearTimeout(timer);
+    },
+  };
+}
