@@ -1,12 +1,20 @@
 // Every route of the API table with its handler factory: the sandbox host serves exactly this list, and
 // importing it registers the same list with the Functions host.
 import type { RouteDefinition } from '../shared/http.js';
+import { clientRoutes } from './clients.js';
+import { crlRoutes } from './crl.js';
+import { gatewayRoutes } from './gateways.js';
 import { healthzRoutes } from './healthz.js';
 import { openApiRoutes } from './openapi.js';
 import { operationRoutes } from './operations.js';
+import { portMappingRoutes } from './port-mappings.js';
 
 export const ALL_ROUTES: readonly RouteDefinition[] = [
   ...healthzRoutes,
   ...openApiRoutes,
+  ...gatewayRoutes,
+  ...clientRoutes,
+  ...crlRoutes,
+  ...portMappingRoutes,
   ...operationRoutes,
 ];

@@ -10,6 +10,7 @@ import type { ClusterInfoSource } from './aks/cluster-info.js';
 import type { Config } from './config.js';
 import { loadConfig } from './config.js';
 import { InternalError } from './errors.js';
+import type { GatewayUseCases } from './gateways/api-use-cases.js';
 import type { GatewayDeps } from './gateways/deps.js';
 import type { ApiContext } from './http.js';
 import { contextLogger } from './http.js';
@@ -51,6 +52,30 @@ function notWired(what: string): never {
   throw new InternalError(`${what} is not available in this build yet`);
 }
 
+const USE_CASE_NAMES = [
+  'putGateway',
+  'getGateway',
+  'listGateways',
+  'deleteGateway',
+  'restartGateway',
+  'issueClient',
+  'getClient',
+  'listClients',
+  'getClientProfile',
+  'revokeClient',
+  'getCrl',
+  'getPortMappings',
+  'replacePortMappings',
+] as const satisfies readonly (keyof GatewayUseCases)[];
+
+/** Until the use-case modules land: every call fails with a clear 500. */
+const PENDING_USE_CASES = Object.fromEntries(
+  USE_CASE_NAMES.map((name) => [
+    name,
+    () => Promise.reject(new InternalError(`use-case ${name} is not available in this build yet`)),
+  ]),
+) as unknown as GatewayUseCases;
+
 /** Builds the composition root. Nothing is constructed until a request needs it. */
 export function createComposition(options: CompositionOptions): Composition {
   const config = once(() => options.config ?? loadConfig());
@@ -91,6 +116,7 @@ export function createComposition(options: CompositionOptions): Composition {
 
   return {
     config,
+    useCases: PENDING_USE_CASES,
     deps(context: InvocationContext): Promise<GatewayDeps> {
       return Promise.resolve().then(() => ({
         config: config(),

@@ -25,6 +25,7 @@ import {
   toDomainError,
 } from './errors.js';
 import type { ApiOperation } from './gateways/api.js';
+import type { GatewayUseCases } from './gateways/api-use-cases.js';
 import type { GatewayDeps } from './gateways/deps.js';
 import type { Logger } from './logging.js';
 import type { Principal, Role } from './auth.js';
@@ -277,8 +278,12 @@ export function parseInput<S extends z.ZodType>(
 ): z.output<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const what = location === 'body' ? 'the request body' : `the ${location} parameters`;
-  throw new InputError(`${what} is invalid`, zodProblems(parsed.error.issues, location));
+  const what = {
+    body: 'the request body is',
+    path: 'the route parameters are',
+    query: 'the query parameters are',
+  };
+  throw new InputError(`${what[location]} invalid`, zodProblems(parsed.error.issues, location));
 }
 
 /** The query string as a plain object (last value wins), for schema validation. */
@@ -292,6 +297,8 @@ export function queryObject(request: HttpRequest): Record<string, string> {
  */
 export interface ApiContext {
   config(): Config;
+  /** The use-cases the handlers call (the real ones, or fakes in handler tests). */
+  readonly useCases: GatewayUseCases;
   deps(context: InvocationContext): Promise<GatewayDeps>;
 }
 
@@ -305,6 +312,7 @@ export interface ApiCall {
   readonly principal: Principal | undefined;
   /** The use-case dependencies (resolved on first call). */
   deps(): Promise<GatewayDeps>;
+  readonly useCases: GatewayUseCases;
 }
 
 export interface ApiHandlerOptions {
@@ -331,6 +339,7 @@ export function apiHandler(
         context,
         params: request.params,
         principal,
+        useCases: api.useCases,
         deps: () => (resolved ??= api.deps(context)),
       });
     } catch (e: unknown) {

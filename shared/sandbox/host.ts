@@ -171,7 +171,12 @@ export async function startSandboxHost(options: SandboxHostOptions): Promise<San
     write(
       `${new Date().toISOString()} http ${method} ${rawPath} ${init.status ?? 200} ${ms.toFixed(1)}ms ${functionName}`,
     );
-    if (close) req.destroy();
+    if (close) {
+      // The rest of an oversized body is discarded unbuffered (closing with unread data would make the
+      // kernel reset the connection and the client could lose the 413), then the connection closes.
+      req.resume();
+      setTimeout(() => req.socket.destroy(), 2000).unref();
+    }
   }
 
   const server = createServer((req, res) => {

@@ -219,6 +219,7 @@ describe('apiHandler', () => {
   const config = loadConfig({ AUTH_ROLES_ENABLED: 'true' });
   const api: ApiContext = {
     config: () => config,
+    useCases: {} as ApiContext['useCases'],
     deps: () => Promise.reject(new InternalError('no deps in this test')),
   };
 

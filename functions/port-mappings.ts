@@ -1,0 +1,24 @@
+import { API } from '../shared/gateways/api.js';
+import type { RouteDefinition } from '../shared/http.js';
+import { defineRoute, json, operationLocation } from '../shared/http.js';
+import { registerRoutes } from './register.js';
+
+/** GET /api/gateways/{gateway}/port-mappings */
+export const getPortMappingsRoute: RouteDefinition = defineRoute(
+  API.getPortMappings,
+  async ({ params }, call) =>
+    json(200, await call.useCases.getPortMappings(await call.deps(), params.gateway)),
+);
+
+/** PUT /api/gateways/{gateway}/port-mappings: replaces the set; 202 + `Operation-Location` (the roll). */
+export const putPortMappingsRoute: RouteDefinition = defineRoute(
+  API.putPortMappings,
+  async ({ params, body }, call) => {
+    const result = await call.useCases.replacePortMappings(await call.deps(), params.gateway, body.mappings);
+    return json(202, result, { 'operation-location': operationLocation(call.request, result.operationId) });
+  },
+);
+
+export const portMappingRoutes: readonly RouteDefinition[] = [getPortMappingsRoute, putPortMappingsRoute];
+
+registerRoutes(portMappingRoutes);
