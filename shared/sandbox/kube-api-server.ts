@@ -390,6 +390,7 @@ export async function startSandboxKubeApiServer(
       throw new KubeStatusError(410, 'Expired', `too old resource version: ${from} (${current})`);
     }
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.flushHeaders();
     const write = (type: string, object: Json) => res.write(`${JSON.stringify({ type, object })}\n`);
     const send = (e: WriteEvent) => {
       const now = e.object;

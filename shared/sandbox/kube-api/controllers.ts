@@ -306,7 +306,8 @@ export class Controllers {
       updatedReplicas: newPods,
       readyReplicas: available,
       availableReplicas: available,
-      unavailableReplicas: Math.max(0, desired - available),
+      // As the deployment controller computes it: all ReplicaSets' replicas minus the available ones.
+      unavailableReplicas: Math.max(0, oldKept + newPods - available),
       conditions: [
         available >= minAvailable
           ? {
