@@ -3,7 +3,7 @@
  * Deployment rollouts converge (or get stuck and pass their progress deadline), LoadBalancer Services get
  * an address, and terminating namespaces lose their content and then disappear.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { deepEqual, isObject, str, type Json, type JsonObject } from './json.js';
 import { RESOURCE_TYPES, type ResourceType } from './resources.js';
 import type { ObjectStore, WriteEvent } from './store.js';
@@ -33,7 +33,27 @@ const typeOf = (kind: string): ResourceType => RESOURCE_TYPES.find((r) => r.kind
 const DEPLOYMENTS = typeOf('Deployment');
 const SERVICES = typeOf('Service');
 const NAMESPACES = typeOf('Namespace');
+const PODS = typeOf('Pod');
+const NODE_NAME = 'aks-sandbox-00000000-vmss000000';
 
+/** Pods of one template the rollout wants: how many, and how many of them ready. */
+interface PodGroup {
+  readonly hash: string;
+  readonly count: number;
+  readonly ready: number;
+}
+
+const isReady = (status: JsonObject): boolean =>
+  Array.isArray(status.conditions) &&
+  status.conditions.some((c) => isObject(c) && c.type === 'Ready' && c.status === 'True');
+const uuidFrom = (seed: string): string => {
+  const h = createHash('sha256').update(seed).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+};
+const podIp = (seed: string): string => {
+  const h = createHash('sha256').update(seed).digest();
+  return `10.244.${h[0] ?? 0}.${((h[1] ?? 0) % 253) + 2}`;
+};
 const md = (o: JsonObject): JsonObject => (isObject(o.metadata) ? o.metadata : {});
 const spec = (o: JsonObject): JsonObject => (isObject(o.spec) ? o.spec : {});
 const rfc3339 = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -76,6 +96,8 @@ interface Rollout {
   targetHash: string | undefined;
   targetGeneration: number;
   startedAt: number;
+  /** Pod templates by hash (to create pods of the template being kept or rolled out). */
+  templates: Map<string, Json>;
 }
 
 interface Condition {
@@ -113,6 +135,7 @@ export class Controllers {
           targetHash: podTemplateHash(spec(d).template),
           targetGeneration: Number(md(d).generation),
           startedAt: Date.now(),
+          templates: new Map([[podTemplateHash(spec(d).template), spec(d).template ?? null]]),
         });
       } else
         this.schedule(`deploy/${str(md(d).namespace)}/${str(md(d).name)}`, 0, () =>
@@ -146,7 +169,13 @@ export class Controllers {
     if (prior) clearTimeout(prior);
     const t = setTimeout(() => {
       this.timers.delete(key);
-      if (!this.stopped) fn();
+      if (this.stopped) return;
+      try {
+        fn();
+      } catch (e: unknown) {
+        // A controller step failing (e.g. its namespace is terminating) must never take the server down.
+        console.error(`sandbox kube-api controller ${key}: ${e instanceof Error ? e.message : str(e)}`);
+      }
     }, delayMs);
     this.timers.set(key, t);
   }
@@ -162,6 +191,7 @@ export class Controllers {
       if (!e.object) {
         this.cancel(`deploy/${e.namespace}/${e.name}`);
         if (e.old) this.rollouts.delete(str(md(e.old).uid));
+        this.syncPods(e.namespace, e.name, undefined, []);
         return;
       }
       if (e.old && md(e.old).generation === md(e.object).generation && deepEqual(e.old.spec, e.object.spec))
@@ -198,7 +228,14 @@ export class Controllers {
     const now = Date.now();
     let r = this.rollouts.get(uid);
     if (!r) {
-      r = { readyHash: undefined, readyCount: 0, targetHash: undefined, targetGeneration: 0, startedAt: now };
+      r = {
+        readyHash: undefined,
+        readyCount: 0,
+        targetHash: undefined,
+        targetGeneration: 0,
+        startedAt: now,
+        templates: new Map(),
+      };
       this.rollouts.set(uid, r);
     }
     if (r.targetHash !== hash) {
@@ -206,6 +243,8 @@ export class Controllers {
       r.startedAt = now;
     }
     r.targetGeneration = generation;
+    r.templates.set(hash, spec(d).template ?? null);
+    for (const h of r.templates.keys()) if (h !== hash && h !== r.readyHash) r.templates.delete(h);
     const rsName = `${name}-${hash}`;
 
     if (r.readyHash === hash && (r.readyCount >= desired || !this.failing(namespace, name))) {
@@ -219,6 +258,7 @@ export class Controllers {
         return;
       }
       r.readyCount = desired;
+      this.syncPods(namespace, name, r, [{ hash, count: desired, ready: desired }]);
       this.writeDeploymentStatus(d, {
         observedGeneration: generation,
         replicas: desired,
@@ -300,6 +340,13 @@ export class Controllers {
     const readyNew = sameTemplate ? oldReady : 0;
     const available = oldKept + readyNew;
     const minAvailable = desired - maxUnavailable;
+    const groups: PodGroup[] = sameTemplate
+      ? [{ hash: r.targetHash ?? '', count: newPods, ready: readyNew }]
+      : [
+          ...(r.readyHash ? [{ hash: r.readyHash, count: oldKept, ready: oldKept }] : []),
+          { hash: r.targetHash ?? '', count: newPods, ready: 0 },
+        ];
+    this.syncPods(str(md(d).namespace), str(md(d).name), r, groups);
     this.writeDeploymentStatus(d, {
       observedGeneration: generation,
       replicas: oldKept + newPods,
@@ -382,6 +429,117 @@ export class Controllers {
     }
     status.conditions = conditions;
     this.store.writeStatus(DEPLOYMENTS, str(md(d).namespace), str(md(d).name), status, CONTROLLER_MANAGER);
+  }
+
+  // ---- pods (what the ReplicaSets and the kubelet would produce; read-only through the API) ----------------
+
+  private syncPods(
+    namespace: string,
+    deployment: string,
+    r: Rollout | undefined,
+    groups: readonly PodGroup[],
+  ): void {
+    const mine = this.store.all(PODS, namespace).filter((p) => {
+      const hash = isObject(md(p).labels) ? (md(p).labels as JsonObject)['pod-template-hash'] : undefined;
+      const owners = Array.isArray(md(p).ownerReferences) ? (md(p).ownerReferences as Json[]) : [];
+      return owners.some(
+        (o) => isObject(o) && o.kind === 'ReplicaSet' && o.name === `${deployment}-${str(hash)}`,
+      );
+    });
+    const manager = { fieldManager: CONTROLLER_MANAGER, dryRun: false };
+    for (const p of mine) {
+      const hash = str((md(p).labels as JsonObject)['pod-template-hash']);
+      if (!groups.some((g) => g.hash === hash && g.count > 0))
+        this.store.remove(PODS, namespace, str(md(p).name));
+    }
+    for (const g of groups) {
+      const pods = mine
+        .filter((p) => str((md(p).labels as JsonObject)['pod-template-hash']) === g.hash)
+        .map((p) => str(md(p).name))
+        .sort();
+      for (const surplus of pods.splice(g.count)) this.store.remove(PODS, namespace, surplus);
+      const template = r?.templates.get(g.hash);
+      while (pods.length < g.count && isObject(template)) {
+        const podName = `${deployment}-${g.hash}-${randomBytes(3).toString('hex').slice(0, 5)}`;
+        const tmd = isObject(template.metadata) ? template.metadata : {};
+        const rsName = `${deployment}-${g.hash}`;
+        this.store.create(
+          PODS,
+          namespace,
+          {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: {
+              name: podName,
+              namespace,
+              labels: { ...(isObject(tmd.labels) ? tmd.labels : {}), 'pod-template-hash': g.hash },
+              ...(isObject(tmd.annotations) ? { annotations: tmd.annotations } : {}),
+              ownerReferences: [
+                {
+                  apiVersion: 'apps/v1',
+                  kind: 'ReplicaSet',
+                  name: rsName,
+                  uid: uuidFrom(`${namespace}/${rsName}`),
+                  controller: true,
+                  blockOwnerDeletion: true,
+                },
+              ],
+            },
+            spec: { ...(isObject(template.spec) ? template.spec : {}), nodeName: NODE_NAME },
+          },
+          manager,
+        );
+        pods.push(podName);
+      }
+      pods.forEach((podName, i) => this.writePodStatus(namespace, podName, i < g.ready));
+    }
+  }
+
+  private writePodStatus(namespace: string, name: string, ready: boolean): void {
+    const pod = this.store.peek(PODS, namespace, name);
+    if (!pod) return;
+    const old = isObject(pod.status) ? pod.status : undefined;
+    if (old && old.phase === 'Running' && isReady(old) === ready) return;
+    const now = rfc3339(this.clock());
+    const since = typeof old?.startTime === 'string' ? old.startTime : now;
+    const flag = ready ? 'True' : 'False';
+    const containers =
+      isObject(pod.spec) && Array.isArray(pod.spec.containers) ? pod.spec.containers.filter(isObject) : [];
+    const status: JsonObject = {
+      phase: 'Running',
+      conditions: [
+        { type: 'Initialized', status: 'True', lastProbeTime: null, lastTransitionTime: since },
+        {
+          type: 'Ready',
+          status: flag,
+          lastProbeTime: null,
+          lastTransitionTime: now,
+          ...(ready
+            ? {}
+            : { reason: 'ContainersNotReady', message: 'containers with unready status: [openvpn]' }),
+        },
+        { type: 'ContainersReady', status: flag, lastProbeTime: null, lastTransitionTime: now },
+        { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: since },
+      ],
+      hostIP: '10.224.0.4',
+      podIP: typeof old?.podIP === 'string' ? old.podIP : podIp(`${namespace}/${name}`),
+      startTime: since,
+      containerStatuses: containers.map((c) => ({
+        name: str(c.name),
+        state: { running: { startedAt: since } },
+        lastState: {},
+        ready,
+        restartCount: 0,
+        image: str(c.image),
+        imageID: '',
+        containerID: `containerd://${createHash('sha256')
+          .update(`${namespace}/${name}/${str(c.name)}`)
+          .digest('hex')}`,
+        started: true,
+      })),
+      qosClass: 'BestEffort',
+    };
+    this.store.writeStatus(PODS, namespace, name, status, 'kubelet');
   }
 
   // ---- services --------------------------------------------------------------------------------------------

@@ -42,6 +42,8 @@ const complete = (d: k8s.V1Deployment): boolean => {
 };
 const conditionsOf = (d: k8s.V1Deployment) =>
   (d.status?.conditions ?? []).map((x) => ({ type: x.type, status: x.status, reason: x.reason }));
+const podReady = (p: k8s.V1Pod): boolean =>
+  p.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True') ?? false;
 const rollTo = (name: string, hash: string) =>
   c.apps.patchNamespacedDeployment(
     {
@@ -113,6 +115,16 @@ describe('deployment rollouts', () => {
       expect(failed.status?.updatedReplicas).toBe(1);
       expect(failed.status?.availableReplicas).toBe(1); // the old pod keeps serving (maxUnavailable 0)
       expect(failed.status?.unavailableReplicas).toBe(1);
+      // AND the pods show it: the old one ready, the new one not
+      const stuckPods = await c.core.listNamespacedPod({ namespace: ns, labelSelector: 'app=stuck' });
+      expect(
+        stuckPods.items
+          .map((p) => [p.metadata?.annotations?.['vpn.aks-gateways.io/config-hash'], podReady(p)])
+          .sort(),
+      ).toStrictEqual([
+        ['bad', false],
+        ['v1', true],
+      ]);
       expect(conditionsOf(failed)).toStrictEqual([
         { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' },
         { type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded' },
@@ -137,6 +149,13 @@ describe('deployment rollouts', () => {
       expect(back.spec?.template.metadata?.annotations).toStrictEqual({
         'vpn.aks-gateways.io/config-hash': 'v1',
       });
+      const pods = await eventually(async () => {
+        const list = await c.core.listNamespacedPod({ namespace: ns, labelSelector: 'app=stuck' });
+        return list.items.length === 1 ? list.items : undefined;
+      });
+      expect(
+        pods.map((p) => [p.metadata?.annotations?.['vpn.aks-gateways.io/config-hash'], podReady(p)]),
+      ).toStrictEqual([['v1', true]]);
     } finally {
       c.server.rollouts.clearFailures();
     }
@@ -172,6 +191,32 @@ describe('deployment rollouts', () => {
       patchAs(k8s.PatchStrategy.MergePatch),
     );
     expect(viaStatus.status?.replicas).toBe(42);
+  });
+});
+
+describe('pods', () => {
+  it('are created ready for a completed rollout, read-only, and removed with their Deployment', async () => {
+    // GIVEN a completed 2-replica Deployment
+    await c.apps.createNamespacedDeployment({ namespace: ns, body: deployment('pods', 2) });
+    const pods = await eventually(async () => {
+      const list = await c.core.listNamespacedPod({ namespace: ns, labelSelector: 'app=pods' });
+      return list.items.length === 2 && list.items.every(podReady) ? list.items : undefined;
+    });
+    // THEN the pods carry the template's labels plus pod-template-hash, a node and an IP
+    for (const p of pods) {
+      expect(p.metadata?.name).toMatch(/^pods-[a-z0-9]{10}-[a-z0-9]{5}$/);
+      expect(p.metadata?.labels?.['pod-template-hash']).toMatch(/^[a-z0-9]{10}$/);
+      expect(p.spec?.nodeName).toBeTruthy();
+      expect(p.status?.podIP).toMatch(/^10\.244\./);
+    }
+    // AND they cannot be written through the API
+    const f = await failureOf(c.core.deleteNamespacedPod({ name: pods[0]!.metadata!.name!, namespace: ns }));
+    expect([f.code, f.status.reason]).toStrictEqual([405, 'MethodNotAllowed']);
+    // WHEN the Deployment is deleted THEN its pods go too
+    await c.apps.deleteNamespacedDeployment({ name: 'pods', namespace: ns });
+    expect(
+      (await c.core.listNamespacedPod({ namespace: ns, labelSelector: 'app=pods' })).items,
+    ).toStrictEqual([]);
   });
 });
 
