@@ -9,6 +9,7 @@ have iptables || need+=(iptables)
 have ip || need+=(iproute2)
 have openssl || need+=(openssl)
 have curl || need+=(curl)
+have socat || need+=(socat)
 have ps || need+=(procps)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -1,20 +1,32 @@
 /**
- * Where the gateway pod finds its files. The manifests mount each ConfigMap/Secret as a whole volume
- * (never subPath, which never receives updates) at these directories; the entrypoint script and
- * server.conf refer to them; the end-to-end suite points them at temporary directories instead
- * through the same environment variables the entrypoint reads.
+ * Where the gateway pod finds its files. OpenVPN runs with `--cd <root>` and every path in server.conf
+ * is relative to that root, so the same rendered files work in the pod (root `/etc/openvpn`, each
+ * ConfigMap/Secret mounted as a whole volume at a sub-directory — never subPath, which never receives
+ * updates) and in the end-to-end suite (root = a temporary directory, via `OVPN_ROOT`).
  */
+export const POD_ROOT = '/etc/openvpn';
+
+/** Sub-directories of the root, one per volume. */
+export const POD_DIRS = Object.freeze({
+  /** ConfigMap `server`: `server.conf`, `entrypoint.sh`. */
+  server: 'server',
+  /** Secret `server-pki`: `ca.crt`, `server.crt`, `server.key`, `tls-crypt.key`, `crl.pem`. */
+  pki: 'pki',
+  /** ConfigMap `ccd`: one key (file) per client. */
+  ccd: 'ccd',
+  /** ConfigMap `port-mappings`: `mappings.txt` (applied by the entrypoint). */
+  portMappings: 'port-mappings',
+  /** emptyDir: management socket `management.sock`, `status.log`. */
+  run: 'run',
+});
+
+/** Absolute in-pod paths of each volume. */
 export const POD_PATHS = Object.freeze({
-  /** ConfigMap `server`: `server.conf`, `entrypoint.sh`. Env `OVPN_SERVER_DIR`. */
-  serverDir: '/etc/openvpn/server',
-  /** Secret `server-pki`: `ca.crt`, `server.crt`, `server.key`, `tls-crypt.key`, `crl.pem`. Env `OVPN_PKI_DIR`. */
-  pkiDir: '/etc/openvpn/pki',
-  /** ConfigMap `ccd`: one key (file) per client. Env `OVPN_CCD_DIR`. */
-  ccdDir: '/etc/openvpn/ccd',
-  /** ConfigMap `port-mappings`: `mappings.txt` (applied by the entrypoint) and `mappings.json` (declared). Env `OVPN_PORT_MAPPINGS_DIR`. */
-  portMappingsDir: '/etc/openvpn/port-mappings',
-  /** emptyDir: management socket `management.sock`, `status.log`. Env `OVPN_RUN_DIR`. */
-  runDir: '/run/openvpn',
+  serverDir: `${POD_ROOT}/${POD_DIRS.server}`,
+  pkiDir: `${POD_ROOT}/${POD_DIRS.pki}`,
+  ccdDir: `${POD_ROOT}/${POD_DIRS.ccd}`,
+  portMappingsDir: `${POD_ROOT}/${POD_DIRS.portMappings}`,
+  runDir: `${POD_ROOT}/${POD_DIRS.run}`,
 });
 
 export const SERVER_PKI_KEYS = Object.freeze([
@@ -24,3 +36,6 @@ export const SERVER_PKI_KEYS = Object.freeze([
   'tls-crypt.key',
   'crl.pem',
 ] as const);
+export const SERVER_CONF_KEY = 'server.conf';
+export const ENTRYPOINT_KEY = 'entrypoint.sh';
+export const MAPPINGS_KEY = 'mappings.txt';

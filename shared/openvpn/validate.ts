@@ -1,0 +1,98 @@
+/**
+ * Validation of everything that reaches a rendered file. Names, CIDRs, hosts and PEM blocks become
+ * OpenVPN directives, shell words and iptables arguments, so nothing that could start a new line, close
+ * an inline block or split a word may pass. The renderers call these again before emitting.
+ */
+import { InputError } from '../errors.js';
+import type { FieldProblem } from '../errors.js';
+import type { GatewaySpec, ResolvedPortMapping } from '../gateways/model.js';
+import { NAME_PATTERN } from '../gateways/model.js';
+import { MAX_PREFIX, MIN_PREFIX, cidrsOverlap, parseCanonicalCidr } from './address-plan.js';
+
+const DNS_LABEL = /^[a-z][a-z0-9-]{1,61}[a-z0-9]$/;
+const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/i;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const PEM_BLOCK = /^-----BEGIN ([A-Z0-9 ]+)-----\n[A-Za-z0-9+/=\n]+\n-----END \1-----\n?$/;
+const STATIC_KEY =
+  /^(#[^\n]*\n)*-----BEGIN OpenVPN Static key V1-----\n([0-9a-f]{32}\n){16}-----END OpenVPN Static key V1-----\n?$/;
+
+export function isHost(value: string): boolean {
+  return IPV4.test(value) || HOSTNAME.test(value);
+}
+
+export function isIpv4(value: string): boolean {
+  return IPV4.test(value);
+}
+
+const isPort = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
+
+/** Every problem with a gateway spec; empty when it can be rendered. */
+export function gatewaySpecProblems(spec: GatewaySpec): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const add = (path: string, message: string) => problems.push({ path, message });
+  if (!NAME_PATTERN.test(spec.name))
+    add('/name', 'must be a DNS label: lower-case letters, digits and -, at most 63');
+  const subnet = parseCanonicalCidr(spec.vpnSubnet);
+  if (!subnet) add('/vpnSubnet', 'must be a canonical IPv4 CIDR, e.g. 10.140.0.0/24');
+  else if (subnet.prefix < MIN_PREFIX || subnet.prefix > MAX_PREFIX)
+    add('/vpnSubnet', `prefix must be between /${MIN_PREFIX} and /${MAX_PREFIX}`);
+  if (spec.routes.length === 0) add('/routes', 'at least one route is required');
+  const parsedRoutes: { i: number; cidr: { network: number; prefix: number } }[] = [];
+  spec.routes.forEach((route, i) => {
+    const cidr = parseCanonicalCidr(route);
+    if (!cidr) return add(`/routes/${i}`, `'${route}' is not a canonical IPv4 CIDR`);
+    if (cidr.prefix === 0)
+      return add(`/routes/${i}`, 'a default route would send all client traffic to the cluster');
+    if (subnet && cidrsOverlap(cidr, subnet))
+      add(`/routes/${i}`, `${route} overlaps the VPN subnet ${spec.vpnSubnet}`);
+    const clash = parsedRoutes.find((p) => cidrsOverlap(p.cidr, cidr));
+    if (clash) add(`/routes/${i}`, `${route} overlaps /routes/${clash.i} (${spec.routes[clash.i]})`);
+    parsedRoutes.push({ i, cidr });
+  });
+  if (!isPort(spec.port)) add('/port', 'must be an integer from 1 to 65535');
+  if (spec.dnsLabel !== undefined && !DNS_LABEL.test(spec.dnsLabel))
+    add('/dnsLabel', 'must be 3–63 lower-case letters, digits or -, starting with a letter');
+  if (spec.publicHost !== undefined && !isHost(spec.publicHost))
+    add('/publicHost', 'must be a host name or an IPv4 address');
+  spec.loadBalancer.sourceRanges.forEach((r, i) => {
+    if (!parseCanonicalCidr(r)) add(`/loadBalancer/sourceRanges/${i}`, `'${r}' is not a canonical IPv4 CIDR`);
+  });
+  if (
+    !Number.isInteger(spec.clientCertValidityDays) ||
+    spec.clientCertValidityDays < 1 ||
+    spec.clientCertValidityDays > 3650
+  )
+    add('/clientCertValidityDays', 'must be a whole number of days from 1 to 3650');
+  return problems;
+}
+
+/** Throws InputError listing every problem of the spec. */
+export function validateGatewaySpec(spec: GatewaySpec): void {
+  const problems = gatewaySpecProblems(spec);
+  if (problems.length > 0) throw new InputError(`gateway '${spec.name}' is invalid`, problems);
+}
+
+export function requirePem(what: string, pem: string): string {
+  const normalised = pem.endsWith('\n') ? pem : `${pem}\n`;
+  if (!PEM_BLOCK.test(normalised)) throw new InputError(`${what} is not a single PEM block`);
+  return normalised;
+}
+
+export function requireStaticKey(key: string): string {
+  const normalised = key.endsWith('\n') ? key : `${key}\n`;
+  if (!STATIC_KEY.test(normalised)) throw new InputError('tls-crypt key is not an OpenVPN static key');
+  return normalised;
+}
+
+export function requireMapping(m: ResolvedPortMapping, i: number): void {
+  const problems: FieldProblem[] = [];
+  if (!isPort(m.port)) problems.push({ path: `/mappings/${i}/port`, message: 'must be 1–65535' });
+  if (!isPort(m.targetPort)) problems.push({ path: `/mappings/${i}/targetPort`, message: 'must be 1–65535' });
+  if (m.protocol !== 'tcp' && m.protocol !== 'udp')
+    problems.push({ path: `/mappings/${i}/protocol`, message: 'must be tcp or udp' });
+  if (!NAME_PATTERN.test(m.client))
+    problems.push({ path: `/mappings/${i}/client`, message: 'must be a client name' });
+  if (!IPV4.test(m.clientIp))
+    problems.push({ path: `/mappings/${i}/clientIp`, message: 'must be an IPv4 address' });
+  if (problems.length > 0) throw new InputError('invalid port mapping', problems);
+}

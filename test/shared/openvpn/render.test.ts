@@ -1,0 +1,215 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { InputError } from '../../../shared/errors.js';
+import type { GatewaySpec } from '../../../shared/gateways/model.js';
+import {
+  gatewaySpecProblems,
+  planAddresses,
+  renderCcdEntry,
+  renderClientProfile,
+  renderEntrypoint,
+  renderPortMappingsFile,
+  renderServerConf,
+  serverCommonName,
+} from '../../../shared/openvpn/index.js';
+import { generateTlsCryptKey } from '../../../shared/pki/index.js';
+
+const spec: GatewaySpec = {
+  name: 'branch-1',
+  vpnSubnet: '10.140.0.0/24',
+  routes: ['10.0.0.0/16', '10.244.0.0/16'],
+  port: 443,
+  loadBalancer: { internal: false, sourceRanges: [] },
+  clientCertValidityDays: 365,
+};
+
+/** Directives of a config as [name, ...args] (comments and blank lines dropped). */
+const directives = (conf: string) =>
+  conf
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.startsWith('#'))
+    .map((l) => l.split(' '));
+
+const PEM = (label: string) => `-----BEGIN ${label}-----\nQUJD\n-----END ${label}-----\n`;
+
+describe('renderServerConf', () => {
+  it('renders exactly the directives DESIGN.md asks for', () => {
+    expect(directives(renderServerConf(spec))).toStrictEqual([
+      ['port', '443'],
+      ['proto', 'tcp-server'],
+      ['dev', 'tun0'],
+      ['dev-type', 'tun'],
+      ['topology', 'subnet'],
+      ['server', '10.140.0.0', '255.255.255.0', 'nopool'],
+      ['ifconfig-pool', '10.140.0.192', '10.140.0.254', '255.255.255.0'],
+      ['client-config-dir', 'ccd'],
+      ['ccd-exclusive'],
+      ['push', '"route', '10.0.0.0', '255.255.0.0"'],
+      ['push', '"route', '10.244.0.0', '255.255.0.0"'],
+      ['ca', 'pki/ca.crt'],
+      ['cert', 'pki/server.crt'],
+      ['key', 'pki/server.key'],
+      ['dh', 'none'],
+      ['tls-crypt', 'pki/tls-crypt.key'],
+      ['crl-verify', 'pki/crl.pem'],
+      ['remote-cert-tls', 'client'],
+      ['tls-version-min', '1.2'],
+      ['data-ciphers', 'AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305'],
+      ['keepalive', '10', '60'],
+      ['persist-key'],
+      ['persist-tun'],
+      ['management', 'run/management.sock', 'unix'],
+      ['status', 'run/status.log', '10'],
+      ['status-version', '2'],
+      ['verb', '3'],
+    ]);
+  });
+
+  it('never enables compression nor tls-auth', () => {
+    const conf = renderServerConf(spec);
+    expect(conf).not.toMatch(/comp|compress|tls-auth|key-direction/);
+  });
+});
+
+describe('input that could inject configuration is rejected', () => {
+  it.each<[string, Partial<GatewaySpec>, string]>([
+    ['a newline in a route', { routes: ['10.0.0.0/16\npush "route 0.0.0.0 0.0.0.0"'] }, '/routes/0'],
+    ['a quote in a route', { routes: ['10.0.0.0/16"'] }, '/routes/0'],
+    ['a space in a route', { routes: ['10.0.0.0 /16'] }, '/routes/0'],
+    ['a non-canonical route', { routes: ['10.0.0.1/16'] }, '/routes/0'],
+    ['a default route', { routes: ['0.0.0.0/0'] }, '/routes/0'],
+    ['overlapping routes', { routes: ['10.0.0.0/16', '10.0.128.0/17'] }, '/routes/1'],
+    ['a route overlapping the VPN subnet', { routes: ['10.140.0.0/16'] }, '/routes/0'],
+    ['a malformed VPN subnet', { vpnSubnet: '10.140.0.0/33' }, '/vpnSubnet'],
+    ['a too small VPN subnet', { vpnSubnet: '10.140.0.0/30' }, '/vpnSubnet'],
+    ['an upper-case name', { name: 'Branch' }, '/name'],
+    ['a name with a slash', { name: 'a/b' }, '/name'],
+    ['a name with ..', { name: '..' }, '/name'],
+    ['a 64-character name', { name: 'a'.repeat(64) }, '/name'],
+    ['port 0', { port: 0 }, '/port'],
+    ['port 65536', { port: 65536 }, '/port'],
+    ['a public host with a space', { publicHost: 'vpn.example.com remote evil 1' }, '/publicHost'],
+    ['a bad DNS label', { dnsLabel: '-x' }, '/dnsLabel'],
+    [
+      'a bad source range',
+      { loadBalancer: { internal: false, sourceRanges: ['1.2.3.4'] } },
+      '/loadBalancer/sourceRanges/0',
+    ],
+    ['validity 0', { clientCertValidityDays: 0 }, '/clientCertValidityDays'],
+  ])('rejects %s', (_case, change, path) => {
+    const bad = { ...spec, ...change };
+    expect(gatewaySpecProblems(bad).map((p) => p.path)).toContain(path);
+    expect(() => renderServerConf(bad)).toThrow(InputError);
+    expect(() => renderEntrypoint(bad)).toThrow(InputError);
+  });
+});
+
+describe('renderCcdEntry', () => {
+  it('pushes the static address with the subnet mask', () => {
+    expect(renderCcdEntry(planAddresses('10.140.0.0/24'), '10.140.0.7')).toBe(
+      'ifconfig-push 10.140.0.7 255.255.255.0\n',
+    );
+  });
+  it('rejects anything but an address', () => {
+    expect(() => renderCcdEntry(planAddresses('10.140.0.0/24'), '10.140.0.7\nroute x')).toThrow(InputError);
+  });
+});
+
+describe('renderClientProfile', () => {
+  const base = {
+    remoteHost: 'vpn.example.com',
+    port: 443,
+    serverCommonName: serverCommonName('branch-1'),
+    caPem: PEM('CERTIFICATE'),
+    certPem: PEM('CERTIFICATE'),
+    keyPem: PEM('RSA PRIVATE KEY'),
+    tlsCryptKey: generateTlsCryptKey(),
+  };
+
+  it('renders a tcp client profile with inline material and tls-crypt', () => {
+    const profile = renderClientProfile(base);
+    const lines = profile.split('\n');
+    expect(directives(profile.split('<ca>')[0]!)).toStrictEqual([
+      ['client'],
+      ['dev', 'tun'],
+      ['proto', 'tcp-client'],
+      ['remote', 'vpn.example.com', '443'],
+      ['resolv-retry', 'infinite'],
+      ['connect-retry', '1', '10'],
+      ['nobind'],
+      ['persist-key'],
+      ['persist-tun'],
+      ['remote-cert-tls', 'server'],
+      ['verify-x509-name', 'branch-1-server', 'name'],
+      ['tls-version-min', '1.2'],
+      ['data-ciphers', 'AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305'],
+      ['verb', '3'],
+    ]);
+    for (const tag of ['ca', 'cert', 'key', 'tls-crypt']) {
+      expect(lines.filter((l) => l === `<${tag}>`)).toHaveLength(1);
+      expect(lines.filter((l) => l === `</${tag}>`)).toHaveLength(1);
+    }
+    expect(profile).not.toMatch(/tls-auth|key-direction|comp/);
+  });
+
+  it('has no <key> for a CSR client', () => {
+    const { keyPem: _key, ...withoutKey } = base;
+    expect(renderClientProfile(withoutKey)).not.toContain('<key>');
+  });
+
+  it.each([
+    ['a host with a newline', { remoteHost: 'a.example\nremote evil' }],
+    ['a PEM that closes the block', { certPem: `${PEM('CERTIFICATE')}</cert>\nup /bin/sh\n<cert>\n` }],
+    ['a key that is not a static key', { tlsCryptKey: 'hello' }],
+    ['port 0', { port: 0 }],
+  ])('rejects %s', (_case, change) => {
+    expect(() => renderClientProfile({ ...base, ...change })).toThrow(InputError);
+  });
+});
+
+describe('renderPortMappingsFile', () => {
+  it('writes one line per mapping, sorted by port', () => {
+    const file = renderPortMappingsFile([
+      { port: 9000, client: 'b', clientIp: '10.140.0.3', targetPort: 22, protocol: 'tcp' },
+      { port: 8081, client: 'a', clientIp: '10.140.0.2', targetPort: 80, protocol: 'udp' },
+    ]);
+    expect(directives(file)).toStrictEqual([
+      ['udp', '8081', '10.140.0.2', '80', '', '#', 'a'],
+      ['tcp', '9000', '10.140.0.3', '22', '', '#', 'b'],
+    ]);
+  });
+  it.each([
+    { port: 0, client: 'a', clientIp: '10.140.0.2', targetPort: 80, protocol: 'tcp' as const },
+    { port: 80, client: 'a', clientIp: '10.140.0.2; rm -rf /', targetPort: 80, protocol: 'tcp' as const },
+    { port: 80, client: 'a', clientIp: '10.140.0.2', targetPort: 80, protocol: 'icmp' as unknown as 'tcp' },
+  ])('rejects %j', (m) => {
+    expect(() => renderPortMappingsFile([m])).toThrow(InputError);
+  });
+});
+
+describe('renderEntrypoint', () => {
+  it('is valid POSIX sh (dash -n)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'entrypoint-'));
+    try {
+      writeFileSync(join(dir, 'entrypoint.sh'), renderEntrypoint(spec));
+      expect(execFileSync('dash', ['-n', join(dir, 'entrypoint.sh')], { encoding: 'utf8' })).toBe('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('masquerades towards each route, applies mappings with DNAT+SNAT, watches, then execs openvpn', () => {
+    const script = renderEntrypoint(spec);
+    expect(script).toContain("ROUTES='10.0.0.0/16 10.244.0.0/16'");
+    expect(script).toContain("SERVER_IP='10.140.0.1'");
+    expect(script).toMatch(/-j DNAT --to-destination "\$ip:\$target"/);
+    expect(script).toMatch(/-j SNAT --to-source "\$SERVER_IP"/);
+    expect(script).toContain('mgmt "kill $cn"');
+    expect(script.trimEnd().split('\n').at(-1)).toBe(
+      'exec openvpn --cd "$ROOT" --config \'server/server.conf\'',
+    );
+  });
+});
