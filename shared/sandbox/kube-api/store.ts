@@ -202,6 +202,14 @@ export class ObjectStore {
   create(rt: ResourceType, namespace: string, body: Json, opts: WriteOptions): JsonObject {
     const obj = this.checkBody(rt, namespace, body, undefined);
     const m = md(obj);
+    if (typeof m.resourceVersion === 'string' && m.resourceVersion !== '') {
+      // kube-apiserver's storage layer refuses this as an internal error (a client bug: creating a read object).
+      throw new KubeStatusError(
+        500,
+        'InternalError',
+        'resourceVersion should not be set on objects to be created',
+      );
+    }
     if (
       (m.name === undefined || m.name === '') &&
       typeof m.generateName === 'string' &&

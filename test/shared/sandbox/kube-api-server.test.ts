@@ -163,6 +163,20 @@ describe('CRUD and resourceVersion', () => {
     });
   });
 
+  it('refuses to create an object that carries a resourceVersion, as the real storage layer does', async () => {
+    const read = await c.core.readNamespace({ name: ns });
+    const f = await failureOf(
+      c.core.createNamespacedConfigMap({
+        namespace: ns,
+        body: { metadata: { name: 'with-rv', resourceVersion: read.metadata?.resourceVersion } },
+      }),
+    );
+    expect([f.code, f.status.message]).toStrictEqual([
+      500,
+      'resourceVersion should not be set on objects to be created',
+    ]);
+  });
+
   it('folds Secret stringData into base64 data and defaults the type', async () => {
     // WHEN a Secret is created with stringData
     const s = await c.core.createNamespacedSecret({
