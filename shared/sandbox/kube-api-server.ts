@@ -92,6 +92,8 @@ const STORE_FILE = 'kube-api-store.json';
 /** kube-apiserver's request body limit. */
 const MAX_BODY_BYTES = 3 * 1024 * 1024;
 const WATCH_HISTORY = 2000;
+/** Requests kept for `requests()` (the oldest are dropped beyond this, so a long `npm start` stays small). */
+const RECORDED_REQUESTS = 10_000;
 const VERSION_INFO = {
   major: '1',
   minor: '30',
@@ -226,6 +228,7 @@ export async function startSandboxKubeApiServer(
         contentType: req.headers['content-type'],
         status: res.statusCode,
       });
+      if (recorded.length > RECORDED_REQUESTS) recorded.splice(0, recorded.length - RECORDED_REQUESTS);
     });
     const fault = faults.match(method, url.pathname);
     if (fault) {
