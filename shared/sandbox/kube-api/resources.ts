@@ -3,6 +3,8 @@
  * defaulting kube-apiserver applies to them (the subset our manifests exercise, with the real messages).
  */
 import { isIP } from 'node:net';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { ConfigMap, Namespace, Pod, Secret, Service } from 'kubernetes-models/v1';
 import { isObject, str, type Json, type JsonObject } from './json.js';
 import { badRequest, invalid, type FieldError } from './status.js';
 
@@ -146,6 +148,58 @@ export function apiGroupList(): JsonObject {
       return g;
     }),
   };
+}
+
+// ---- decoding ----------------------------------------------------------------------------------------------
+
+const MODELS: Record<string, new (data: never) => { validate(): void }> = {
+  Namespace,
+  ConfigMap,
+  Secret,
+  Service,
+  Pod,
+  Deployment,
+};
+
+const GO_TYPES: Record<string, string> = {
+  integer: 'int32',
+  number: 'float64',
+  string: 'string',
+  boolean: 'bool',
+  object: 'map[string]interface {}',
+  array: '[]interface {}',
+};
+
+const jsonTypeName = (v: unknown): string =>
+  Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v === 'object' ? 'object' : typeof v;
+
+/**
+ * What kube-apiserver's JSON decoding refuses before anything else: a field of the wrong JSON type
+ * (`"port": "443"`) is a 400 BadRequest, not a validation error. Types come from the OpenAPI schemas
+ * that `kubernetes-models` compiles.
+ */
+export function checkJsonTypes(rt: ResourceType, obj: JsonObject): void {
+  const Model = MODELS[rt.kind];
+  if (!Model) return;
+  try {
+    new Model(obj as never).validate();
+  } catch (e: unknown) {
+    const errors =
+      (e as { errors?: { instancePath?: string; keyword?: string; params?: { type?: string } }[] }).errors ??
+      [];
+    const wrong = errors.find((x) => x.keyword === 'type');
+    if (!wrong) return;
+    const segments = (wrong.instancePath ?? '').split('/').filter(Boolean);
+    let value: unknown = obj;
+    for (const s of segments)
+      value =
+        isObject(value) || Array.isArray(value) ? (value as Record<string, unknown>)[s] : undefined;
+    const field = segments.filter((s) => !/^\d+$/.test(s)).join('.');
+    const goType = GO_TYPES[wrong.params?.type ?? ''] ?? wrong.params?.type ?? 'unknown';
+    throw badRequest(
+      `${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: json: cannot unmarshal ${jsonTypeName(value)} into Go struct field ${rt.kind}.${field} of type ${goType}`,
+    );
+  }
 }
 
 // ---- validation -------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import {
 import {
   apiVersionOf,
   applyDefaults,
+  checkJsonTypes,
   initialStatus,
   RESOURCE_TYPES,
   validate,
@@ -493,6 +494,7 @@ export class ObjectStore {
     }
     obj.apiVersion = apiVersionOf(rt);
     obj.kind = rt.kind;
+    checkJsonTypes(rt, obj);
     if (obj.metadata !== undefined && !isObject(obj.metadata))
       throw badRequest('json: cannot unmarshal into Go struct field .metadata of type v1.ObjectMeta');
     const m = md(obj);

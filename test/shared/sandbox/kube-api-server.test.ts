@@ -357,6 +357,20 @@ describe('validation (422 Invalid) and malformed requests (400)', () => {
     expect([res.status, body.kind, body.reason, body.code]).toStrictEqual([400, 'Status', 'BadRequest', 400]);
   });
 
+  it('rejects a field of the wrong JSON type with 400, as decoding does', async () => {
+    const res = await fetch(`${c.server.url}/api/v1/namespaces/${ns}/services`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ metadata: { name: 'typed' }, spec: { ports: [{ port: '443' }] } }),
+    });
+    const body = (await res.json()) as Record<string, unknown>;
+    expect([res.status, body.reason, body.message]).toStrictEqual([
+      400,
+      'BadRequest',
+      'Service in version "v1" cannot be handled as a Service: json: cannot unmarshal string into Go struct field Service.spec.ports.port of type int32',
+    ]);
+  });
+
   it('rejects a body whose namespace differs from the URL with 400', async () => {
     const f = await failureOf(
       c.core.createNamespacedConfigMap({
