@@ -1,0 +1,231 @@
+/**
+ * Client use-cases: issue (generated key or CSR), read, list, profile, revoke.
+ *
+ * Consistency: the `state` ConfigMap is the record of truth, written with resourceVersion preconditions,
+ * so concurrent issues on one gateway each get a distinct address. CCD entries are merge-patched key by
+ * key (patches of different keys commute), and the CRL is re-derived from the state after every write
+ * until the CRL written matches the latest state, so no concurrent revocation is ever lost.
+ */
+import { ConflictError, InputError, NotFoundError, toDomainError } from '../errors.js';
+import {
+  allocateStaticIp,
+  planAddresses,
+  renderCcdEntry,
+  renderClientProfile,
+  serverCommonName,
+} from '../openvpn/index.js';
+import type { IssuedCert } from '../pki/index.js';
+import { issueClientCert } from '../pki/index.js';
+import type { GatewayDeps } from './deps.js';
+import { readServerPki, requireCa } from './gateway-pki.js';
+import { OBJECTS, readState, updateState } from './gateway-state.js';
+import { writeCurrentCrl } from './crl.js';
+import { gatewayAddress } from './gateways.js';
+import { removeMappingsOf, syncPortMappings } from './port-mappings.js';
+import type { ClientRecord, GatewayState } from './model.js';
+import { namespaceOf } from './model.js';
+import type { ClientView } from './views.js';
+import { clientView } from './views.js';
+
+export interface IssueClientInput {
+  readonly name: string;
+  readonly staticIp?: string | undefined;
+  readonly validityDays?: number | undefined;
+  /** PEM PKCS#10 request: the private key then never leaves the branch. */
+  readonly csr?: string | undefined;
+}
+
+function findClient(state: GatewayState, name: string): ClientRecord {
+  const client = state.clients.find((c) => c.name === name);
+  if (!client) throw new NotFoundError(`client '${name}' does not exist on gateway '${state.spec.name}'`);
+  return client;
+}
+
+/** POST /gateways/{gateway}/clients */
+export async function issueClient(
+  deps: GatewayDeps,
+  gateway: string,
+  input: IssueClientInput,
+): Promise<ClientView> {
+  const before = await readState(deps.cluster, gateway);
+  const plan = planAddresses(before.spec.vpnSubnet);
+  if (before.clients.some((c) => c.name === input.name))
+    throw new ConflictError(`client '${input.name}' already exists on gateway '${gateway}'`);
+  // Fail fast on a bad or taken address before any key is made; re-checked against the latest state below.
+  allocateStaticIp(
+    plan,
+    before.clients.map((c) => c.ip),
+    input.staticIp,
+  );
+  const validityDays = input.validityDays ?? before.spec.clientCertValidityDays;
+  const ca = await requireCa(deps, gateway);
+  const now = deps.clock();
+  const cert: IssuedCert = await issueClientCert(ca, {
+    commonName: input.name,
+    validityDays,
+    ...(input.csr !== undefined ? { csrPem: input.csr } : {}),
+    now,
+  });
+
+  let record: ClientRecord | undefined;
+  await updateState(deps.cluster, gateway, (s) => {
+    if (s.clients.some((c) => c.name === input.name))
+      throw new ConflictError(`client '${input.name}' already exists on gateway '${gateway}'`);
+    const ip = allocateStaticIp(
+      plan,
+      s.clients.map((c) => c.ip),
+      input.staticIp,
+    );
+    record = {
+      name: input.name,
+      ip,
+      serial: cert.serial,
+      issuedAt: now.toISOString(),
+      notAfter: cert.notAfter.toISOString(),
+      status: 'active',
+      keySource: input.csr !== undefined ? 'csr' : 'generated',
+    };
+    return { ...s, clients: [...s.clients, record] };
+  });
+  if (!record) throw new ConflictError('client record was not written');
+  const issued = record;
+  try {
+    await deps.cluster.patchConfigMapData(namespaceOf(gateway), OBJECTS.ccd, {
+      [issued.name]: renderCcdEntry(plan, issued.ip),
+    });
+    const profile = await renderProfile(deps, gateway, cert.certPem, cert.keyPem).catch(() => '');
+    await deps.secrets.putClient(
+      gateway,
+      issued.name,
+      { certPem: cert.certPem, ...(cert.keyPem ? { keyPem: cert.keyPem } : {}), profile },
+      { serial: issued.serial, notAfter: issued.notAfter },
+    );
+  } catch (e: unknown) {
+    await forgetClient(deps, gateway, issued).catch((cleanup: unknown) =>
+      deps.log.error('could not roll back a half-issued client', {
+        gateway,
+        client: issued.name,
+        error: toDomainError(cleanup).message,
+      }),
+    );
+    throw e;
+  }
+  deps.log.info('client issued', { gateway, client: issued.name, ip: issued.ip, serial: issued.serial });
+  return clientView(gateway, issued);
+}
+
+/** Undoes the state and CCD writes of an issue that failed half-way. */
+async function forgetClient(deps: GatewayDeps, gateway: string, record: ClientRecord): Promise<void> {
+  await deps.cluster.patchConfigMapData(namespaceOf(gateway), OBJECTS.ccd, { [record.name]: null });
+  await updateState(deps.cluster, gateway, (s) =>
+    s.clients.some((c) => c.serial === record.serial)
+      ? { ...s, clients: s.clients.filter((c) => c.serial !== record.serial) }
+      : undefined,
+  );
+}
+
+async function renderProfile(
+  deps: GatewayDeps,
+  gateway: string,
+  certPem: string,
+  keyPem?: string,
+): Promise<string> {
+  const state = await readState(deps.cluster, gateway);
+  const pki = await readServerPki(deps, gateway);
+  if (!pki) throw new ConflictError(`gateway '${gateway}' has no server PKI yet`);
+  const remoteHost = await gatewayAddress(deps, state.spec);
+  if (!remoteHost)
+    throw new ConflictError(
+      `gateway '${gateway}' has no address yet: set publicHost or dnsLabel, or wait for the load balancer`,
+    );
+  return renderClientProfile({
+    remoteHost,
+    port: state.spec.port,
+    serverCommonName: serverCommonName(gateway),
+    caPem: pki.caCrt,
+    certPem,
+    ...(keyPem ? { keyPem } : {}),
+    tlsCryptKey: pki.tlsCryptKey,
+  });
+}
+
+/** GET /gateways/{gateway}/clients/{client} */
+export async function getClient(deps: GatewayDeps, gateway: string, name: string): Promise<ClientView> {
+  return clientView(gateway, findClient(await readState(deps.cluster, gateway), name));
+}
+
+/** GET /gateways/{gateway}/clients */
+export async function listClients(deps: GatewayDeps, gateway: string): Promise<ClientView[]> {
+  const state = await readState(deps.cluster, gateway);
+  return state.clients.map((c) => clientView(gateway, c));
+}
+
+/**
+ * GET /gateways/{gateway}/clients/{client}/profile: the `.ovpn`, rendered with the gateway's current
+ * address and port (so it stays right after a port change). Only for active clients.
+ */
+export async function getClientProfile(deps: GatewayDeps, gateway: string, name: string): Promise<string> {
+  const client = findClient(await readState(deps.cluster, gateway), name);
+  if (client.status !== 'active')
+    throw new ConflictError(`client '${name}' is revoked: its profile is no longer available`);
+  const bundle = await deps.secrets.getClient(gateway, name);
+  if (!bundle) throw new NotFoundError(`the material of client '${name}' is missing from the secret store`);
+  return renderProfile(deps, gateway, bundle.certPem, bundle.keyPem);
+}
+
+/**
+ * DELETE /gateways/{gateway}/clients/{client}: revokes. Refused while port mappings point at the client
+ * unless `force` (which removes those mappings and rolls the pod). Revoking twice is not an error.
+ */
+export async function revokeClient(
+  deps: GatewayDeps,
+  gateway: string,
+  name: string,
+  options: { force: boolean } = { force: false },
+): Promise<ClientView & { operationId?: string }> {
+  const before = await readState(deps.cluster, gateway);
+  const existing = findClient(before, name);
+  if (existing.status === 'revoked') return clientView(gateway, existing);
+  const ca = await requireCa(deps, gateway);
+  const now = deps.clock();
+  let mappingsRemoved = false;
+  const state = await updateState(deps.cluster, gateway, (s) => {
+    const client = findClient(s, name);
+    if (client.status === 'revoked') return undefined;
+    const mapped = s.portMappings.filter((m) => m.client === name);
+    if (mapped.length > 0 && !options.force)
+      throw new ConflictError(
+        `client '${name}' is the target of port mapping(s) ${mapped.map((m) => `${m.port}/${m.protocol}`).join(', ')}: remove them first or revoke with ?force=true`,
+      );
+    mappingsRemoved = mapped.length > 0;
+    return {
+      ...removeMappingsOf(s, name),
+      clients: s.clients.map((c) =>
+        c.name === name ? { ...c, status: 'revoked', revokedAt: now.toISOString() } : c,
+      ),
+      crl: { ...s.crl, number: s.crl.number + 1 },
+    };
+  });
+  await writeCurrentCrl(deps, gateway, ca);
+  await deps.cluster.patchConfigMapData(namespaceOf(gateway), OBJECTS.ccd, { [name]: null });
+  await deps.secrets.revokeClient(gateway, name);
+  const operationId = mappingsRemoved ? await syncPortMappings(deps, gateway, 'port-mappings') : undefined;
+  deps.log.info('client revoked', { gateway, client: name, serial: existing.serial, operationId });
+  const revoked = findClient(state, name);
+  return { ...clientView(gateway, revoked), ...(operationId ? { operationId } : {}) };
+}
+
+/** Validation helper shared with the port-mapping use-case. */
+export function requireActiveClient(state: GatewayState, name: string, path: string): ClientRecord {
+  const client = state.clients.find((c) => c.name === name);
+  if (!client || client.status !== 'active')
+    throw new InputError(`port mapping target '${name}' is not an active client`, [
+      {
+        path,
+        message: client
+          ? `client '${name}' is revoked`
+          : `no client '${name}' on gateway '${state.spec.name}'`,
+      },
+    ]);
+  return client;
+}

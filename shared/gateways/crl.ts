@@ -1,0 +1,87 @@
+/**
+ * The gateway CRL: read, re-sign after a revocation, and the periodic refresh that keeps `nextUpdate`
+ * in the future (an expired CRL locks out every client).
+ */
+import { NotFoundError, toDomainError } from '../errors.js';
+import type { CaMaterial } from '../pki/index.js';
+import { crlNeedsRenewal } from '../pki/index.js';
+import type { GatewayDeps } from './deps.js';
+import type { ExpiringCertificate } from './gateway-pki.js';
+import { expiringCertificates, readServerPki, requireCa, signCrl } from './gateway-pki.js';
+import { OBJECTS, findState, readState, updateState } from './gateway-state.js';
+import { namespaceOf } from './model.js';
+
+const MAX_CRL_WRITES = 5;
+
+/**
+ * Signs the CRL of the latest state and writes it to the `server-pki` Secret, then records its dates
+ * in the state if no newer CRL number appeared meanwhile; otherwise signs again from the newer state.
+ * So the last CRL written always reflects every revocation committed before it.
+ */
+export async function writeCurrentCrl(deps: GatewayDeps, gateway: string, ca: CaMaterial): Promise<void> {
+  for (let attempt = 0; attempt < MAX_CRL_WRITES; attempt += 1) {
+    const state = await readState(deps.cluster, gateway);
+    const signed = signCrl(deps, ca, state.clients, state.crl.number, deps.clock());
+    await deps.cluster.patchSecretData(namespaceOf(gateway), OBJECTS.serverPki, { 'crl.pem': signed.pem });
+    const latest = await updateState(deps.cluster, gateway, (s) =>
+      s.crl.number === signed.info.number ? { ...s, crl: signed.info } : undefined,
+    );
+    if (latest.crl.number === signed.info.number) return;
+  }
+  deps.log.warn('CRL kept changing while being written; the next revocation or refresh will converge', {
+    gateway,
+  });
+}
+
+/** GET /gateways/{gateway}/crl: the PEM of the current CRL. */
+export async function getCrl(deps: GatewayDeps, gateway: string): Promise<string> {
+  await readState(deps.cluster, gateway);
+  const pki = await readServerPki(deps, gateway);
+  if (!pki) throw new NotFoundError(`gateway '${gateway}' has no CRL yet`);
+  return pki.crlPem;
+}
+
+export interface CrlRefreshReport {
+  readonly gateway: string;
+  readonly renewed: boolean;
+  readonly nextUpdate?: string | undefined;
+  readonly expiring: readonly ExpiringCertificate[];
+  readonly error?: string | undefined;
+}
+
+/**
+ * The timer's use-case: re-signs every gateway's CRL whose nextUpdate is within CRL_RENEW_BEFORE_DAYS,
+ * and reports certificates expiring within EXPIRY_WARNING_DAYS. One gateway's failure does not stop the others.
+ */
+export async function refreshCrls(deps: GatewayDeps): Promise<CrlRefreshReport[]> {
+  const label = `${deps.config.LABEL_DOMAIN}/gateway`;
+  const namespaces = await deps.cluster.list('Namespace', undefined, label);
+  const gateways = namespaces.map((n) => n.metadata.labels?.[label]).filter((g): g is string => Boolean(g));
+  const reports: CrlRefreshReport[] = [];
+  for (const gateway of gateways.sort()) {
+    try {
+      reports.push(await refreshOne(deps, gateway));
+    } catch (e: unknown) {
+      const error = toDomainError(e).message;
+      deps.log.error('CRL refresh failed', { gateway, error });
+      reports.push({ gateway, renewed: false, expiring: [], error });
+    }
+  }
+  return reports;
+}
+
+async function refreshOne(deps: GatewayDeps, gateway: string): Promise<CrlRefreshReport> {
+  const state = await findState(deps.cluster, gateway);
+  if (!state) return { gateway, renewed: false, expiring: [] };
+  const now = deps.clock();
+  const expiring = expiringCertificates(state, now, deps.config.EXPIRY_WARNING_DAYS);
+  for (const e of expiring) deps.log.warn('certificate expires soon', { gateway, ...e });
+  if (!crlNeedsRenewal(new Date(state.crl.nextUpdate), now, deps.config.CRL_RENEW_BEFORE_DAYS))
+    return { gateway, renewed: false, nextUpdate: state.crl.nextUpdate, expiring };
+  const ca = await requireCa(deps, gateway);
+  await updateState(deps.cluster, gateway, (s) => ({ ...s, crl: { ...s.crl, number: s.crl.number + 1 } }));
+  await writeCurrentCrl(deps, gateway, ca);
+  const after = await readState(deps.cluster, gateway);
+  deps.log.info('CRL re-signed', { gateway, crlNumber: after.crl.number, nextUpdate: after.crl.nextUpdate });
+  return { gateway, renewed: true, nextUpdate: after.crl.nextUpdate, expiring };
+}

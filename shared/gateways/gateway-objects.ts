@@ -1,0 +1,131 @@
+/**
+ * From a gateway's state and PKI to the Kubernetes objects that make it, through the pure renderers and
+ * manifest builders. Everything the cluster holds for a gateway is derived here, so it can be re-derived.
+ */
+import type { KubeObject } from '../kube/cluster.js';
+import type { GatewayManifestInput } from '../kube/manifests.js';
+import { buildGatewayManifests, configHash } from '../kube/manifests.js';
+import { planAddresses, renderCcdEntry, renderEntrypoint, renderServerConf } from '../openvpn/index.js';
+import type { GatewayDeps } from './deps.js';
+import type { ServerPki } from './gateway-pki.js';
+import { OBJECTS } from './gateway-state.js';
+import type { GatewayState, ResolvedPortMapping } from './model.js';
+
+/** CCD entries (file name = client name) for every active client. */
+export function ccdOf(state: GatewayState): Record<string, string> {
+  const plan = planAddresses(state.spec.vpnSubnet);
+  return Object.fromEntries(
+    state.clients.filter((c) => c.status === 'active').map((c) => [c.name, renderCcdEntry(plan, c.ip)]),
+  );
+}
+
+/** Port mappings with each client's tunnel address (mappings only ever name active clients). */
+export function resolvePortMappings(state: GatewayState): ResolvedPortMapping[] {
+  const ips = new Map(state.clients.filter((c) => c.status === 'active').map((c) => [c.name, c.ip]));
+  return state.portMappings.flatMap((m) => {
+    const clientIp = ips.get(m.client);
+    return clientIp ? [{ ...m, clientIp }] : [];
+  });
+}
+
+export function manifestInputOf(
+  deps: Pick<GatewayDeps, 'config'>,
+  state: GatewayState,
+  pki: ServerPki,
+): GatewayManifestInput {
+  return {
+    spec: state.spec,
+    image: deps.config.OPENVPN_IMAGE,
+    labelDomain: deps.config.LABEL_DOMAIN,
+    serverConf: renderServerConf(state.spec),
+    entrypoint: renderEntrypoint(state.spec),
+    ccd: ccdOf(state),
+    portMappings: resolvePortMappings(state),
+    state,
+    pki,
+  };
+}
+
+/** The pod-template annotation that carries the config hash. */
+export function configHashAnnotation(deps: Pick<GatewayDeps, 'config'>): string {
+  return `${deps.config.LABEL_DOMAIN}/config-hash`;
+}
+
+export function desiredConfigHash(
+  deps: Pick<GatewayDeps, 'config'>,
+  state: GatewayState,
+  pki: ServerPki,
+): string {
+  return configHash(manifestInputOf(deps, state, pki));
+}
+
+export type ObjectSelection = 'all' | 'spec' | 'port-mappings';
+
+/**
+ * The objects to apply. `all` (creation or repair) is every object except the `state` ConfigMap;
+ * `spec` is what a spec change touches (server ConfigMap, Deployment, openvpn Service);
+ * `port-mappings` is the mappings ConfigMap and the `pm-<port>` Services.
+ * The `ccd` ConfigMap is only ever applied with `all`: afterwards it changes key by key.
+ * `keepConfigHash`, when given, replaces the Deployment's config-hash so applying does not start
+ * a rollout behind the roll orchestration's back.
+ */
+export function gatewayObjects(
+  deps: Pick<GatewayDeps, 'config'>,
+  state: GatewayState,
+  pki: ServerPki,
+  selection: ObjectSelection,
+  keepConfigHash?: string,
+): KubeObject[] {
+  const annotation = configHashAnnotation(deps);
+  const objects = buildGatewayManifests(manifestInputOf(deps, state, pki));
+  return objects
+    .filter((o) => {
+      if (o.kind === 'ConfigMap' && o.metadata.name === OBJECTS.state) return false;
+      if (selection === 'all') return true;
+      if (selection === 'spec')
+        return (
+          (o.kind === 'ConfigMap' && o.metadata.name === OBJECTS.server) ||
+          o.kind === 'Deployment' ||
+          (o.kind === 'Service' && o.metadata.name === OBJECTS.service)
+        );
+      return (
+        (o.kind === 'ConfigMap' && o.metadata.name === OBJECTS.portMappings) ||
+        (o.kind === 'Service' && o.metadata.name !== OBJECTS.service)
+      );
+    })
+    .map((o) =>
+      keepConfigHash !== undefined && o.kind === 'Deployment'
+        ? withTemplateAnnotation(o, annotation, keepConfigHash)
+        : o,
+    );
+}
+
+function withTemplateAnnotation(deployment: KubeObject, key: string, value: string): KubeObject {
+  const spec = deployment['spec'] as { template: { metadata?: { annotations?: Record<string, string> } } };
+  return {
+    ...deployment,
+    spec: {
+      ...spec,
+      template: {
+        ...spec.template,
+        metadata: {
+          ...spec.template.metadata,
+          annotations: { ...spec.template.metadata?.annotations, [key]: value },
+        },
+      },
+    },
+  };
+}
+
+/** The `state` ConfigMap object (created once, to claim a new gateway). */
+export function stateObject(
+  deps: Pick<GatewayDeps, 'config'>,
+  state: GatewayState,
+  pki: ServerPki,
+): KubeObject {
+  const found = buildGatewayManifests(manifestInputOf(deps, state, pki)).find(
+    (o) => o.kind === 'ConfigMap' && o.metadata.name === OBJECTS.state,
+  );
+  if (!found) throw new Error('manifest builder produced no state ConfigMap');
+  return found;
+}

@@ -1,0 +1,186 @@
+/**
+ * The gateway's server-side PKI: the CA (only in the secret store), and the `server-pki` Secret the pod
+ * mounts (CA certificate, server certificate and key, tls-crypt key, CRL). Creation and repair live here
+ * so a retried request after a partial failure converges instead of leaving a half-made gateway.
+ */
+import { ConflictError, UpstreamError } from '../errors.js';
+import type { CaMaterial, IssuedCert } from '../pki/index.js';
+import { buildCrl, createCa, generateTlsCryptKey, issueServerCert } from '../pki/index.js';
+import { serverCommonName } from '../openvpn/index.js';
+import type { GatewayDeps } from './deps.js';
+import { OBJECTS, updateState } from './gateway-state.js';
+import type { CrlInfo, GatewayState } from './model.js';
+import { namespaceOf } from './model.js';
+
+/** The content of the `server-pki` Secret. */
+export interface ServerPki {
+  readonly caCrt: string;
+  readonly serverCrt: string;
+  readonly serverKey: string;
+  readonly tlsCryptKey: string;
+  readonly crlPem: string;
+}
+
+const DAY_MS = 86_400_000;
+
+export function addDays(date: Date, days: number): Date {
+  return new Date(date.getTime() + days * DAY_MS);
+}
+
+/** Everything a brand-new gateway needs, generated in memory (nothing written yet). */
+export interface FreshPki {
+  readonly ca: CaMaterial;
+  readonly server: IssuedCert;
+  readonly pki: ServerPki;
+  readonly crl: CrlInfo;
+}
+
+export async function generatePki(
+  deps: Pick<GatewayDeps, 'config'>,
+  gateway: string,
+  now: Date,
+  revoked: GatewayState['clients'] = [],
+  crlNumber = 1,
+): Promise<FreshPki> {
+  const ca = await createCa({ commonName: `${gateway} VPN CA`, now });
+  return completePki(deps, gateway, ca, now, revoked, crlNumber);
+}
+
+async function completePki(
+  deps: Pick<GatewayDeps, 'config'>,
+  gateway: string,
+  ca: CaMaterial,
+  now: Date,
+  revoked: GatewayState['clients'],
+  crlNumber: number,
+): Promise<FreshPki> {
+  const server = await issueServerCert(ca, { commonName: serverCommonName(gateway), now });
+  if (!server.keyPem) throw new UpstreamError('server certificate was issued without a key');
+  const crl = signCrl(deps, ca, revoked, crlNumber, now);
+  return {
+    ca,
+    server,
+    pki: {
+      caCrt: ca.certPem,
+      serverCrt: server.certPem,
+      serverKey: server.keyPem,
+      tlsCryptKey: generateTlsCryptKey(),
+      crlPem: crl.pem,
+    },
+    crl: crl.info,
+  };
+}
+
+/** Signs a CRL listing every revoked client of `clients`. */
+export function signCrl(
+  deps: Pick<GatewayDeps, 'config'>,
+  ca: CaMaterial,
+  clients: GatewayState['clients'],
+  crlNumber: number,
+  now: Date,
+): { pem: string; info: CrlInfo } {
+  const nextUpdate = addDays(now, deps.config.CRL_VALIDITY_DAYS);
+  const revoked = clients
+    .filter((c) => c.status === 'revoked')
+    .map((c) => ({
+      serial: c.serial,
+      revokedAt: new Date(c.revokedAt ?? now.toISOString()),
+      reason: 'cessationOfOperation' as const,
+    }));
+  const pem = buildCrl(ca, { revoked, crlNumber, thisUpdate: now, nextUpdate });
+  return {
+    pem,
+    info: { number: crlNumber, thisUpdate: now.toISOString(), nextUpdate: nextUpdate.toISOString() },
+  };
+}
+
+/** The `server-pki` Secret's content, or undefined when any key is missing. */
+export async function readServerPki(
+  deps: Pick<GatewayDeps, 'cluster'>,
+  gateway: string,
+): Promise<ServerPki | undefined> {
+  const secret = await deps.cluster.readSecret(namespaceOf(gateway), OBJECTS.serverPki);
+  const d = secret?.data;
+  if (!d) return undefined;
+  const pki = {
+    caCrt: d['ca.crt'],
+    serverCrt: d['server.crt'],
+    serverKey: d['server.key'],
+    tlsCryptKey: d['tls-crypt.key'],
+    crlPem: d['crl.pem'],
+  };
+  return Object.values(pki).every((v) => typeof v === 'string' && v.length > 0)
+    ? (pki as ServerPki)
+    : undefined;
+}
+
+/** The Secret data keys of a ServerPki. */
+export function serverPkiSecretData(pki: ServerPki): Record<string, string> {
+  return {
+    'ca.crt': pki.caCrt,
+    'server.crt': pki.serverCrt,
+    'server.key': pki.serverKey,
+    'tls-crypt.key': pki.tlsCryptKey,
+    'crl.pem': pki.crlPem,
+  };
+}
+
+/** The gateway CA from the secret store; a clear error when it is gone. */
+export async function requireCa(deps: Pick<GatewayDeps, 'secrets'>, gateway: string): Promise<CaMaterial> {
+  const ca = await deps.secrets.getCa(gateway);
+  if (!ca)
+    throw new UpstreamError(
+      `the CA of gateway '${gateway}' is missing from the secret store: certificates cannot be issued or revoked`,
+    );
+  return ca;
+}
+
+/**
+ * Returns the gateway's server PKI, repairing what an interrupted creation left missing: a missing CA
+ * is regenerated only while the gateway has no clients (otherwise their certificates would be orphaned),
+ * and a missing `server-pki` Secret is re-issued from the CA. `repaired` says whether the Secret must be
+ * (re-)applied.
+ */
+export async function ensurePki(
+  deps: GatewayDeps,
+  state: GatewayState,
+): Promise<{ pki: ServerPki; state: GatewayState; repaired: boolean }> {
+  const gateway = state.spec.name;
+  const existing = await readServerPki(deps, gateway);
+  const stored = await deps.secrets.getCa(gateway);
+  if (existing && stored) return { pki: existing, state, repaired: false };
+  if (!stored && state.clients.length > 0)
+    throw new ConflictError(
+      `the CA of gateway '${gateway}' is missing from the secret store while ${state.clients.length} client(s) exist: delete and re-create the gateway`,
+    );
+  const now = deps.clock();
+  const ca = stored ?? (await createCa({ commonName: `${gateway} VPN CA`, now }));
+  if (!stored) await deps.secrets.putCa(gateway, ca);
+  const fresh = await completePki(deps, gateway, ca, now, state.clients, state.crl.number + 1);
+  const written = await updateState(deps.cluster, gateway, (s) => ({
+    ...s,
+    server: { serial: fresh.server.serial, notAfter: fresh.server.notAfter.toISOString() },
+    crl: fresh.crl,
+  }));
+  deps.log.warn('repaired the server PKI of a gateway', { gateway, caRegenerated: !existing });
+  return { pki: fresh.pki, state: written, repaired: true };
+}
+
+export interface ExpiringCertificate {
+  readonly kind: 'server' | 'client';
+  readonly name: string;
+  readonly notAfter: string;
+}
+
+/** The server certificate and active client certificates whose notAfter is within `days` of `now`. */
+export function expiringCertificates(state: GatewayState, now: Date, days: number): ExpiringCertificate[] {
+  const horizon = addDays(now, days).toISOString();
+  return [
+    ...(state.server.notAfter <= horizon
+      ? [{ kind: 'server' as const, name: state.spec.name, notAfter: state.server.notAfter }]
+      : []),
+    ...state.clients
+      .filter((c) => c.status === 'active' && c.notAfter <= horizon)
+      .map((c) => ({ kind: 'client' as const, name: c.name, notAfter: c.notAfter })),
+  ];
+}

@@ -1,0 +1,60 @@
+/**
+ * Reading and writing a gateway's record of truth, the `state` ConfigMap, always through
+ * resourceVersion preconditions so concurrent requests never lose each other's changes.
+ */
+import { NotFoundError } from '../errors.js';
+import type { ClusterPort } from '../kube/cluster.js';
+import { parseStateConfigMapData, stateConfigMapData } from '../kube/manifests.js';
+import type { GatewayState } from './model.js';
+import { namespaceOf } from './model.js';
+
+/** Names of the objects of a gateway (DESIGN.md "What a gateway is"). */
+export const OBJECTS = Object.freeze({
+  state: 'state',
+  ccd: 'ccd',
+  server: 'server',
+  portMappings: 'port-mappings',
+  serverPki: 'server-pki',
+  deployment: 'openvpn',
+  service: 'openvpn',
+});
+
+/** The gateway's state, or undefined when the gateway does not exist. */
+export async function findState(cluster: ClusterPort, gateway: string): Promise<GatewayState | undefined> {
+  const cm = await cluster.readConfigMap(namespaceOf(gateway), OBJECTS.state);
+  return cm ? parseStateConfigMapData(cm.data) : undefined;
+}
+
+/** The gateway's state; NotFoundError when the gateway does not exist. */
+export async function readState(cluster: ClusterPort, gateway: string): Promise<GatewayState> {
+  const state = await findState(cluster, gateway);
+  if (!state) throw new NotFoundError(`gateway '${gateway}' does not exist`);
+  return state;
+}
+
+/**
+ * Applies `mutate` to the latest state and writes it with a resourceVersion precondition (re-read and
+ * re-applied on conflict by the cluster port). `mutate` may throw a DomainError to refuse the change,
+ * or return undefined for "nothing to change". Returns the state as written (or as read).
+ */
+export async function updateState(
+  cluster: ClusterPort,
+  gateway: string,
+  mutate: (current: GatewayState) => GatewayState | undefined,
+): Promise<GatewayState> {
+  let result: GatewayState | undefined;
+  try {
+    await cluster.updateConfigMap(namespaceOf(gateway), OBJECTS.state, (current) => {
+      const state = parseStateConfigMapData(current.data);
+      const next = mutate(state);
+      result = next ?? state;
+      return next ? stateConfigMapData(next) : undefined;
+    });
+  } catch (e: unknown) {
+    if (e instanceof NotFoundError)
+      throw new NotFoundError(`gateway '${gateway}' does not exist`, { cause: e });
+    throw e;
+  }
+  if (!result) throw new NotFoundError(`gateway '${gateway}' does not exist`);
+  return result;
+}

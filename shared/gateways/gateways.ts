@@ -1,0 +1,305 @@
+/**
+ * Gateway use-cases: create or update (PUT), read, list, delete, restart.
+ */
+import { ConflictError, InputError, NotFoundError } from '../errors.js';
+import { validateGatewaySpec } from '../openvpn/index.js';
+import type { RolloutStatus } from '../kube/cluster.js';
+import type { GatewayDeps } from './deps.js';
+import type { ServerPki } from './gateway-pki.js';
+import { addDays, ensurePki, expiringCertificates, generatePki, serverPkiSecretData } from './gateway-pki.js';
+import { configHashAnnotation, desiredConfigHash, gatewayObjects, stateObject } from './gateway-objects.js';
+import { OBJECTS, findState, readState, updateState } from './gateway-state.js';
+import type { GatewaySpec, GatewayState, GatewayStatus } from './model.js';
+import { namespaceOf } from './model.js';
+import type { GatewayView } from './views.js';
+
+/** The PUT body after schema validation; omitted fields take their defaults. */
+export interface GatewayInput {
+  readonly vpnSubnet?: string | undefined;
+  readonly routes?: readonly string[] | undefined;
+  readonly port?: number | undefined;
+  readonly dnsLabel?: string | undefined;
+  readonly publicHost?: string | undefined;
+  readonly loadBalancer?:
+    | { readonly internal?: boolean | undefined; readonly sourceRanges?: readonly string[] | undefined }
+    | undefined;
+  readonly clientCertValidityDays?: number | undefined;
+}
+
+export const GATEWAY_DEFAULTS = Object.freeze({
+  vpnSubnet: '10.140.0.0/24',
+  port: 443,
+  clientCertValidityDays: 365,
+});
+
+/** Applies defaults; routes default to the cluster's service and pod CIDRs, then DEFAULT_ROUTES. */
+export async function resolveSpec(
+  deps: GatewayDeps,
+  name: string,
+  input: GatewayInput,
+): Promise<GatewaySpec> {
+  let routes = input.routes ? [...input.routes] : undefined;
+  if (!routes) {
+    const info = await deps.clusterInfo.describe();
+    const discovered = [info.serviceCidr, info.podCidr].filter((r): r is string => Boolean(r));
+    routes = [...new Set([...discovered, ...(info.podCidr ? [] : deps.config.DEFAULT_ROUTES)])];
+  }
+  if (routes.length === 0)
+    throw new InputError('no routes given and none could be discovered from the cluster', [
+      { path: '/routes', message: 'pass the CIDRs to push to clients, or set DEFAULT_ROUTES' },
+    ]);
+  const spec: GatewaySpec = {
+    name,
+    vpnSubnet: input.vpnSubnet ?? GATEWAY_DEFAULTS.vpnSubnet,
+    routes,
+    port: input.port ?? GATEWAY_DEFAULTS.port,
+    ...(input.dnsLabel !== undefined ? { dnsLabel: input.dnsLabel } : {}),
+    ...(input.publicHost !== undefined ? { publicHost: input.publicHost } : {}),
+    loadBalancer: {
+      internal: input.loadBalancer?.internal ?? false,
+      sourceRanges: [...(input.loadBalancer?.sourceRanges ?? [])],
+    },
+    clientCertValidityDays: input.clientCertValidityDays ?? GATEWAY_DEFAULTS.clientCertValidityDays,
+  };
+  validateGatewaySpec(spec);
+  return spec;
+}
+
+export interface PutGatewayResult {
+  readonly gateway: GatewayView;
+  readonly created: boolean;
+  /** Set when the request started work (provisioning or a roll). */
+  readonly operationId?: string | undefined;
+}
+
+/** PUT /gateways/{gateway}: creates the gateway, or updates its spec (a changed spec starts a roll). */
+export async function putGateway(
+  deps: GatewayDeps,
+  name: string,
+  input: GatewayInput,
+): Promise<PutGatewayResult> {
+  const spec = await resolveSpec(deps, name, input);
+  const existing = await findState(deps.cluster, name);
+  if (!existing) {
+    const created = await createGateway(deps, spec);
+    if (created) return created;
+  }
+  return updateGateway(deps, spec);
+}
+
+/** Creates a new gateway; undefined when another request claimed the name first. */
+async function createGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutGatewayResult | undefined> {
+  const now = deps.clock();
+  const fresh = await generatePki(deps, spec.name, now);
+  const state: GatewayState = {
+    spec,
+    clients: [],
+    portMappings: [],
+    crl: fresh.crl,
+    server: { serial: fresh.server.serial, notAfter: fresh.server.notAfter.toISOString() },
+    createdAt: now.toISOString(),
+  };
+  const objects = gatewayObjects(deps, state, fresh.pki, 'all');
+  const namespace = objects.filter((o) => o.kind === 'Namespace');
+  await deps.cluster.apply(namespace);
+  try {
+    await deps.cluster.create(stateObject(deps, state, fresh.pki));
+  } catch (e: unknown) {
+    if (e instanceof ConflictError) return undefined;
+    throw e;
+  }
+  await deps.secrets.putCa(spec.name, fresh.ca);
+  await deps.cluster.apply(objects.filter((o) => o.kind !== 'Namespace'));
+  const operationId = await deps.operations.startProvision(spec.name);
+  deps.log.info('gateway created', { gateway: spec.name, operationId });
+  return { gateway: await viewOf(deps, state), created: true, operationId };
+}
+
+function sameSpec(a: GatewaySpec, b: GatewaySpec): boolean {
+  return JSON.stringify(canonicalSpec(a)) === JSON.stringify(canonicalSpec(b));
+}
+
+function canonicalSpec(s: GatewaySpec): unknown {
+  return {
+    name: s.name,
+    vpnSubnet: s.vpnSubnet,
+    routes: [...s.routes],
+    port: s.port,
+    dnsLabel: s.dnsLabel ?? null,
+    publicHost: s.publicHost ?? null,
+    loadBalancer: { internal: s.loadBalancer.internal, sourceRanges: [...s.loadBalancer.sourceRanges] },
+    clientCertValidityDays: s.clientCertValidityDays,
+  };
+}
+
+async function updateGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutGatewayResult> {
+  const name = spec.name;
+  const ns = namespaceOf(name);
+  const current = await readState(deps.cluster, name);
+  const rollout = await readRolloutOrUndefined(deps, name);
+  const healthy =
+    rollout !== undefined && (await deps.cluster.readSecret(ns, OBJECTS.serverPki)) !== undefined;
+  if (sameSpec(current.spec, spec) && healthy) {
+    return { gateway: await viewOf(deps, current, rollout), created: false };
+  }
+  if (current.spec.vpnSubnet !== spec.vpnSubnet && current.clients.length > 0)
+    throw new ConflictError(
+      `vpnSubnet cannot change while the gateway has clients (their static addresses are in ${current.spec.vpnSubnet})`,
+    );
+  if (current.portMappings.some((m) => m.port === spec.port))
+    throw new ConflictError(`port ${spec.port} is used by a port mapping`);
+
+  const repaired = await ensurePki(deps, current);
+  const state = await updateState(deps.cluster, name, (s) =>
+    sameSpec(s.spec, spec) ? undefined : { ...s, spec },
+  );
+  const pki: ServerPki = repaired.pki;
+  const deployedHash = rollout?.templateAnnotations[configHashAnnotation(deps)];
+  const objects = gatewayObjects(
+    deps,
+    state,
+    pki,
+    repaired.repaired || !rollout ? 'all' : 'spec',
+    deployedHash,
+  );
+  await deps.cluster.apply(objects);
+  if (repaired.repaired) await deps.cluster.patchSecretData(ns, OBJECTS.serverPki, serverPkiSecretData(pki));
+  const configHash = desiredConfigHash(deps, state, pki);
+  const operationId = await deps.operations.startRoll({
+    gateway: name,
+    reason: 'config-change',
+    force: false,
+    configHash,
+  });
+  deps.log.info('gateway updated', { gateway: name, operationId });
+  return { gateway: await viewOf(deps, state), created: false, operationId };
+}
+
+async function readRolloutOrUndefined(
+  deps: GatewayDeps,
+  gateway: string,
+): Promise<RolloutStatus | undefined> {
+  try {
+    return await deps.cluster.readRollout(namespaceOf(gateway), OBJECTS.deployment);
+  } catch (e: unknown) {
+    if (e instanceof NotFoundError) return undefined;
+    throw e;
+  }
+}
+
+/** GET /gateways/{gateway} */
+export async function getGateway(deps: GatewayDeps, name: string): Promise<GatewayView> {
+  return viewOf(deps, await readState(deps.cluster, name));
+}
+
+/** GET /gateways: every gateway this API manages on the cluster, by name. */
+export async function listGateways(deps: GatewayDeps): Promise<GatewayView[]> {
+  const namespaces = await deps.cluster.list('Namespace', undefined, `${deps.config.LABEL_DOMAIN}/gateway`);
+  const names = namespaces
+    .map((n) => n.metadata.labels?.[`${deps.config.LABEL_DOMAIN}/gateway`])
+    .filter((n): n is string => Boolean(n))
+    .sort();
+  const views = await Promise.all(
+    names.map(async (n) => {
+      const state = await findState(deps.cluster, n);
+      return state ? viewOf(deps, state) : undefined;
+    }),
+  );
+  return views.filter((v): v is GatewayView => v !== undefined);
+}
+
+/** DELETE /gateways/{gateway}: starts the teardown (namespace, then secrets). */
+export async function deleteGateway(deps: GatewayDeps, name: string): Promise<{ operationId: string }> {
+  await readState(deps.cluster, name);
+  const operationId = await deps.operations.startDeletion(name);
+  deps.log.info('gateway deletion started', { gateway: name, operationId });
+  return { operationId };
+}
+
+/** POST /gateways/{gateway}/restart: rolls the pod even when nothing changed. */
+export async function restartGateway(deps: GatewayDeps, name: string): Promise<{ operationId: string }> {
+  const state = await readState(deps.cluster, name);
+  const { pki } = await ensurePki(deps, state);
+  const configHash = desiredConfigHash(deps, state, pki);
+  const operationId = await deps.operations.startRoll({
+    gateway: name,
+    reason: 'restart',
+    force: true,
+    configHash,
+  });
+  return { operationId };
+}
+
+/** The address clients dial: publicHost, the Azure DNS name, or the LoadBalancer address. */
+export async function gatewayAddress(deps: GatewayDeps, spec: GatewaySpec): Promise<string | undefined> {
+  if (spec.publicHost) return spec.publicHost;
+  if (spec.dnsLabel) {
+    const { location } = await deps.clusterInfo.describe();
+    if (location) return `${spec.dnsLabel}.${location}.cloudapp.azure.com`;
+  }
+  return deps.cluster.readLoadBalancerAddress(namespaceOf(spec.name), OBJECTS.service);
+}
+
+function rolloutComplete(r: RolloutStatus): boolean {
+  return (
+    r.observedGeneration >= r.generation &&
+    r.updatedReplicas === r.replicas &&
+    r.availableReplicas === r.replicas &&
+    r.replicas > 0
+  );
+}
+
+async function viewOf(
+  deps: GatewayDeps,
+  state: GatewayState,
+  knownRollout?: RolloutStatus,
+): Promise<GatewayView> {
+  const { spec } = state;
+  const now = deps.clock();
+  const [rollout, address, info] = await Promise.all([
+    knownRollout ?? readRolloutOrUndefined(deps, spec.name),
+    gatewayAddress(deps, spec),
+    deps.clusterInfo.describe(),
+  ]);
+  const horizon = addDays(now, deps.config.EXPIRY_WARNING_DAYS).toISOString();
+  const expiring = expiringCertificates(state, now, deps.config.EXPIRY_WARNING_DAYS);
+  const messages = [...info.notes];
+  if (state.crl.nextUpdate <= horizon) messages.push(`CRL expires at ${state.crl.nextUpdate}`);
+  if (expiring.length > 0)
+    messages.push(`${expiring.length} certificate(s) expire within ${deps.config.EXPIRY_WARNING_DAYS} days`);
+  const failed = rollout?.conditions.find((c) => c.type === 'Progressing' && c.status === 'False');
+  let phase: GatewayStatus['phase'];
+  if (!rollout) phase = 'Provisioning';
+  else if (failed) {
+    phase = 'Degraded';
+    messages.push(failed.message ?? failed.reason ?? 'rollout is not progressing');
+  } else if (!rolloutComplete(rollout)) phase = address ? 'Rolling' : 'Provisioning';
+  else phase = address ? 'Ready' : 'Provisioning';
+  const status: GatewayStatus = {
+    phase,
+    ...(address ? { address } : {}),
+    ...(messages.length > 0 ? { message: messages.join('; ') } : {}),
+    ...(rollout?.templateAnnotations[configHashAnnotation(deps)]
+      ? { configHash: rollout.templateAnnotations[configHashAnnotation(deps)] }
+      : {}),
+    expiringCertificates: expiring,
+  };
+  return {
+    name: spec.name,
+    vpnSubnet: spec.vpnSubnet,
+    routes: spec.routes,
+    port: spec.port,
+    ...(spec.dnsLabel ? { dnsLabel: spec.dnsLabel } : {}),
+    ...(spec.publicHost ? { publicHost: spec.publicHost } : {}),
+    loadBalancer: spec.loadBalancer,
+    clientCertValidityDays: spec.clientCertValidityDays,
+    createdAt: state.createdAt,
+    clients: {
+      active: state.clients.filter((c) => c.status === 'active').length,
+      revoked: state.clients.filter((c) => c.status === 'revoked').length,
+    },
+    crl: state.crl,
+    portMappings: state.portMappings,
+    status,
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * Port mappings: gateway port → client tunnel address : target port. Declared in the gateway state
+ * (validated there against the latest clients), rendered into the `port-mappings` ConfigMap that the
+ * pod's entrypoint applies, and exposed in the cluster as one ClusterIP Service `pm-<port>` each.
+ */
+import { InputError } from '../errors.js';
+import type { FieldProblem } from '../errors.js';
+import type { GatewayDeps } from './deps.js';
+import { ensurePki } from './gateway-pki.js';
+import { desiredConfigHash, gatewayObjects } from './gateway-objects.js';
+import { readState, updateState } from './gateway-state.js';
+import type { GatewayState, PortMapping } from './model.js';
+import { namespaceOf } from './model.js';
+
+export interface PortMappingsView {
+  readonly mappings: readonly PortMapping[];
+}
+
+/** GET /gateways/{gateway}/port-mappings */
+export async function getPortMappings(deps: GatewayDeps, gateway: string): Promise<PortMappingsView> {
+  const state = await readState(deps.cluster, gateway);
+  return { mappings: state.portMappings };
+}
+
+/** Every problem with a proposed set against a state; empty when the set is valid. */
+export function portMappingProblems(state: GatewayState, mappings: readonly PortMapping[]): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const seen = new Map<number, number>();
+  mappings.forEach((m, i) => {
+    const path = `/mappings/${i}`;
+    if (m.port === state.spec.port)
+      problems.push({ path: `${path}/port`, message: `port ${m.port} is the gateway's VPN port` });
+    const first = seen.get(m.port);
+    if (first !== undefined)
+      problems.push({
+        path: `${path}/port`,
+        message: `port ${m.port} is already mapped by /mappings/${first}`,
+      });
+    else seen.set(m.port, i);
+    const client = state.clients.find((c) => c.name === m.client);
+    if (!client)
+      problems.push({ path: `${path}/client`, message: `no client '${m.client}' on this gateway` });
+    else if (client.status !== 'active')
+      problems.push({ path: `${path}/client`, message: `client '${m.client}' is revoked` });
+  });
+  return problems;
+}
+
+function requireValid(state: GatewayState, mappings: readonly PortMapping[]): void {
+  const problems = portMappingProblems(state, mappings);
+  if (problems.length > 0) throw new InputError('the port mappings are invalid', problems);
+}
+
+/** PUT /gateways/{gateway}/port-mappings: replaces the whole set and rolls the pod. */
+export async function replacePortMappings(
+  deps: GatewayDeps,
+  gateway: string,
+  mappings: readonly PortMapping[],
+): Promise<PortMappingsView & { operationId: string }> {
+  requireValid(await readState(deps.cluster, gateway), mappings);
+  const sorted = [...mappings].sort((a, b) => a.port - b.port);
+  const state = await updateState(deps.cluster, gateway, (s) => {
+    requireValid(s, sorted);
+    return { ...s, portMappings: sorted };
+  });
+  const operationId = await syncPortMappings(deps, gateway, 'port-mappings');
+  deps.log.info('port mappings replaced', { gateway, count: sorted.length, operationId });
+  return { mappings: state.portMappings, operationId };
+}
+
+/** The state without the mappings that target `client`. */
+export function removeMappingsOf(state: GatewayState, client: string): GatewayState {
+  return { ...state, portMappings: state.portMappings.filter((m) => m.client !== client) };
+}
+
+/**
+ * Writes the mappings ConfigMap and `pm-<port>` Services from the latest state, deletes Services of
+ * mappings that are gone, and starts the roll that makes the entrypoint apply the new set at once.
+ */
+export async function syncPortMappings(deps: GatewayDeps, gateway: string, reason: string): Promise<string> {
+  const ns = namespaceOf(gateway);
+  const state = await readState(deps.cluster, gateway);
+  const { pki } = await ensurePki(deps, state);
+  const objects = gatewayObjects(deps, state, pki, 'port-mappings');
+  await deps.cluster.apply(objects);
+  const wanted = new Set(objects.filter((o) => o.kind === 'Service').map((o) => o.metadata.name));
+  const existing = await deps.cluster.list('Service', ns, `${deps.config.LABEL_DOMAIN}/gateway=${gateway}`);
+  for (const service of existing)
+    if (service.metadata.name.startsWith('pm-') && !wanted.has(service.metadata.name))
+      await deps.cluster.delete({ kind: 'Service', namespace: ns, name: service.metadata.name });
+  const configHash = desiredConfigHash(deps, state, pki);
+  return deps.operations.startRoll({ gateway, reason, force: false, configHash });
+}

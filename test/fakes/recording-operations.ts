@@ -1,0 +1,24 @@
+/** An OperationsPort that records what was started, for domain tests (the orchestrations have their own tests). */
+import type { Operation, OperationsPort, RollRequest } from '../../shared/operations/operations.js';
+
+export class RecordingOperations implements OperationsPort {
+  readonly started: (
+    { kind: 'roll'; request: RollRequest } | { kind: 'provision' | 'delete'; gateway: string }
+  )[] = [];
+
+  startRoll(request: RollRequest): Promise<string> {
+    this.started.push({ kind: 'roll', request });
+    return Promise.resolve(`op-${this.started.length}`);
+  }
+  startProvision(gateway: string): Promise<string> {
+    this.started.push({ kind: 'provision', gateway });
+    return Promise.resolve(`op-${this.started.length}`);
+  }
+  startDeletion(gateway: string): Promise<string> {
+    this.started.push({ kind: 'delete', gateway });
+    return Promise.resolve(`op-${this.started.length}`);
+  }
+  getOperation(): Promise<Operation | undefined> {
+    return Promise.resolve(undefined);
+  }
+}

@@ -1,0 +1,225 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConflictError, InputError, NotFoundError } from '../../../shared/errors.js';
+import {
+  getClient,
+  getClientProfile,
+  issueClient,
+  listClients,
+  revokeClient,
+} from '../../../shared/gateways/clients.js';
+import { getCrl, refreshCrls } from '../../../shared/gateways/crl.js';
+import { putGateway } from '../../../shared/gateways/gateways.js';
+import { replacePortMappings } from '../../../shared/gateways/port-mappings.js';
+import { makeHarness } from './harness.js';
+
+function crlText(crlPem: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'crl-'));
+  try {
+    writeFileSync(join(dir, 'crl.pem'), crlPem);
+    return execFileSync('openssl', ['crl', '-in', join(dir, 'crl.pem'), '-noout', '-text'], {
+      encoding: 'utf8',
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function gatewayWithClient() {
+  const h = makeHarness();
+  await putGateway(h.deps, 'gw', {});
+  const client = await issueClient(h.deps, 'gw', { name: 'branch-a' });
+  return { h, client };
+}
+
+describe('issueClient', () => {
+  it('allocates the lowest free static address, writes the CCD entry and stores the bundle', async () => {
+    const { h, client } = await gatewayWithClient();
+    expect(client).toMatchObject({
+      gateway: 'gw',
+      name: 'branch-a',
+      ip: '10.140.0.2',
+      status: 'active',
+      keySource: 'generated',
+    });
+    expect((await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data).toStrictEqual({
+      'branch-a': 'ifconfig-push 10.140.0.2 255.255.255.0\n',
+    });
+    const stored = h.secrets.clients.get('gw/branch-a');
+    expect(stored?.info).toMatchObject({ serial: client.serial, notAfter: client.notAfter, enabled: true });
+    expect(stored?.bundle.keyPem).toMatch(/PRIVATE KEY/);
+    expect(stored?.bundle.profile).toContain('remote 203.0.113.10 443');
+  });
+
+  it('gives 50 concurrent issues on one gateway 50 distinct addresses', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    // every write yields first, so concurrent read-modify-writes really interleave and conflict
+    h.cluster.beforeConfigMapWrite = () => new Promise((resolve) => setImmediate(resolve));
+    const clients = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => issueClient(h.deps, 'gw', { name: `c${i}` })),
+    );
+    const ips = new Set(clients.map((c) => c.ip));
+    expect(ips.size).toBe(50);
+    expect((await listClients(h.deps, 'gw')).length).toBe(50);
+    expect(Object.keys((await h.cluster.readConfigMap('vpn-gw', 'ccd'))!.data).length).toBe(50);
+  });
+
+  it('honours a requested static address', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    expect((await issueClient(h.deps, 'gw', { name: 'x', staticIp: '10.140.0.77' })).ip).toBe('10.140.0.77');
+  });
+
+  it.each([
+    ['a duplicate name', { name: 'branch-a' }, ConflictError],
+    ['a taken address', { name: 'other', staticIp: '10.140.0.2' }, ConflictError],
+    ['the server address', { name: 'other', staticIp: '10.140.0.1' }, InputError],
+    ['an address outside the subnet', { name: 'other', staticIp: '192.168.1.2' }, InputError],
+    [
+      'a malformed CSR',
+      { name: 'other', csr: '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----' },
+      InputError,
+    ],
+    ['a validity of 0 days', { name: 'other', validityDays: 0 }, InputError],
+    ['a validity beyond the CA', { name: 'other', validityDays: 365 * 20 }, InputError],
+  ])('rejects %s and changes nothing', async (_case, input, errorClass) => {
+    const { h } = await gatewayWithClient();
+    const cluster = h.cluster.snapshot();
+    const secrets = h.secrets.snapshot();
+    await expect(issueClient(h.deps, 'gw', input)).rejects.toBeInstanceOf(errorClass);
+    expect(h.cluster.snapshot()).toBe(cluster);
+    expect(h.secrets.snapshot()).toBe(secrets);
+  });
+
+  it('signs a CSR without ever holding the private key', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    const dir = mkdtempSync(join(tmpdir(), 'csr-'));
+    try {
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-new',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-keyout',
+          join(dir, 'k.pem'),
+          '-out',
+          join(dir, 'r.csr'),
+          '-subj',
+          '/CN=ignored',
+        ],
+        { stdio: 'ignore' },
+      );
+      const csr = execFileSync('cat', [join(dir, 'r.csr')], { encoding: 'utf8' });
+      const client = await issueClient(h.deps, 'gw', { name: 'csr-client', csr });
+      expect(client.keySource).toBe('csr');
+      const bundle = h.secrets.clients.get('gw/csr-client')!.bundle;
+      expect(bundle.keyPem).toBeUndefined();
+      expect(bundle.profile).not.toContain('<key>');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('profiles', () => {
+  it('renders the profile with the current address and port', async () => {
+    const { h } = await gatewayWithClient();
+    const profile = await getClientProfile(h.deps, 'gw', 'branch-a');
+    expect(profile).toContain('remote 203.0.113.10 443');
+    expect(profile).toContain('<tls-crypt>');
+    expect(profile).toContain('<key>');
+  });
+
+  it('refuses the profile of a revoked client and of an unknown one', async () => {
+    const { h } = await gatewayWithClient();
+    await revokeClient(h.deps, 'gw', 'branch-a');
+    await expect(getClientProfile(h.deps, 'gw', 'branch-a')).rejects.toBeInstanceOf(ConflictError);
+    await expect(getClientProfile(h.deps, 'gw', 'nobody')).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
+
+describe('revokeClient', () => {
+  it('re-signs the CRL with the serial, removes the CCD entry and disables the secret', async () => {
+    const { h, client } = await gatewayWithClient();
+    const revoked = await revokeClient(h.deps, 'gw', 'branch-a');
+    expect(revoked.status).toBe('revoked');
+    expect(revoked.revokedAt).toBe('2026-11-22T12:00:00.000Z');
+    expect(crlText(await getCrl(h.deps, 'gw')).toUpperCase()).toContain(client.serial.toUpperCase());
+    expect((await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data).toStrictEqual({});
+    expect(h.secrets.clients.get('gw/branch-a')?.info.enabled).toBe(false);
+    expect((await getClient(h.deps, 'gw', 'branch-a')).status).toBe('revoked');
+  });
+
+  it('is idempotent', async () => {
+    const { h } = await gatewayWithClient();
+    await revokeClient(h.deps, 'gw', 'branch-a');
+    const snapshot = h.cluster.snapshot();
+    expect((await revokeClient(h.deps, 'gw', 'branch-a')).status).toBe('revoked');
+    expect(h.cluster.snapshot()).toBe(snapshot);
+  });
+
+  it('keeps every revocation when many run concurrently', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    const clients = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => issueClient(h.deps, 'gw', { name: `c${i}` })),
+    );
+    h.cluster.beforeConfigMapWrite = () => new Promise((resolve) => setImmediate(resolve));
+    await Promise.all(clients.map((c) => revokeClient(h.deps, 'gw', c.name)));
+    const text = crlText(await getCrl(h.deps, 'gw')).toUpperCase();
+    for (const c of clients) expect(text).toContain(c.serial.toUpperCase());
+  });
+
+  it('refuses while a port mapping targets the client, unless forced', async () => {
+    const { h } = await gatewayWithClient();
+    await replacePortMappings(h.deps, 'gw', [
+      { port: 8081, client: 'branch-a', targetPort: 80, protocol: 'tcp' },
+    ]);
+    const snapshot = h.cluster.snapshot();
+    await expect(revokeClient(h.deps, 'gw', 'branch-a')).rejects.toBeInstanceOf(ConflictError);
+    expect(h.cluster.snapshot()).toBe(snapshot);
+    const forced = await revokeClient(h.deps, 'gw', 'branch-a', { force: true });
+    expect(forced.status).toBe('revoked');
+    expect(forced.operationId).toBeDefined();
+    expect(h.cluster.objects.has('Service/vpn-gw/pm-8081')).toBe(false);
+  });
+});
+
+describe('refreshCrls', () => {
+  it('re-signs a CRL close to its nextUpdate and reports expiring certificates', async () => {
+    const { h } = await gatewayWithClient();
+    const before = await getCrl(h.deps, 'gw');
+    // GIVEN 25 days later (CRL valid 30 days, renewed 7 days ahead)
+    h.setNow(new Date('2026-12-17T12:00:00Z'));
+    const [report] = await refreshCrls(h.deps);
+    expect(report).toMatchObject({ gateway: 'gw', renewed: true, nextUpdate: '2027-01-16T12:00:00.000Z' });
+    const after = await getCrl(h.deps, 'gw');
+    expect(after).not.toBe(before);
+    expect(crlText(after)).toMatch(/Next Update: Jan 16 12:00:00 2027 GMT/);
+  });
+
+  it('leaves a fresh CRL alone', async () => {
+    const { h } = await gatewayWithClient();
+    const [report] = await refreshCrls(h.deps);
+    expect(report).toMatchObject({ gateway: 'gw', renewed: false, expiring: [] });
+  });
+
+  it('reports a client certificate expiring within the warning window', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    await issueClient(h.deps, 'gw', { name: 'short', validityDays: 10 });
+    const [report] = await refreshCrls(h.deps);
+    expect(report?.expiring).toStrictEqual([
+      { kind: 'client', name: 'short', notAfter: '2026-12-02T12:00:00.000Z' },
+    ]);
+    expect(h.logs.some((l) => l.includes('certificate expires soon') && l.includes('short'))).toBe(true);
+  });
+});

@@ -1,0 +1,168 @@
+import { describe, expect, it } from 'vitest';
+import { ConflictError, InputError, NotFoundError } from '../../../shared/errors.js';
+import {
+  deleteGateway,
+  getGateway,
+  listGateways,
+  putGateway,
+  restartGateway,
+} from '../../../shared/gateways/gateways.js';
+import { makeHarness } from './harness.js';
+
+describe('putGateway', () => {
+  it('creates every object, keeps the CA only in the secret store, and starts provisioning', async () => {
+    // GIVEN an empty cluster
+    const h = makeHarness();
+    // WHEN a gateway is created with defaults
+    const result = await putGateway(h.deps, 'branch-1', {});
+    // THEN
+    expect(result.created).toBe(true);
+    expect(result.operationId).toBe('op-1');
+    expect(h.operations.started).toStrictEqual([{ kind: 'provision', gateway: 'branch-1' }]);
+    expect(result.gateway.routes).toStrictEqual(['10.0.0.0/16', '10.244.0.0/16']);
+    expect(result.gateway.vpnSubnet).toBe('10.140.0.0/24');
+    expect(result.gateway.port).toBe(443);
+    const kinds = [...h.cluster.objects.values()].map((o) => `${o.kind}/${o.metadata.name}`).sort();
+    expect(kinds).toStrictEqual(
+      [
+        'ConfigMap/ccd',
+        'ConfigMap/port-mappings',
+        'ConfigMap/server',
+        'ConfigMap/state',
+        'Deployment/openvpn',
+        'Namespace/vpn-branch-1',
+        'Secret/server-pki',
+        'Service/openvpn',
+      ].sort(),
+    );
+    const ca = await h.secrets.getCa('branch-1');
+    expect(ca?.keyPem).toMatch(/PRIVATE KEY/);
+    expect(h.cluster.snapshot()).not.toContain(ca!.keyPem.split('\n')[1]);
+  });
+
+  it('is a no-op that starts no work when the spec is unchanged', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', { port: 1194 });
+    const before = h.cluster.snapshot();
+    const again = await putGateway(h.deps, 'gw', { port: 1194 });
+    expect(again.created).toBe(false);
+    expect(again.operationId).toBeUndefined();
+    expect(h.cluster.snapshot()).toBe(before);
+    expect(h.operations.started).toHaveLength(1);
+  });
+
+  it('applies a changed spec without touching the deployed config hash and starts a roll with the new one', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    const hashBefore = (await h.cluster.readRollout('vpn-gw', 'openvpn')).templateAnnotations[
+      'vpn.aks-gateways.io/config-hash'
+    ];
+    const updated = await putGateway(h.deps, 'gw', { port: 8443 });
+    expect(updated.created).toBe(false);
+    expect(updated.gateway.port).toBe(8443);
+    const roll = h.operations.started[1];
+    expect(roll?.kind).toBe('roll');
+    const hashAfter = (await h.cluster.readRollout('vpn-gw', 'openvpn')).templateAnnotations[
+      'vpn.aks-gateways.io/config-hash'
+    ];
+    expect(hashAfter).toBe(hashBefore);
+    expect(roll?.kind === 'roll' && roll.request.configHash).not.toBe(hashBefore);
+    expect(roll?.kind === 'roll' && roll.request).toMatchObject({
+      gateway: 'gw',
+      force: false,
+      reason: 'config-change',
+    });
+  });
+
+  it('rejects a gateway without routes when none can be discovered, changing nothing', async () => {
+    const h = makeHarness();
+    h.clusterInfo.info = { notes: ['Azure CNI: no pod CIDR'] };
+    await expect(putGateway(h.deps, 'gw', {})).rejects.toBeInstanceOf(InputError);
+    expect(h.cluster.objects.size).toBe(0);
+    expect(h.secrets.cas.size).toBe(0);
+  });
+
+  it('falls back to DEFAULT_ROUTES when the cluster has no pod CIDR', async () => {
+    const h = makeHarness({ DEFAULT_ROUTES: '10.50.0.0/16' });
+    h.clusterInfo.info = {
+      serviceCidr: '10.0.0.0/16',
+      notes: ['Azure CNI: no pod CIDR, using DEFAULT_ROUTES'],
+    };
+    const result = await putGateway(h.deps, 'gw', {});
+    expect(result.gateway.routes).toStrictEqual(['10.0.0.0/16', '10.50.0.0/16']);
+    expect(result.gateway.status.message).toContain('Azure CNI');
+  });
+
+  it('rejects routes that overlap the VPN subnet, changing nothing', async () => {
+    const h = makeHarness();
+    await expect(putGateway(h.deps, 'gw', { routes: ['10.140.0.0/16'] })).rejects.toBeInstanceOf(InputError);
+    expect(h.cluster.objects.size).toBe(0);
+  });
+
+  it('repairs a gateway whose creation stopped after the claim (CA never stored)', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    // an interrupted creation: the CA and the PKI Secret are gone, no client was issued
+    await h.secrets.deleteGateway('gw');
+    await h.cluster.delete({ kind: 'Secret', namespace: 'vpn-gw', name: 'server-pki' });
+    const repaired = await putGateway(h.deps, 'gw', {});
+    expect(repaired.created).toBe(false);
+    expect(await h.secrets.getCa('gw')).toBeDefined();
+    expect((await h.cluster.readSecret('vpn-gw', 'server-pki'))?.data['crl.pem']).toMatch(/BEGIN X509 CRL/);
+  });
+});
+
+describe('getGateway / listGateways / deleteGateway / restartGateway', () => {
+  it('reports Ready with the load balancer address once the rollout is complete', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    const view = await getGateway(h.deps, 'gw');
+    expect(view.status.phase).toBe('Ready');
+    expect(view.status.address).toBe('203.0.113.10');
+    expect(view.status.configHash).toMatch(/^[0-9a-f]+$/);
+    expect(view.clients).toStrictEqual({ active: 0, revoked: 0 });
+  });
+
+  it('reports Provisioning while the load balancer has no address', async () => {
+    const h = makeHarness();
+    h.cluster.loadBalancerAddress = undefined;
+    await putGateway(h.deps, 'gw', {});
+    expect((await getGateway(h.deps, 'gw')).status.phase).toBe('Provisioning');
+  });
+
+  it('lists gateways by name', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'b', {});
+    await putGateway(h.deps, 'a', {});
+    expect((await listGateways(h.deps)).map((g) => g.name)).toStrictEqual(['a', 'b']);
+  });
+
+  it('answers NotFound for a missing gateway', async () => {
+    const h = makeHarness();
+    await expect(getGateway(h.deps, 'nope')).rejects.toBeInstanceOf(NotFoundError);
+    await expect(deleteGateway(h.deps, 'nope')).rejects.toBeInstanceOf(NotFoundError);
+    await expect(restartGateway(h.deps, 'nope')).rejects.toBeInstanceOf(NotFoundError);
+    expect(h.operations.started).toStrictEqual([]);
+  });
+
+  it('starts deletion and forced rolls as operations', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    expect(await restartGateway(h.deps, 'gw')).toStrictEqual({ operationId: 'op-2' });
+    expect(h.operations.started[1]).toMatchObject({
+      kind: 'roll',
+      request: { force: true, reason: 'restart' },
+    });
+    expect(await deleteGateway(h.deps, 'gw')).toStrictEqual({ operationId: 'op-3' });
+  });
+
+  it('refuses to change the VPN subnet while clients hold addresses in it', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    const { issueClient } = await import('../../../shared/gateways/clients.js');
+    await issueClient(h.deps, 'gw', { name: 'c1' });
+    await expect(putGateway(h.deps, 'gw', { vpnSubnet: '10.150.0.0/24' })).rejects.toBeInstanceOf(
+      ConflictError,
+    );
+  });
+});

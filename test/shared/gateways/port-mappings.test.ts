@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { InputError } from '../../../shared/errors.js';
+import { issueClient, revokeClient } from '../../../shared/gateways/clients.js';
+import { putGateway } from '../../../shared/gateways/gateways.js';
+import { getPortMappings, replacePortMappings } from '../../../shared/gateways/port-mappings.js';
+import type { PortMapping } from '../../../shared/gateways/model.js';
+import { makeHarness } from './harness.js';
+
+async function setup() {
+  const h = makeHarness();
+  await putGateway(h.deps, 'gw', {});
+  await issueClient(h.deps, 'gw', { name: 'a' });
+  await issueClient(h.deps, 'gw', { name: 'b' });
+  await issueClient(h.deps, 'gw', { name: 'gone' });
+  await revokeClient(h.deps, 'gw', 'gone');
+  return h;
+}
+
+const m = (port: number, client: string, targetPort = 80): PortMapping => ({
+  port,
+  client,
+  targetPort,
+  protocol: 'tcp',
+});
+
+describe('replacePortMappings', () => {
+  it('records the set, creates one ClusterIP Service per mapping, deletes stale ones and rolls', async () => {
+    const h = await setup();
+    await replacePortMappings(h.deps, 'gw', [m(8081, 'a'), m(8082, 'b', 22)]);
+    const second = await replacePortMappings(h.deps, 'gw', [m(8082, 'b', 22)]);
+    expect(second.mappings).toStrictEqual([m(8082, 'b', 22)]);
+    expect(await getPortMappings(h.deps, 'gw')).toStrictEqual({ mappings: [m(8082, 'b', 22)] });
+    expect(h.cluster.objects.has('Service/vpn-gw/pm-8081')).toBe(false);
+    expect(h.cluster.objects.has('Service/vpn-gw/pm-8082')).toBe(true);
+    const rolls = h.operations.started.filter((o) => o.kind === 'roll');
+    expect(rolls).toHaveLength(2);
+  });
+
+  it.each([
+    ['the VPN port', [m(443, 'a')], '/mappings/0/port'],
+    ['a duplicate port', [m(8081, 'a'), m(8081, 'b')], '/mappings/1/port'],
+    ['an unknown client', [m(8081, 'nobody')], '/mappings/0/client'],
+    ['a revoked client', [m(8081, 'gone')], '/mappings/0/client'],
+  ])('rejects %s with the field path and changes nothing', async (_case, mappings, path) => {
+    const h = await setup();
+    const snapshot = h.cluster.snapshot();
+    const error = await replacePortMappings(h.deps, 'gw', mappings).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).problems.map((p) => p.path)).toContain(path);
+    expect(h.cluster.snapshot()).toBe(snapshot);
+  });
+});
