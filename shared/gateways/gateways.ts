@@ -12,6 +12,7 @@ import { OBJECTS, findState, readState, updateState } from './gateway-state.js';
 import type { GatewaySpec, GatewayState, GatewayStatus } from './model.js';
 import { namespaceOf } from './model.js';
 import type { GatewayView } from './views.js';
+import { GATEWAY_BODY_DEFAULTS } from './schemas.js';
 
 /** The PUT body after schema validation; omitted fields take their defaults. */
 export interface GatewayInput {
@@ -25,12 +26,6 @@ export interface GatewayInput {
     | undefined;
   readonly clientCertValidityDays?: number | undefined;
 }
-
-export const GATEWAY_DEFAULTS = Object.freeze({
-  vpnSubnet: '10.140.0.0/24',
-  port: 443,
-  clientCertValidityDays: 365,
-});
 
 /** Applies defaults; routes default to the cluster's service and pod CIDRs, then DEFAULT_ROUTES. */
 export async function resolveSpec(
@@ -50,16 +45,16 @@ export async function resolveSpec(
     ]);
   const spec: GatewaySpec = {
     name,
-    vpnSubnet: input.vpnSubnet ?? GATEWAY_DEFAULTS.vpnSubnet,
+    vpnSubnet: input.vpnSubnet ?? GATEWAY_BODY_DEFAULTS.vpnSubnet,
     routes,
-    port: input.port ?? GATEWAY_DEFAULTS.port,
+    port: input.port ?? GATEWAY_BODY_DEFAULTS.port,
     ...(input.dnsLabel !== undefined ? { dnsLabel: input.dnsLabel } : {}),
     ...(input.publicHost !== undefined ? { publicHost: input.publicHost } : {}),
     loadBalancer: {
       internal: input.loadBalancer?.internal ?? false,
       sourceRanges: [...(input.loadBalancer?.sourceRanges ?? [])],
     },
-    clientCertValidityDays: input.clientCertValidityDays ?? GATEWAY_DEFAULTS.clientCertValidityDays,
+    clientCertValidityDays: input.clientCertValidityDays ?? GATEWAY_BODY_DEFAULTS.clientCertValidityDays,
   };
   validateGatewaySpec(spec);
   return spec;
