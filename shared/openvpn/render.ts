@@ -164,6 +164,11 @@ log() { echo "entrypoint: $*" >&2; }
 cd "$ROOT"
 mkdir -p '${POD_DIRS.run}'
 
+# The tun device: containers often lack it (needs CAP_MKNOD).
+if [ ! -c /dev/net/tun ]; then
+  mkdir -p /dev/net && mknod /dev/net/tun c 10 200 || log "cannot create /dev/net/tun"
+fi
+
 # Forwarding: the pod's init container normally sets it; try here too.
 if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 1 ]; then
   echo 1 > /proc/sys/net/ipv4/ip_forward || log "cannot enable net.ipv4.ip_forward"

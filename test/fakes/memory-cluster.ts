@@ -94,8 +94,16 @@ export class MemoryCluster implements ClusterPort {
   private data(kind: 'ConfigMap' | 'Secret', namespace: string, name: string): VersionedData | undefined {
     const o = this.get(kind, namespace, name);
     if (!o) return undefined;
+    const raw = (o['data'] as Record<string, string> | undefined) ?? {};
+    // Secrets hold base64 on the wire; the port speaks decoded values.
+    const decoded =
+      kind === 'Secret'
+        ? Object.fromEntries(
+            Object.entries(raw).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+          )
+        : raw;
     return {
-      data: { ...((o['data'] as Record<string, string> | undefined) ?? {}) },
+      data: { ...decoded },
       resourceVersion: o.metadata.resourceVersion ?? '0',
     };
   }
@@ -108,7 +116,13 @@ export class MemoryCluster implements ClusterPort {
   ): VersionedData {
     const o = this.get(kind, namespace, name);
     if (!o) throw new NotFoundError(`${kind} ${namespace}/${name} not found`);
-    const stored = this.put({ ...o, data });
+    const encoded =
+      kind === 'Secret'
+        ? Object.fromEntries(
+            Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]),
+          )
+        : data;
+    const stored = this.put({ ...o, data: encoded });
     return { data, resourceVersion: stored.metadata.resourceVersion ?? '0' };
   }
 

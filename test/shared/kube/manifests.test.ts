@@ -1,0 +1,189 @@
+import { describe, expect, it } from 'vitest';
+import type { GatewayState } from '../../../shared/gateways/model.js';
+import type { GatewayManifestInput } from '../../../shared/kube/manifests.js';
+import {
+  buildGatewayManifests,
+  configHash,
+  parseStateConfigMapData,
+  stateConfigMapData,
+} from '../../../shared/kube/manifests.js';
+
+const spec = {
+  name: 'gw',
+  vpnSubnet: '10.140.0.0/24',
+  routes: ['10.0.0.0/16'],
+  port: 443,
+  dnsLabel: 'gw-vpn',
+  loadBalancer: { internal: true, sourceRanges: ['198.51.100.0/24'] },
+  clientCertValidityDays: 365,
+};
+const state: GatewayState = {
+  spec,
+  clients: [
+    {
+      name: 'a',
+      ip: '10.140.0.2',
+      serial: '0a1b',
+      issuedAt: '2026-11-22T12:00:00.123Z',
+      notAfter: '2027-11-22T12:00:00.000Z',
+      status: 'active',
+      keySource: 'generated',
+    },
+    {
+      name: 'b',
+      ip: '10.140.0.3',
+      serial: '0c2d',
+      issuedAt: '2026-11-22T12:00:00.000Z',
+      notAfter: '2027-11-22T12:00:00.000Z',
+      status: 'revoked',
+      revokedAt: '2026-11-23T00:00:00.000Z',
+      keySource: 'csr',
+    },
+  ],
+  portMappings: [{ port: 8081, client: 'a', targetPort: 80, protocol: 'tcp' }],
+  crl: { number: 2, thisUpdate: '2026-11-22T12:00:00.000Z', nextUpdate: '2026-12-22T12:00:00.000Z' },
+  server: { serial: '7f00', notAfter: '2031-11-22T12:00:00.000Z' },
+  createdAt: '2026-11-22T12:00:00.000Z',
+};
+const input: GatewayManifestInput = {
+  spec,
+  image: 'example.azurecr.io/openvpn:2.6',
+  labelDomain: 'vpn.example.io',
+  serverConf: 'port 443\n',
+  entrypoint: '#!/bin/sh\n',
+  ccd: { a: 'ifconfig-push 10.140.0.2 255.255.255.0\n' },
+  portMappings: [{ port: 8081, client: 'a', clientIp: '10.140.0.2', targetPort: 80, protocol: 'tcp' }],
+  state,
+  pki: { caCrt: 'CA', serverCrt: 'CRT', serverKey: 'KEY', tlsCryptKey: 'TLS', crlPem: 'CRL' },
+};
+
+const find = (kind: string, name: string) => {
+  const o = buildGatewayManifests(input).find((x) => x.kind === kind && x.metadata.name === name);
+  if (!o) throw new Error(`${kind}/${name} missing`);
+  return o;
+};
+
+describe('buildGatewayManifests', () => {
+  it('builds every object of the gateway, labelled, in its namespace', () => {
+    const objects = buildGatewayManifests(input);
+    expect(objects.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`)).toStrictEqual([
+      'Namespace//vpn-gw',
+      'ConfigMap/vpn-gw/server',
+      'ConfigMap/vpn-gw/ccd',
+      'ConfigMap/vpn-gw/port-mappings',
+      'ConfigMap/vpn-gw/state',
+      'Secret/vpn-gw/server-pki',
+      'Deployment/vpn-gw/openvpn',
+      'Service/vpn-gw/openvpn',
+      'Service/vpn-gw/pm-8081',
+    ]);
+    for (const o of objects)
+      expect(o.metadata.labels).toMatchObject({
+        'app.kubernetes.io/name': 'openvpn',
+        'app.kubernetes.io/instance': 'gw',
+        'app.kubernetes.io/managed-by': 'aks-vpn-gateways',
+        'app.kubernetes.io/part-of': 'aks-vpn-gateways',
+        'vpn.example.io/gateway': 'gw',
+      });
+  });
+
+  it('gives the LoadBalancer Service the Azure annotations and source ranges', () => {
+    const svc = find('Service', 'openvpn');
+    expect(svc.metadata.annotations).toStrictEqual({
+      'service.beta.kubernetes.io/azure-dns-label-name': 'gw-vpn',
+      'service.beta.kubernetes.io/azure-load-balancer-internal': 'true',
+    });
+    expect(svc['spec']).toStrictEqual({
+      type: 'LoadBalancer',
+      selector: { 'app.kubernetes.io/name': 'openvpn', 'app.kubernetes.io/instance': 'gw' },
+      ports: [{ name: 'vpn', port: 443, targetPort: 'vpn', protocol: 'TCP' }],
+      loadBalancerSourceRanges: ['198.51.100.0/24'],
+    });
+  });
+
+  it('mounts every volume whole (never subPath), with NET_ADMIN, a TCP readiness probe and the config hash', () => {
+    const d = find('Deployment', 'openvpn') as unknown as {
+      spec: {
+        strategy: unknown;
+        template: {
+          metadata: { annotations: Record<string, string> };
+          spec: { containers: Record<string, unknown>[]; volumes: unknown[] };
+        };
+      };
+    };
+    const c = d.spec.template.spec.containers[0]!;
+    expect(d.spec.strategy).toStrictEqual({
+      type: 'RollingUpdate',
+      rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
+    });
+    expect(c['volumeMounts']).toStrictEqual([
+      { name: 'server', mountPath: '/etc/openvpn/server', readOnly: true },
+      { name: 'pki', mountPath: '/etc/openvpn/pki', readOnly: true },
+      { name: 'ccd', mountPath: '/etc/openvpn/ccd', readOnly: true },
+      { name: 'port-mappings', mountPath: '/etc/openvpn/port-mappings', readOnly: true },
+      { name: 'run', mountPath: '/etc/openvpn/run', readOnly: false },
+    ]);
+    expect(JSON.stringify(d)).not.toContain('subPath');
+    expect(c['securityContext']).toStrictEqual({ capabilities: { add: ['NET_ADMIN', 'MKNOD'] } });
+    expect(c['readinessProbe']).toMatchObject({ tcpSocket: { port: 'vpn' } });
+    expect(d.spec.template.metadata.annotations).toStrictEqual({
+      'vpn.example.io/config-hash': configHash(input),
+    });
+  });
+
+  it('stores the PKI base64-encoded and one ClusterIP Service per mapping', () => {
+    expect(find('Secret', 'server-pki')['data']).toMatchObject({
+      'ca.crt': Buffer.from('CA').toString('base64'),
+    });
+    expect(find('Service', 'pm-8081')['spec']).toStrictEqual({
+      type: 'ClusterIP',
+      selector: { 'app.kubernetes.io/name': 'openvpn', 'app.kubernetes.io/instance': 'gw' },
+      ports: [{ name: 'pm-8081', port: 8081, targetPort: 8081, protocol: 'TCP' }],
+    });
+  });
+});
+
+describe('configHash', () => {
+  it.each([
+    ['server.conf', { serverConf: 'port 444\n' }, true],
+    ['the image', { image: 'other:1' }, true],
+    ['port mappings', { portMappings: [] }, true],
+    ['the server key', { pki: { ...input.pki, serverKey: 'OTHER' } }, true],
+    ['the CRL (re-read live)', { pki: { ...input.pki, crlPem: 'NEW CRL' } }, false],
+    ['CCD entries (read at connect)', { ccd: {} }, false],
+  ])('changes with %s: %s', (_what, change, changes) => {
+    expect(configHash({ ...input, ...change }) !== configHash(input)).toBe(changes);
+  });
+});
+
+describe('state ConfigMap', () => {
+  it('round-trips the state exactly', () => {
+    expect(parseStateConfigMapData(stateConfigMapData(state))).toStrictEqual(state);
+  });
+
+  it('holds 5,000 clients well under the 1 MiB object limit', () => {
+    const many: GatewayState = {
+      ...state,
+      clients: Array.from({ length: 5000 }, (_, i) => ({
+        name: `branch-site-${String(i).padStart(5, '0')}`,
+        ip: `10.140.${Math.floor(i / 250)}.${(i % 250) + 2}`,
+        serial: '3f'.repeat(16),
+        issuedAt: '2026-11-22T12:00:00.000Z',
+        notAfter: '2027-11-22T12:00:00.000Z',
+        status: 'active' as const,
+        keySource: 'generated' as const,
+      })),
+    };
+    const bytes = Object.values(stateConfigMapData(many)).reduce((n, v) => n + Buffer.byteLength(v), 0);
+    console.log(
+      `state ConfigMap: ${bytes} bytes for 5000 clients = ${(bytes / 5000).toFixed(1)} bytes/client`,
+    );
+    expect(bytes).toBeLessThan(1024 * 1024);
+  });
+
+  it('refuses a corrupted state instead of guessing', () => {
+    expect(() =>
+      parseStateConfigMapData({ ...stateConfigMapData(state), 'clients.json': '[["A"]]' }),
+    ).toThrow(/unreadable/);
+  });
+});
