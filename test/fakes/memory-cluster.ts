@@ -224,7 +224,7 @@ export class MemoryCluster implements ClusterPort {
         template,
       });
     } catch (e: unknown) {
-      return Promise.reject(e);
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
   }
 
