@@ -192,8 +192,7 @@ export function checkJsonTypes(rt: ResourceType, obj: JsonObject): void {
     const segments = (wrong.instancePath ?? '').split('/').filter(Boolean);
     let value: unknown = obj;
     for (const s of segments)
-      value =
-        isObject(value) || Array.isArray(value) ? (value as Record<string, unknown>)[s] : undefined;
+      value = isObject(value) || Array.isArray(value) ? (value as Record<string, unknown>)[s] : undefined;
     const field = segments.filter((s) => !/^\d+$/.test(s)).join('.');
     const goType = GO_TYPES[wrong.params?.type ?? ''] ?? wrong.params?.type ?? 'unknown';
     throw badRequest(
