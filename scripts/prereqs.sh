@@ -10,6 +10,7 @@ have ip || need+=(iproute2)
 have openssl || need+=(openssl)
 have curl || need+=(curl)
 have socat || need+=(socat)
+have jq || need+=(jq)
 have ps || need+=(procps)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -12,6 +12,10 @@ import { loadConfig } from './config.js';
 import { InternalError } from './errors.js';
 import type { GatewayUseCases } from './gateways/api-use-cases.js';
 import type { GatewayDeps } from './gateways/deps.js';
+import { getClient, getClientProfile, issueClient, listClients, revokeClient } from './gateways/clients.js';
+import { getCrl } from './gateways/crl.js';
+import { deleteGateway, getGateway, listGateways, putGateway, restartGateway } from './gateways/gateways.js';
+import { getPortMappings, replacePortMappings } from './gateways/port-mappings.js';
 import type { ApiContext } from './http.js';
 import { contextLogger } from './http.js';
 import type { ClusterPort } from './kube/cluster.js';
@@ -52,29 +56,22 @@ function notWired(what: string): never {
   throw new InternalError(`${what} is not available in this build yet`);
 }
 
-const USE_CASE_NAMES = [
-  'putGateway',
-  'getGateway',
-  'listGateways',
-  'deleteGateway',
-  'restartGateway',
-  'issueClient',
-  'getClient',
-  'listClients',
-  'getClientProfile',
-  'revokeClient',
-  'getCrl',
-  'getPortMappings',
-  'replacePortMappings',
-] as const satisfies readonly (keyof GatewayUseCases)[];
-
-/** Until the use-case modules land: every call fails with a clear 500. */
-const PENDING_USE_CASES = Object.fromEntries(
-  USE_CASE_NAMES.map((name) => [
-    name,
-    () => Promise.reject(new InternalError(`use-case ${name} is not available in this build yet`)),
-  ]),
-) as unknown as GatewayUseCases;
+/** The real use-cases, as the handlers call them. */
+export const USE_CASES: GatewayUseCases = {
+  putGateway,
+  getGateway,
+  listGateways,
+  deleteGateway,
+  restartGateway,
+  issueClient,
+  getClient,
+  listClients,
+  getClientProfile,
+  revokeClient,
+  getCrl,
+  getPortMappings,
+  replacePortMappings,
+};
 
 /** Builds the composition root. Nothing is constructed until a request needs it. */
 export function createComposition(options: CompositionOptions): Composition {
@@ -116,7 +113,7 @@ export function createComposition(options: CompositionOptions): Composition {
 
   return {
     config,
-    useCases: PENDING_USE_CASES,
+    useCases: USE_CASES,
     deps(context: InvocationContext): Promise<GatewayDeps> {
       return Promise.resolve().then(() => ({
         config: config(),

@@ -5,6 +5,7 @@
  * operations. State lives under SANDBOX_DATA_DIR and survives a restart.
  */
 import { realpathSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { markSandboxHost } from '../../functions/register.js';
 import type { Composition } from '../composition.js';
@@ -14,12 +15,15 @@ import { loadConfig } from '../config.js';
 import { consoleLogger } from '../logging.js';
 import { VERSION } from '../version.js';
 import { startSandboxHost } from './host.js';
+import { startSandboxKubeApiServer } from './kube-api-server.js';
 
 export interface Sandbox {
   /** Base URL, e.g. `http://127.0.0.1:7071/api`. */
   readonly url: string;
   /** One line per backend in use. */
   readonly backends: readonly string[];
+  /** kubeconfig YAML of the sandbox Kubernetes API server (undefined when targeting a real cluster). */
+  readonly kubeConfig?: string | undefined;
   close(): Promise<void>;
 }
 
@@ -34,9 +38,15 @@ export interface SandboxOptions {
 export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const { config } = options;
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  // The sandbox Kubernetes API server persists its objects under SANDBOX_DATA_DIR/kube.
+  const kube =
+    config.KUBE_TARGET === 'sandbox'
+      ? await startSandboxKubeApiServer({ dataDir: join(config.SANDBOX_DATA_DIR, 'kube'), host: '127.0.0.1' })
+      : undefined;
   const composition: Composition = createComposition({
     config,
     host: 'sandbox',
+    sandboxKubeConfig: kube?.kubeConfig(),
     log: consoleLogger({ component: 'sandbox' }),
   });
   markSandboxHost();
@@ -51,10 +61,17 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   });
   return {
     url: host.url,
-    backends: composition.describeBackends(),
+    backends: [
+      ...composition
+        .describeBackends()
+        .map((l) => (kube && l.startsWith('Kubernetes:') ? `${l} ${kube.url}` : l)),
+      ...(kube ? [`Kubernetes state: ${join(config.SANDBOX_DATA_DIR, 'kube')}`] : []),
+    ],
+    kubeConfig: kube?.kubeConfig(),
     async close() {
       await host.close();
       await composition.close();
+      await kube?.close();
     },
   };
 }
