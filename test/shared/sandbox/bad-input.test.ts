@@ -1,0 +1,596 @@
+/**
+ * The bad-input table (issue 5 §5): each request is refused with the right 4xx problem+json, and the
+ * sandbox cluster (every object of its API server) and the secret store (hash of its directory) are
+ * byte-for-byte unchanged afterwards.
+ */
+import { request as httpRequest } from 'node:http';
+import forge from 'node-forge';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { planAddresses } from '../../../shared/openvpn/index.js';
+import type { ApiBackend } from './sandbox-harness.js';
+import { api, memoryBackend, waitForOperation } from './sandbox-harness.js';
+
+interface Case {
+  readonly name: string;
+  readonly method: 'GET' | 'PUT' | 'POST' | 'DELETE';
+  /** Raw request target below /api, sent exactly as written (no URL normalisation). */
+  readonly path: string;
+  /** A string is sent as is; anything else as JSON; a function is called once setup has run. */
+  readonly body?: unknown;
+  readonly headers?: Record<string, string>;
+  readonly status: 400 | 404 | 409 | 413 | 415;
+  /** The problem `errors[].path` expected (400 only). */
+  readonly errorPath?: string;
+}
+
+const MIB = 1024 * 1024;
+const plan = planAddresses('10.140.0.0/24');
+let c1Ip = '';
+let badSignatureCsr = '';
+
+/** Sends a request without URL normalisation (fetch would turn /gateways/.. into /). */
+function raw(
+  base: string,
+  c: Case,
+): Promise<{ status: number; contentType: string | undefined; body: string }> {
+  const url = new URL(base);
+  const value: unknown = typeof c.body === 'function' ? (c.body as () => unknown)() : c.body;
+  const payload = value === undefined ? undefined : typeof value === 'string' ? value : JSON.stringify(value);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({
+      host: url.hostname,
+      port: url.port,
+      method: c.method,
+      path: `/api${c.path}`,
+      headers: {
+        ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...c.headers,
+      },
+    });
+    let answered = false;
+    req.on('response', (res) => {
+      answered = true;
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'], body }),
+      );
+    });
+    req.on('error', (e) => {
+      if (!answered) reject(e);
+    });
+    req.end(payload);
+  });
+}
+
+function csrWithBadSignature(): string {
+  const keys = forge.pki.rsa.generateKeyPair(2048);
+  const csr = forge.pki.createCertificationRequest();
+  csr.publicKey = keys.publicKey;
+  csr.setSubject([{ name: 'commonName', value: 'tampered' }]);
+  csr.sign(keys.privateKey, forge.md.sha256.create());
+  const der = Buffer.from(forge.asn1.toDer(forge.pki.certificationRequestToAsn1(csr)).getBytes(), 'binary');
+  der[der.length - 5] = (der[der.length - 5] ?? 0) ^ 0xff;
+  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n');
+  return `-----BEGIN CERTIFICATE REQUEST-----\n${b64}\n-----END CERTIFICATE REQUEST-----\n`;
+}
+
+const GOOD_MAPPING = { port: 8082, client: 'c1', targetPort: 80 };
+const name64 = 'a'.repeat(64);
+
+const g = '/gateways/g1';
+const CASES: readonly Case[] = [
+  // Malformed bodies
+  {
+    name: 'malformed JSON (gateway PUT)',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: '{"port":',
+    status: 400,
+    errorPath: '',
+  },
+  {
+    name: 'malformed JSON (client POST)',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: "{'name':'x'}",
+    status: 400,
+    errorPath: '',
+  },
+  {
+    name: 'malformed JSON (port mappings)',
+    method: 'PUT',
+    path: `${g}/port-mappings`,
+    body: '{"mappings":[}',
+    status: 400,
+    errorPath: '',
+  },
+  {
+    name: 'text/plain body',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: '{}',
+    headers: { 'content-type': 'text/plain' },
+    status: 415,
+  },
+  {
+    name: 'body without content type',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: '{"name":"x"}',
+    headers: { 'content-type': '' },
+    status: 415,
+  },
+  {
+    name: 'body over 1 MiB (gateway PUT)',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: `{"dnsLabel":"${'a'.repeat(MIB)}"}`,
+    status: 413,
+  },
+  {
+    name: 'body over 1 MiB (client POST)',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: `{"csr":"${'a'.repeat(MIB)}"}`,
+    status: 413,
+  },
+  // Wrong types and unknown fields
+  {
+    name: 'port as a string',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { port: '443' },
+    status: 400,
+    errorPath: '/port',
+  },
+  {
+    name: 'routes not an array',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { routes: '10.0.0.0/16' },
+    status: 400,
+    errorPath: '/routes',
+  },
+  {
+    name: 'unknown field',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { vpnSubnet: '10.9.0.0/24', colour: 'red' },
+    status: 400,
+    errorPath: '/colour',
+  },
+  { name: 'body is an array', method: 'POST', path: `${g}/clients`, body: [], status: 400, errorPath: '' },
+  {
+    name: 'client name a number',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: { name: 7 },
+    status: 400,
+    errorPath: '/name',
+  },
+  {
+    name: 'internal flag a string',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { loadBalancer: { internal: 'yes' } },
+    status: 400,
+    errorPath: '/loadBalancer/internal',
+  },
+  // Names
+  {
+    name: 'gateway name uppercase',
+    method: 'PUT',
+    path: '/gateways/G9',
+    body: {},
+    status: 400,
+    errorPath: '{gateway}',
+  },
+  {
+    name: 'gateway name 64 chars',
+    method: 'PUT',
+    path: `/gateways/${name64}`,
+    body: {},
+    status: 400,
+    errorPath: '{gateway}',
+  },
+  {
+    name: 'gateway name with /',
+    method: 'PUT',
+    path: '/gateways/a%2Fb',
+    body: {},
+    status: 400,
+    errorPath: '{gateway}',
+  },
+  { name: 'gateway name ..', method: 'GET', path: '/gateways/..', status: 400, errorPath: '{gateway}' },
+  {
+    name: 'gateway name with newline',
+    method: 'PUT',
+    path: '/gateways/a%0Ab',
+    body: {},
+    status: 400,
+    errorPath: '{gateway}',
+  },
+  {
+    name: 'client name with /',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: { name: 'a/b' },
+    status: 400,
+    errorPath: '/name',
+  },
+  {
+    name: 'client name ..',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: { name: '..' },
+    status: 400,
+    errorPath: '/name',
+  },
+  {
+    name: 'client name with newline',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: { name: 'a\nb' },
+    status: 400,
+    errorPath: '/name',
+  },
+  {
+    name: 'client name uppercase',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: { name: 'Site' },
+    status: 400,
+    errorPath: '/name',
+  },
+  {
+    name: 'client name 64 chars',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: { name: name64 },
+    status: 400,
+    errorPath: '/name',
+  },
+  {
+    name: 'profile of ../ path',
+    method: 'GET',
+    path: `${g}/clients/..%2Fc1/profile`,
+    status: 400,
+    errorPath: '{client}',
+  },
+  {
+    name: 'revoke uppercase client',
+    method: 'DELETE',
+    path: `${g}/clients/C1`,
+    status: 400,
+    errorPath: '{client}',
+  },
+  {
+    name: 'revoke with force=maybe',
+    method: 'DELETE',
+    path: `${g}/clients/c1?force=maybe`,
+    status: 400,
+    errorPath: '?force',
+  },
+  // CIDRs
+  {
+    name: 'vpnSubnet prefix 33',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { vpnSubnet: '10.9.0.0/33' },
+    status: 400,
+    errorPath: '/vpnSubnet',
+  },
+  {
+    name: 'vpnSubnet with host bits',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { vpnSubnet: '10.9.0.7/24' },
+    status: 400,
+    errorPath: '/vpnSubnet',
+  },
+  {
+    name: 'vpnSubnet too small (/30)',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { vpnSubnet: '10.9.0.0/30', routes: ['10.0.0.0/16'] },
+    status: 400,
+  },
+  {
+    name: 'route not a CIDR',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { routes: ['10.0.0.0/16', 'cluster'] },
+    status: 400,
+    errorPath: '/routes/1',
+  },
+  {
+    name: 'route overlapping the vpnSubnet',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { vpnSubnet: '10.9.0.0/24', routes: ['10.9.0.0/16'] },
+    status: 400,
+  },
+  {
+    name: 'overlapping routes',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { routes: ['10.0.0.0/16', '10.0.128.0/17'] },
+    status: 400,
+  },
+  {
+    name: 'source range not a CIDR',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { loadBalancer: { sourceRanges: ['any'] } },
+    status: 400,
+    errorPath: '/loadBalancer/sourceRanges/0',
+  },
+  // Static IPs
+  {
+    name: 'static IP = network',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: { name: 'x1', staticIp: plan.network },
+    status: 400,
+  },
+  {
+    name: 'static IP = broadcast',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: { name: 'x2', staticIp: plan.broadcast },
+    status: 400,
+  },
+  {
+    name: 'static IP = server',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: { name: 'x3', staticIp: plan.serverIp },
+    status: 400,
+  },
+  {
+    name: 'static IP in the dynamic pool',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: { name: 'x4', staticIp: plan.pool.first },
+    status: 400,
+  },
+  {
+    name: 'static IP taken',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: () => ({ name: 'x5', staticIp: c1Ip }),
+    status: 409,
+  },
+  {
+    name: 'static IP outside the subnet',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: { name: 'x6', staticIp: '10.141.0.10' },
+    status: 400,
+  },
+  {
+    name: 'static IP not an address',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: { name: 'x7', staticIp: '10.140.0' },
+    status: 400,
+    errorPath: '/staticIp',
+  },
+  // Ports
+  {
+    name: 'gateway port 0',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { port: 0 },
+    status: 400,
+    errorPath: '/port',
+  },
+  {
+    name: 'gateway port 65536',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { port: 65536 },
+    status: 400,
+    errorPath: '/port',
+  },
+  {
+    name: 'mapping port 0',
+    method: 'PUT',
+    path: `${g}/port-mappings`,
+    body: { mappings: [{ ...GOOD_MAPPING, port: 0 }] },
+    status: 400,
+    errorPath: '/mappings/0/port',
+  },
+  {
+    name: 'mapping port 65536',
+    method: 'PUT',
+    path: `${g}/port-mappings`,
+    body: { mappings: [{ ...GOOD_MAPPING, port: 65536 }] },
+    status: 400,
+    errorPath: '/mappings/0/port',
+  },
+  {
+    name: 'mapping target port 0',
+    method: 'PUT',
+    path: `${g}/port-mappings`,
+    body: { mappings: [{ ...GOOD_MAPPING, targetPort: 0 }] },
+    status: 400,
+    errorPath: '/mappings/0/targetPort',
+  },
+  {
+    name: 'mapping on the VPN port',
+    method: 'PUT',
+    path: `${g}/port-mappings`,
+    body: { mappings: [{ ...GOOD_MAPPING, port: 443 }] },
+    status: 400,
+    errorPath: '/mappings/0/port',
+  },
+  {
+    name: 'duplicate mapping ports',
+    method: 'PUT',
+    path: `${g}/port-mappings`,
+    body: { mappings: [GOOD_MAPPING, { ...GOOD_MAPPING, targetPort: 81 }] },
+    status: 400,
+    errorPath: '/mappings/1/port',
+  },
+  {
+    name: 'mapping protocol icmp',
+    method: 'PUT',
+    path: `${g}/port-mappings`,
+    body: { mappings: [{ ...GOOD_MAPPING, protocol: 'icmp' }] },
+    status: 400,
+    errorPath: '/mappings/0/protocol',
+  },
+  {
+    name: 'mapping to an unknown client',
+    method: 'PUT',
+    path: `${g}/port-mappings`,
+    body: { mappings: [{ ...GOOD_MAPPING, client: 'nobody' }] },
+    status: 400,
+    errorPath: '/mappings/0/client',
+  },
+  {
+    name: 'mapping to a revoked client',
+    method: 'PUT',
+    path: `${g}/port-mappings`,
+    body: { mappings: [{ ...GOOD_MAPPING, client: 'c2' }] },
+    status: 400,
+    errorPath: '/mappings/0/client',
+  },
+  // CSR and validity
+  {
+    name: 'CSR not PEM',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: { name: 'x8', csr: 'MIIB...' },
+    status: 400,
+    errorPath: '/csr',
+  },
+  {
+    name: 'CSR PEM of garbage',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: {
+      name: 'x9',
+      csr: '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n',
+    },
+    status: 400,
+  },
+  {
+    name: 'CSR with a bad signature',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: () => ({ name: 'x10', csr: badSignatureCsr }),
+    status: 400,
+  },
+  {
+    name: 'validity 0',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: { name: 'x11', validityDays: 0 },
+    status: 400,
+    errorPath: '/validityDays',
+  },
+  {
+    name: 'validity beyond the CA',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: { name: 'x12', validityDays: 3650 },
+    status: 400,
+  },
+  {
+    name: 'gateway client validity 0',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { clientCertValidityDays: 0 },
+    status: 400,
+    errorPath: '/clientCertValidityDays',
+  },
+  // State conflicts and missing things
+  { name: 'duplicate client name', method: 'POST', path: `${g}/clients`, body: { name: 'c1' }, status: 409 },
+  { name: 'revoke a mapped client without force', method: 'DELETE', path: `${g}/clients/c3`, status: 409 },
+  { name: 'profile of a revoked client', method: 'GET', path: `${g}/clients/c2/profile`, status: 409 },
+  {
+    name: 'vpnSubnet change with clients',
+    method: 'PUT',
+    path: g,
+    body: { vpnSubnet: '10.150.0.0/24', routes: ['10.0.0.0/16', '10.244.0.0/16'] },
+    status: 409,
+  },
+  {
+    name: 'client on an unknown gateway',
+    method: 'POST',
+    path: '/gateways/g9/clients',
+    body: { name: 'x13' },
+    status: 404,
+  },
+  { name: 'revoke an unknown client', method: 'DELETE', path: `${g}/clients/nobody`, status: 404 },
+  {
+    name: 'mappings of an unknown gateway',
+    method: 'PUT',
+    path: '/gateways/g9/port-mappings',
+    body: { mappings: [] },
+    status: 404,
+  },
+  { name: 'restart an unknown gateway', method: 'POST', path: '/gateways/g9/restart', status: 404 },
+  { name: 'delete an unknown gateway', method: 'DELETE', path: '/gateways/g9', status: 404 },
+  { name: 'unknown operation', method: 'GET', path: '/operations/no-such-op', status: 404 },
+];
+
+const BACKENDS: readonly { name: string; start: () => Promise<ApiBackend> }[] = [
+  { name: 'memory fakes', start: memoryBackend },
+];
+
+describe.each(BACKENDS)('bad input over HTTP ($name)', ({ start }) => {
+  let backend: ApiBackend;
+  let before = { cluster: '', secrets: '' };
+
+  beforeAll(async () => {
+    backend = await start();
+    const base = backend.url;
+    const settle = async (r: { headers: Headers }) => {
+      if (backend.runsOperations) await waitForOperation(r.headers.get('operation-location') ?? '');
+    };
+    const put = await api(base, 'PUT', '/gateways/g1', { routes: ['10.0.0.0/16', '10.244.0.0/16'] });
+    expect(put.status).toBe(201);
+    await settle(put);
+    for (const name of ['c1', 'c2', 'c3'])
+      expect((await api(base, 'POST', '/gateways/g1/clients', { name })).status).toBe(201);
+    c1Ip = (await api(base, 'GET', '/gateways/g1/clients/c1')).json<{ ip: string }>().ip;
+    expect((await api(base, 'DELETE', '/gateways/g1/clients/c2')).status).toBe(200);
+    const mapped = await api(base, 'PUT', '/gateways/g1/port-mappings', {
+      mappings: [{ port: 8081, client: 'c3', targetPort: 80 }],
+    });
+    expect(mapped.status).toBe(202);
+    await settle(mapped);
+    badSignatureCsr = csrWithBadSignature();
+    before = await backend.snapshot();
+    console.log(`bad-input table on the ${backend.name} backend: ${CASES.length} cases`);
+  }, 300_000);
+
+  afterAll(async () => {
+    await backend?.stop();
+  });
+
+  it('covers at least 40 cases', () => {
+    expect(CASES.length).toBeGreaterThanOrEqual(40);
+  });
+
+  it.each(CASES)('refuses $name with $status and changes nothing', async (c) => {
+    // WHEN
+    const response = await raw(backend.url, c);
+    // THEN the right 4xx as problem+json
+    const problem = JSON.parse(response.body) as { status: number; errors?: { path: string }[] };
+    expect({ case: c.name, status: response.status, type: response.contentType }).toStrictEqual({
+      case: c.name,
+      status: c.status,
+      type: 'application/problem+json',
+    });
+    expect(problem.status).toBe(c.status);
+    if (c.errorPath !== undefined) expect(problem.errors?.map((e) => e.path)).toContain(c.errorPath);
+    // AND nothing changed anywhere
+    expect(await backend.snapshot()).toStrictEqual(before);
+  });
+});
