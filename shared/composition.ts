@@ -6,7 +6,7 @@
  * Functions orchestrations) and the sandbox host (`shared/sandbox/main.ts`; operations run in-process).
  */
 import type { InvocationContext } from '@azure/functions';
-import type { ClusterInfoSource } from './aks/cluster-info.js';
+import type { ClusterInfo, ClusterInfoSource } from './aks/cluster-info.js';
 import type { Config } from './config.js';
 import { loadConfig } from './config.js';
 import { InternalError } from './errors.js';
@@ -73,6 +73,19 @@ export const USE_CASES: GatewayUseCases = {
   replacePortMappings,
 };
 
+/** AKS's kubenet defaults, what the sandbox cluster claims to use unless DEFAULT_ROUTES says otherwise. */
+export const SANDBOX_CIDRS = Object.freeze({ serviceCidr: '10.0.0.0/16', podCidr: '10.244.0.0/16' });
+
+/** The sandbox cluster's self-description: DEFAULT_ROUTES when set, else AKS's default CIDRs. */
+function sandboxClusterInfo(config: Config): ClusterInfoSource {
+  // With no CIDRs described, the gateway use-case falls back to DEFAULT_ROUTES.
+  const info: ClusterInfo =
+    config.DEFAULT_ROUTES.length > 0
+      ? { notes: ['sandbox cluster: routes from DEFAULT_ROUTES'] }
+      : { ...SANDBOX_CIDRS, notes: [] };
+  return { describe: () => Promise.resolve(info) };
+}
+
 /** Builds the composition root. Nothing is constructed until a request needs it. */
 export function createComposition(options: CompositionOptions): Composition {
   const config = once(() => options.config ?? loadConfig());
@@ -102,6 +115,7 @@ export function createComposition(options: CompositionOptions): Composition {
 
   const clusterInfo = once((): ClusterInfoSource => {
     const c = config();
+    if (c.KUBE_TARGET === 'sandbox') return sandboxClusterInfo(c);
     return c.KUBE_TARGET === 'aks' ? notWired('the AKS cluster info') : notWired('the static cluster info');
   });
 
