@@ -4,6 +4,7 @@
 import { ConflictError, InputError, NotFoundError } from '../errors.js';
 import { validateGatewaySpec } from '../openvpn/index.js';
 import type { RolloutStatus } from '../kube/cluster.js';
+import { rolloutComplete } from '../kube/cluster.js';
 import type { GatewayDeps } from './deps.js';
 import type { ServerPki } from './gateway-pki.js';
 import { addDays, ensurePki, expiringCertificates, generatePki, serverPkiSecretData } from './gateway-pki.js';
@@ -233,15 +234,6 @@ export async function gatewayAddress(deps: GatewayDeps, spec: GatewaySpec): Prom
     if (location) return `${spec.dnsLabel}.${location}.cloudapp.azure.com`;
   }
   return deps.cluster.readLoadBalancerAddress(namespaceOf(spec.name), OBJECTS.service);
-}
-
-function rolloutComplete(r: RolloutStatus): boolean {
-  return (
-    r.observedGeneration >= r.generation &&
-    r.updatedReplicas === r.replicas &&
-    r.availableReplicas === r.replicas &&
-    r.replicas > 0
-  );
 }
 
 async function viewOf(

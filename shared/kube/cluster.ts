@@ -38,7 +38,10 @@ export interface VersionedData {
 export interface RolloutStatus {
   readonly generation: number;
   readonly observedGeneration: number;
+  /** Desired replicas (spec). */
   readonly replicas: number;
+  /** Pods of all revisions that still exist (status.replicas): above `replicas` while old pods linger. */
+  readonly totalReplicas: number;
   readonly updatedReplicas: number;
   readonly readyReplicas: number;
   readonly availableReplicas: number;
@@ -117,4 +120,17 @@ export interface ClusterPort {
   deleteNamespace(name: string): Promise<void>;
   /** Whether the namespace still exists (also true while it is terminating). */
   namespaceExists(name: string): Promise<boolean>;
+}
+
+/**
+ * Whether a rollout has finished, as `kubectl rollout status` decides: the controller saw the latest
+ * generation, every desired replica is updated and available, and no pod of an old revision remains.
+ */
+export function rolloutComplete(r: RolloutStatus): boolean {
+  return (
+    r.observedGeneration >= r.generation &&
+    r.updatedReplicas >= r.replicas &&
+    r.totalReplicas <= r.updatedReplicas &&
+    r.availableReplicas >= r.updatedReplicas
+  );
 }

@@ -216,6 +216,7 @@ export class MemoryCluster implements ClusterPort {
         generation: 1,
         observedGeneration: 1,
         replicas: 1,
+        totalReplicas: 1,
         updatedReplicas: 1,
         readyReplicas: 1,
         availableReplicas: 1,

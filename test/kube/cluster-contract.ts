@@ -1,0 +1,242 @@
+/**
+ * The ClusterPort contract, written once and run against each Kubernetes API server we support
+ * (the sandbox's in-process server; a real kube-apiserver where one is available).
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConflictError, NotFoundError, UpstreamError } from '../../shared/errors.js';
+import type { GatewayState } from '../../shared/gateways/model.js';
+import { rolloutComplete } from '../../shared/kube/cluster.js';
+import { KubeCluster } from '../../shared/kube/kube-cluster.js';
+import { buildGatewayManifests } from '../../shared/kube/manifests.js';
+import { renderEntrypoint, renderServerConf } from '../../shared/openvpn/index.js';
+
+export interface ContractTarget {
+  readonly kubeConfig: KubeConfig;
+  /** New pods of Deployments never become ready (rollback tests). */
+  failNewPods(): void;
+  clearFailures(): void;
+  /** Make the nth matching request fail with `status` (or reset the connection). */
+  injectFault(spec: { method?: string; path: RegExp; nth?: number; status?: number; reset?: boolean }): void;
+  clearFaults(): void;
+  close(): Promise<void>;
+}
+
+export async function eventually<T>(
+  probe: () => Promise<T>,
+  done: (value: T) => boolean,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (done(value)) return value;
+    if (Date.now() > deadline)
+      throw new Error(`condition not met within ${timeoutMs} ms: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+const complete = rolloutComplete;
+
+function gateway(name: string) {
+  const spec = {
+    name,
+    vpnSubnet: '10.140.0.0/24',
+    routes: ['10.0.0.0/16'],
+    port: 443,
+    loadBalancer: { internal: false, sourceRanges: [] },
+    clientCertValidityDays: 365,
+  };
+  const state: GatewayState = {
+    spec,
+    clients: [],
+    portMappings: [],
+    crl: { number: 1, thisUpdate: '2026-11-22T12:00:00.000Z', nextUpdate: '2026-12-22T12:00:00.000Z' },
+    server: { serial: '01', notAfter: '2031-11-22T12:00:00.000Z' },
+    createdAt: '2026-11-22T12:00:00.000Z',
+  };
+  return buildGatewayManifests({
+    spec,
+    image: 'registry.example/openvpn:2.6',
+    labelDomain: 'vpn.aks-gateways.io',
+    serverConf: renderServerConf(spec),
+    entrypoint: renderEntrypoint(spec),
+    ccd: {},
+    portMappings: [{ port: 8081, client: 'a', clientIp: '10.140.0.2', targetPort: 80, protocol: 'tcp' }],
+    state,
+    pki: { caCrt: 'ca', serverCrt: 'crt', serverKey: 'key', tlsCryptKey: 'tls', crlPem: 'crl' },
+  });
+}
+
+export function describeClusterContract(name: string, start: () => Promise<ContractTarget>): void {
+  describe(`ClusterPort contract: ${name}`, () => {
+    let target: ContractTarget;
+    let cluster: KubeCluster;
+    let requests = 0;
+
+    beforeAll(async () => {
+      target = await start();
+      cluster = new KubeCluster({
+        kubeConfig: target.kubeConfig,
+        fieldManager: 'aks-vpn-gateways',
+        retry: { attempts: 4, baseDelayMs: 20, maxDelayMs: 200 },
+        onRequest: () => (requests += 1),
+      });
+    });
+    afterAll(async () => target?.close());
+
+    it('applies a whole gateway, and re-applying it changes nothing', async () => {
+      const objects = gateway('contract-a');
+      requests = 0;
+      await cluster.apply(objects);
+      console.log(`${name}: apply of a gateway (${objects.length} objects) = ${requests} requests`);
+      expect(requests).toBe(objects.length);
+      const before = await cluster.readConfigMap('vpn-contract-a', 'server');
+      const rolloutBefore = await cluster.readRollout('vpn-contract-a', 'openvpn');
+      await cluster.apply(objects);
+      expect((await cluster.readConfigMap('vpn-contract-a', 'server'))?.resourceVersion).toBe(
+        before?.resourceVersion,
+      );
+      expect((await cluster.readRollout('vpn-contract-a', 'openvpn')).generation).toBe(
+        rolloutBefore.generation,
+      );
+      const names = (
+        await cluster.list('Service', 'vpn-contract-a', 'vpn.aks-gateways.io/gateway=contract-a')
+      )
+        .map((s) => s.metadata.name)
+        .sort();
+      expect(names).toStrictEqual(['openvpn', 'pm-8081']);
+    });
+
+    it('refuses to create an object that exists', async () => {
+      const [, server] = gateway('contract-a');
+      await expect(cluster.create(server!)).rejects.toBeInstanceOf(ConflictError);
+    });
+
+    it('lands 50 concurrent read-modify-writes through 409 retries', async () => {
+      await cluster.patchConfigMapData('vpn-contract-a', 'ccd', { counter: '0' });
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          cluster.updateConfigMap('vpn-contract-a', 'ccd', (current) => ({
+            ...current.data,
+            counter: String(Number(current.data['counter']) + 1),
+            [`writer-${i}`]: 'x',
+          })),
+        ),
+      );
+      const cm = await cluster.readConfigMap('vpn-contract-a', 'ccd');
+      expect(cm?.data['counter']).toBe('50');
+      expect(Object.keys(cm?.data ?? {}).filter((k) => k.startsWith('writer-'))).toHaveLength(50);
+    });
+
+    it('merge-patches single keys of ConfigMaps and Secrets (null removes)', async () => {
+      await cluster.patchConfigMapData('vpn-contract-a', 'ccd', {
+        alpha: 'ifconfig-push 10.140.0.9 255.255.255.0\n',
+      });
+      await cluster.patchConfigMapData('vpn-contract-a', 'ccd', { alpha: null });
+      expect((await cluster.readConfigMap('vpn-contract-a', 'ccd'))?.data['alpha']).toBeUndefined();
+      await cluster.patchSecretData('vpn-contract-a', 'server-pki', { 'crl.pem': 'new crl\n' });
+      const secret = await cluster.readSecret('vpn-contract-a', 'server-pki');
+      expect(secret?.data['crl.pem']).toBe('new crl\n');
+      expect(secret?.data['ca.crt']).toBe('ca');
+    });
+
+    it('rolls the pod by annotation and reports progress until complete', async () => {
+      await eventually(() => cluster.readRollout('vpn-contract-a', 'openvpn'), complete);
+      const started = await cluster.patchPodTemplateAnnotations('vpn-contract-a', 'openvpn', {
+        'kubectl.kubernetes.io/restartedAt': new Date().toISOString(),
+      });
+      expect(started.templateAnnotations['kubectl.kubernetes.io/restartedAt']).toBeDefined();
+      const done = await eventually(() => cluster.readRollout('vpn-contract-a', 'openvpn'), complete);
+      expect(done.generation).toBeGreaterThan(1);
+      // a later apply of the Deployment keeps the roll's annotation (separate field manager)
+      await cluster.apply(gateway('contract-a').filter((o) => o.kind === 'Deployment'));
+      expect(
+        (await cluster.readRollout('vpn-contract-a', 'openvpn')).templateAnnotations[
+          'kubectl.kubernetes.io/restartedAt'
+        ],
+      ).toBe(started.templateAnnotations['kubectl.kubernetes.io/restartedAt']);
+    });
+
+    it('detects a roll whose new pod never becomes ready and rolls back', async () => {
+      const before = await eventually(() => cluster.readRollout('vpn-contract-a', 'openvpn'), complete);
+      target.failNewPods();
+      try {
+        await cluster.patchPodTemplateAnnotations('vpn-contract-a', 'openvpn', {
+          'vpn.aks-gateways.io/config-hash': 'broken',
+        });
+        const stuck = await eventually(
+          () => cluster.readRollout('vpn-contract-a', 'openvpn'),
+          (r) => r.observedGeneration >= r.generation,
+        );
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        expect(complete(await cluster.readRollout('vpn-contract-a', 'openvpn'))).toBe(false);
+        expect(stuck.templateAnnotations['vpn.aks-gateways.io/config-hash']).toBe('broken');
+        await cluster.restorePodTemplate('vpn-contract-a', 'openvpn', before.template);
+      } finally {
+        target.clearFailures();
+      }
+      const restored = await eventually(() => cluster.readRollout('vpn-contract-a', 'openvpn'), complete);
+      expect(restored.templateAnnotations).toStrictEqual(before.templateAnnotations);
+    });
+
+    it('reads the LoadBalancer address once assigned', async () => {
+      const address = await eventually(
+        () => cluster.readLoadBalancerAddress('vpn-contract-a', 'openvpn'),
+        Boolean,
+      );
+      expect(address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    });
+
+    it('maps missing objects to NotFound or undefined', async () => {
+      await expect(cluster.readRollout('vpn-nowhere', 'openvpn')).rejects.toBeInstanceOf(NotFoundError);
+      expect(await cluster.readConfigMap('vpn-nowhere', 'state')).toBeUndefined();
+      await expect(cluster.updateConfigMap('vpn-nowhere', 'state', () => ({}))).rejects.toBeInstanceOf(
+        NotFoundError,
+      );
+      await cluster.delete({ kind: 'Service', namespace: 'vpn-nowhere', name: 'pm-1' });
+    });
+
+    it.each([
+      ['a 500', { status: 500 }],
+      ['a 429', { status: 429 }],
+      ['a connection reset', { reset: true }],
+    ])('retries %s and succeeds', async (_case, fault) => {
+      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 1, ...fault });
+      try {
+        expect((await cluster.readConfigMap('vpn-contract-a', 'server'))?.data['server.conf']).toContain(
+          'port 443',
+        );
+      } finally {
+        target.clearFaults();
+      }
+    });
+
+    it('gives up on a persistent 503 with a transient UpstreamError', async () => {
+      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 1, status: 503 });
+      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 2, status: 503 });
+      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 3, status: 503 });
+      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 4, status: 503 });
+      try {
+        const error = await cluster.readConfigMap('vpn-contract-a', 'server').catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(UpstreamError);
+        expect((error as UpstreamError).transient).toBe(true);
+      } finally {
+        target.clearFaults();
+      }
+    });
+
+    it('deletes a namespace and sees it gone', async () => {
+      await cluster.apply(gateway('contract-b').slice(0, 2));
+      expect(await cluster.namespaceExists('vpn-contract-b')).toBe(true);
+      await cluster.deleteNamespace('vpn-contract-b');
+      await eventually(
+        () => cluster.namespaceExists('vpn-contract-b'),
+        (exists) => !exists,
+        120_000,
+      );
+      expect(await cluster.readConfigMap('vpn-contract-b', 'server')).toBeUndefined();
+    });
+  });
+}
