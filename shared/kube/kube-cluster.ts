@@ -64,6 +64,11 @@ function safeJson(text: string): unknown {
 const TRANSIENT_NETWORK =
   /ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EAI_AGAIN|socket hang up|network|timeout|aborted/i;
 
+function errorCode(e: Error): string {
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' || typeof code === 'number' ? String(code) : '';
+}
+
 /** Maps anything the client library throws to a DomainError. */
 export function mapKubeError(e: unknown, what: string): DomainError {
   if (e instanceof DomainError) return e;
@@ -87,8 +92,7 @@ export function mapKubeError(e: unknown, what: string): DomainError {
         return new UpstreamError(message, { cause: e, transient: false });
     }
   }
-  const text =
-    e instanceof Error ? `${e.message} ${String((e as { code?: unknown }).code ?? '')}` : String(e);
+  const text = e instanceof Error ? `${e.message} ${errorCode(e)}` : String(e);
   return new UpstreamError(`${what}: ${e instanceof Error ? e.message : String(e)}`, {
     cause: e,
     transient: TRANSIENT_NETWORK.test(text),
@@ -265,7 +269,7 @@ export class KubeCluster implements ClusterPort {
       `patch ${ref.kind} ${ref.namespace ?? ''}/${ref.name}`,
       () =>
         this.objects.patch(
-          { ...this.header(ref), ...body } as KubernetesObject,
+          { ...this.header(ref), ...body },
           undefined,
           undefined,
           fieldManager,
