@@ -284,7 +284,7 @@ export async function startSandboxKubeApiServer(
         return get(method, {
           kind: 'APIVersions',
           versions: ['v1'],
-          serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: url.host }],
+          serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: req.headers.host ?? '' }],
         });
       group = '';
       [version, ...tail] = rest;
@@ -345,7 +345,7 @@ export async function startSandboxKubeApiServer(
       if (method === 'POST') {
         if (rt.readOnly) throw methodNotAllowed();
         if (rt.namespaced && namespace === undefined) throw methodNotAllowed();
-        return { code: 201, body: store.create(rt, ns, parseBody(req, body), writeOptions(req, q)) };
+        return { code: 201, body: store.create(rt, ns, parseBody(req, body, rt.kind), writeOptions(req, q)) };
       }
       throw methodNotAllowed();
     }
@@ -358,7 +358,7 @@ export async function startSandboxKubeApiServer(
         if (rt.readOnly) throw methodNotAllowed();
         return {
           code: 200,
-          body: store.replace(rt, ns, name, parseBody(req, body), writeOptions(req, q), subresource),
+          body: store.replace(rt, ns, name, parseBody(req, body, rt.kind), writeOptions(req, q), subresource),
         };
       case 'PATCH': {
         if (rt.readOnly) throw methodNotAllowed();
@@ -368,7 +368,7 @@ export async function startSandboxKubeApiServer(
       }
       case 'DELETE': {
         if (rt.readOnly || subresource) throw methodNotAllowed();
-        const options = body.trim() === '' ? undefined : parseBody(req, body);
+        const options = body.trim() === '' ? undefined : parseBody(req, body, rt.kind);
         return { code: 200, body: store.delete(rt, ns, name, options, writeOptions(req, q)) };
       }
       default:
@@ -556,7 +556,7 @@ async function drain(req: IncomingMessage): Promise<void> {
 const mediaType = (header: string | undefined): string =>
   (header ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
 
-function parseBody(req: IncomingMessage, body: string): Json {
+function parseBody(req: IncomingMessage, body: string, kind: string): Json {
   const type = mediaType(req.headers['content-type']);
   if (body.trim() === '') throw badRequest('the object provided is unrecognized: empty body');
   if (type === '' || type === 'application/json' || type === '*/*') {
@@ -564,7 +564,7 @@ function parseBody(req: IncomingMessage, body: string): Json {
       return JSON.parse(body) as Json;
     } catch (e: unknown) {
       throw badRequest(
-        `the object provided is unrecognized: couldn't get version/kind; json parse error: ${e instanceof Error ? e.message : str(e)}`,
+        `the object provided is unrecognized (must be of type ${kind}): couldn't get version/kind; json parse error: ${e instanceof Error ? e.message : str(e)} (${body.slice(0, 64)})`,
       );
     }
   }
@@ -575,28 +575,20 @@ function parseBody(req: IncomingMessage, body: string): Json {
       throw badRequest(`error converting YAML to JSON: ${e instanceof Error ? e.message : str(e)}`);
     }
   }
-  throw unsupportedMediaType(type, ['application/json', 'application/yaml']);
+  throw new KubeStatusError(
+    415,
+    'UnsupportedMediaType',
+    `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`,
+    {},
+  );
 }
 
 function patchType(header: string | undefined): PatchType {
   const type = mediaType(header);
   const known = Object.values(PATCH_TYPES) as string[];
   if (known.includes(type)) return type as PatchType;
-  throw unsupportedMediaType(type, [
-    PATCH_TYPES.json,
-    PATCH_TYPES.merge,
-    PATCH_TYPES.apply,
-    PATCH_TYPES.strategic,
-  ]);
-}
-
-function unsupportedMediaType(type: string, accepted: readonly string[]): KubeStatusError {
-  return new KubeStatusError(
-    415,
-    'UnsupportedMediaType',
-    `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`,
-    type ? {} : undefined,
-  );
+  // What kube-apiserver answers for a PATCH whose Content-Type is not a patch type.
+  throw new KubeStatusError(415, 'UnsupportedMediaType', '415: Unsupported Media Type', {});
 }
 
 /** Field manager: the query parameter, else derived from the User-Agent as kube-apiserver does. */

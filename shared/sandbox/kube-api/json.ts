@@ -126,7 +126,9 @@ const decodePointer = (pointer: string): string[] => {
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 };
 
-const patchFailed = (message: string): KubeStatusError => new KubeStatusError(422, 'Invalid', message);
+/** kube-apiserver hides the JSON patch library's message behind a generic 422. */
+const patchFailed = (_detail: string): KubeStatusError =>
+  new KubeStatusError(422, 'Invalid', 'the server rejected our request due to an error in our request', {});
 
 function parentOf(doc: Json, path: string[], op: string): { parent: Json; key: string } {
   let node: Json = doc;

@@ -154,9 +154,17 @@ export function readManagedFields(obj: JsonObject | undefined): ManagerEntry[] {
   }));
 }
 
+/** The order kube-apiserver keeps managedFields in: Apply entries first, then by time, then by manager. */
+function compareEntries(a: ManagerEntry, b: ManagerEntry): number {
+  if (a.operation !== b.operation) return a.operation === 'Apply' ? -1 : 1;
+  if (a.time !== b.time) return a.time < b.time ? -1 : 1;
+  return a.manager < b.manager ? -1 : a.manager > b.manager ? 1 : 0;
+}
+
 export function writeManagedFields(obj: JsonObject, entries: readonly ManagerEntry[]): void {
   const md = isObject(obj.metadata) ? obj.metadata : {};
-  const list: Json[] = entries
+  const list: Json[] = [...entries]
+    .sort(compareEntries)
     .filter((e) => e.fields.size > 0)
     .map((e) => ({
       manager: e.manager,

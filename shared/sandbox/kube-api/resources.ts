@@ -425,25 +425,38 @@ function validateServiceSpec(spec: JsonObject, errors: FieldError[]): void {
   });
   checkLabels(spec.selector, 'spec.selector', errors, true);
   const ranges = Array.isArray(spec.loadBalancerSourceRanges) ? spec.loadBalancerSourceRanges : [];
-  ranges.forEach((r, i) => {
-    const [ip, bits, extra] = typeof r === 'string' ? r.trim().split('/') : [];
-    const max = isIP(ip ?? '') === 6 ? 128 : 32;
-    if (
-      !ip ||
-      !isIP(ip) ||
-      bits === undefined ||
-      extra !== undefined ||
-      !/^\d+$/.test(bits) ||
-      Number(bits) > max
-    ) {
+  if (ranges.length > 0) {
+    // kube-apiserver reports the whole list under this (capitalised) path, printed as Go's %v.
+    const field = 'spec.LoadBalancerSourceRanges';
+    const value = `[${ranges.map((r) => str(r)).join(' ')}]`;
+    if (type !== 'LoadBalancer') {
+      errors.push({
+        type: 'FieldValueForbidden',
+        field,
+        detail: "may only be used when `type` is 'LoadBalancer'",
+      });
+    }
+    const bad = ranges.some((r) => {
+      const [ip, bits, extra] = typeof r === 'string' ? r.trim().split('/') : [];
+      const max = isIP(ip ?? '') === 6 ? 128 : 32;
+      return (
+        !ip ||
+        !isIP(ip) ||
+        bits === undefined ||
+        extra !== undefined ||
+        !/^\d+$/.test(bits) ||
+        Number(bits) > max
+      );
+    });
+    if (bad) {
       errors.push({
         type: 'FieldValueInvalid',
-        field: `spec.loadBalancerSourceRanges[${i}]`,
-        value: r,
+        field,
+        value,
         detail: 'must be a list of IP ranges. For example, 10.240.0.0/24,10.250.0.0/24 ',
       });
     }
-  });
+  }
 }
 
 function validatePodSpec(spec: JsonObject, at: string, errors: FieldError[]): void {

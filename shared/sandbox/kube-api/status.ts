@@ -38,7 +38,7 @@ export class KubeStatusError extends Error {
       metadata: {},
       status: 'Failure',
       message: this.message,
-      reason: this.reason,
+      ...(this.reason ? { reason: this.reason } : {}),
       ...(this.details ? { details: this.details } : {}),
       code: this.code,
     };
@@ -113,7 +113,7 @@ export function fieldErrorMessage(e: FieldError): string {
     case 'FieldValueRequired':
       return `Required value${e.detail ? `: ${e.detail}` : ''}`;
     case 'FieldValueInvalid':
-      return `Invalid value: ${JSON.stringify(e.value)}: ${e.detail}`;
+      return `Invalid value: ${goValue(e.value)}: ${e.detail}`;
     case 'FieldValueNotSupported':
       return `Unsupported value: ${JSON.stringify(e.value)}${e.detail ? `: ${e.detail}` : ''}`;
     case 'FieldValueTooLong':
@@ -127,6 +127,22 @@ export function fieldErrorMessage(e: FieldError): string {
   }
 }
 
+/** A value as Go's `%#v` prints it in validation messages (maps of strings as `map[string]string{...}`). */
+function goValue(v: unknown): string {
+  if (
+    typeof v === 'object' &&
+    v !== null &&
+    !Array.isArray(v) &&
+    Object.values(v).every((x) => typeof x === 'string')
+  ) {
+    const entries = Object.entries(v as Record<string, string>).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
+    return `map[string]string{${entries.map(([k, x]) => `${JSON.stringify(k)}:${JSON.stringify(x)}`).join(', ')}}`;
+  }
+  return JSON.stringify(v);
+}
+
 /** 422 Invalid: `ConfigMap "x" is invalid: <field>: <message>` with one cause per problem. */
 export function invalid(
   kind: string,
@@ -136,8 +152,9 @@ export function invalid(
 ): KubeStatusError {
   const rendered = errors.map((e) => `${e.field}: ${fieldErrorMessage(e)}`);
   const summary = rendered.length === 1 ? rendered[0] : `[${rendered.join(', ')}]`;
-  return new KubeStatusError(422, 'Invalid', `${kind} "${name}" is invalid: ${summary}`, {
-    name,
+  const qualifiedKind = group ? `${kind}.${group}` : kind;
+  return new KubeStatusError(422, 'Invalid', `${qualifiedKind} "${name}" is invalid: ${summary}`, {
+    ...(name ? { name } : {}),
     ...(group ? { group } : {}),
     kind,
     causes: errors.map((e) => ({ reason: e.type, message: fieldErrorMessage(e), field: e.field })),

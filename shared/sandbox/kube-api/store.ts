@@ -43,7 +43,6 @@ import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import {
   alreadyExists,
   badRequest,
-  conflict,
   KubeStatusError,
   notFound,
   staleVersion,
@@ -205,11 +204,7 @@ export class ObjectStore {
     const m = md(obj);
     if (typeof m.resourceVersion === 'string' && m.resourceVersion !== '') {
       // kube-apiserver's storage layer refuses this as an internal error (a client bug: creating a read object).
-      throw new KubeStatusError(
-        500,
-        'InternalError',
-        'resourceVersion should not be set on objects to be created',
-      );
+      throw new KubeStatusError(500, '', 'resourceVersion should not be set on objects to be created');
     }
     if (
       (m.name === undefined || m.name === '') &&
@@ -305,7 +300,22 @@ export class ObjectStore {
     subresource?: 'status',
   ): { object: JsonObject; created: boolean } {
     if (!opts.fieldManager)
-      throw badRequest('PATCH request is missing the required fieldManager parameter for apply requests');
+      throw new KubeStatusError(
+        422,
+        'Invalid',
+        'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
+        {
+          group: 'meta.k8s.io',
+          kind: 'PatchOptions',
+          causes: [
+            {
+              reason: 'FieldValueRequired',
+              message: 'Required value: is required for apply patch',
+              field: 'fieldManager',
+            },
+          ],
+        },
+      );
     let config: unknown;
     try {
       config = parseYaml(raw);
@@ -334,14 +344,27 @@ export class ObjectStore {
     );
     const others = entries.filter((e) => e !== mine);
 
-    const conflicts: { manager: string; apiVersion: string; path: FieldPath }[] = [];
+    const conflicts: {
+      manager: string;
+      operation: string;
+      apiVersion: string;
+      time: string;
+      path: FieldPath;
+    }[] = [];
     for (const path of applied.values()) {
       const k = JSON.stringify(path);
       for (const other of others) {
         if (!other.fields.has(k)) continue;
         if (old && deepEqual(getAt(old, path), getAt(cfg, path))) continue;
         if (opts.force) other.fields.delete(k);
-        else conflicts.push({ manager: other.manager, apiVersion: other.apiVersion, path });
+        else
+          conflicts.push({
+            manager: other.manager,
+            operation: other.operation,
+            apiVersion: other.apiVersion,
+            time: other.time,
+            path,
+          });
       }
     }
     if (conflicts.length > 0) throw applyConflict(conflicts);
@@ -400,28 +423,23 @@ export class ObjectStore {
     const old = this.peek(rt, namespace, name);
     if (!old) throw notFound(rt, name);
     const pre = isObject(options) && isObject(options.preconditions) ? options.preconditions : {};
-    if (typeof pre.uid === 'string' && pre.uid !== md(old).uid) {
-      throw conflict(
-        rt,
-        name,
-        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${str(md(old).uid)}`,
+    // The storage layer's precondition errors name the Kind, not the resource.
+    const preconditionFailed = (what: string, wanted: string, actual: string) =>
+      new KubeStatusError(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on ${rt.kind} "${name}": the ${what} in the precondition (${wanted}) does not match the ${what} in record (${actual}). The object might have been modified`,
+        { name, ...(rt.group ? { group: rt.group } : {}), kind: rt.kind },
       );
+    if (typeof pre.uid === 'string' && pre.uid !== md(old).uid) {
+      throw preconditionFailed('UID', pre.uid, str(md(old).uid));
     }
     if (typeof pre.resourceVersion === 'string' && pre.resourceVersion !== md(old).resourceVersion) {
-      throw conflict(
-        rt,
-        name,
-        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${str(md(old).resourceVersion)}`,
-      );
+      throw preconditionFailed('ResourceVersion', pre.resourceVersion, str(md(old).resourceVersion));
     }
     if (rt.kind === 'Namespace') {
-      if (md(old).deletionTimestamp) {
-        throw conflict(
-          rt,
-          name,
-          'The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.',
-        );
-      }
+      // Deleting a namespace that is already terminating answers with the namespace, unchanged.
+      if (md(old).deletionTimestamp) return clone(old);
       const next = clone(old);
       md(next).deletionTimestamp = rfc3339(this.clock());
       next.status = { ...(isObject(next.status) ? next.status : {}), phase: 'Terminating' };
@@ -743,18 +761,29 @@ function updateOwnership(
   };
 }
 
+/** How the field manager names a conflicting manager (apply managers bare, updaters with their API version). */
+function printManager(c: { manager: string; operation: string; apiVersion: string; time: string }): string {
+  return c.operation === 'Update' ? `"${c.manager}" using ${c.apiVersion}` : `"${c.manager}"`;
+}
+
 function applyConflict(
-  conflicts: readonly { manager: string; apiVersion: string; path: FieldPath }[],
+  conflicts: readonly {
+    manager: string;
+    operation: string;
+    apiVersion: string;
+    time: string;
+    path: FieldPath;
+  }[],
 ): KubeStatusError {
   const causes: StatusCause[] = conflicts.map((c) => ({
     reason: 'FieldManagerConflict',
-    message: `conflict with "${c.manager}" using ${c.apiVersion}`,
+    message: `conflict with ${printManager(c)}`,
     field: printPath(c.path),
   }));
   const first = conflicts[0];
   const message =
     conflicts.length === 1 && first
-      ? `Apply failed with 1 conflict: conflict with "${first.manager}" using ${first.apiVersion}: ${printPath(first.path)}`
-      : `Apply failed with ${conflicts.length} conflicts: ${conflicts.map((c) => `conflict with "${c.manager}" using ${c.apiVersion}: ${printPath(c.path)}`).join('\n')}`;
+      ? `Apply failed with 1 conflict: conflict with ${printManager(first)}: ${printPath(first.path)}`
+      : `Apply failed with ${conflicts.length} conflicts: ${conflicts.map((c) => `conflict with ${printManager(c)}: ${printPath(c.path)}`).join('\n')}`;
   return new KubeStatusError(409, 'Conflict', message, { causes });
 }

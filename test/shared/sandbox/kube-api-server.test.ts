@@ -330,7 +330,7 @@ describe('validation (422 Invalid) and malformed requests (400)', () => {
             spec: { type: 'LoadBalancer', ports: [{ port: 443 }], loadBalancerSourceRanges: ['10.0.0.0/33'] },
           },
         }),
-      field: 'spec.loadBalancerSourceRanges[0]',
+      field: 'spec.LoadBalancerSourceRanges',
       reason: 'FieldValueInvalid',
     },
   ])('rejects $what with 422 Invalid', async ({ call, field, reason }) => {
@@ -394,8 +394,7 @@ describe('validation (422 Invalid) and malformed requests (400)', () => {
       apiVersion: 'v1',
       metadata: {},
       status: 'Failure',
-      message:
-        'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json',
+      message: '415: Unsupported Media Type',
       reason: 'UnsupportedMediaType',
       details: {},
       code: 415,
@@ -652,9 +651,10 @@ describe('server-side apply', () => {
     // THEN 409 Conflict names the other manager and the field
     expect(f.code).toBe(409);
     expect(f.status.reason).toBe('Conflict');
-    expect((f.status.details as { causes: unknown[] }).causes).toStrictEqual([
-      { reason: 'FieldManagerConflict', message: 'conflict with "node-fetch" using v1', field: '.data.a' },
-    ]);
+    const causes = (f.status.details as { causes: { reason: string; message: string; field: string }[] })
+      .causes;
+    expect(causes.map((x) => [x.reason, x.field])).toStrictEqual([['FieldManagerConflict', '.data.a']]);
+    expect(causes[0]?.message).toBe('conflict with "node-fetch" using v1');
     // WHEN forced THEN vpn-api's value wins and the other writer's key stays
     const forced = (await apply({
       apiVersion: 'v1',
@@ -665,13 +665,16 @@ describe('server-side apply', () => {
     expect(forced.data).toStrictEqual({ a: '1', other: 'kept' });
   });
 
-  it('rejects an apply without fieldManager with 400', async () => {
+  it('rejects an apply without fieldManager with 422', async () => {
     const res = await fetch(`${c.server.url}/api/v1/namespaces/${ns}/configmaps/nomgr`, {
       method: 'PATCH',
       headers: { 'content-type': 'application/apply-patch+yaml' },
       body: 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: nomgr\n',
     });
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as { message: string }).message).toBe(
+      'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
+    );
   });
 
   it('accepts YAML apply bodies', async () => {
