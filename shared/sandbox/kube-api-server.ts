@@ -271,7 +271,12 @@ export async function startSandboxKubeApiServer(
     body: string,
     res: ServerResponse,
   ): { code: number; body: Json } | 'streaming' {
-    const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    let segments: string[];
+    try {
+      segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    } catch {
+      throw pathNotFound();
+    }
     const [root, ...rest] = segments;
     if (root === 'version' && rest.length === 0) return get(method, VERSION_INFO);
     if ((root === 'healthz' || root === 'livez' || root === 'readyz') && method === 'GET')

@@ -203,3 +203,49 @@ describe('watch', () => {
     }
   });
 });
+
+describe('large objects with persistence', () => {
+  it('stores and replaces a ConfigMap close to the 1 MiB limit, saving each version', async () => {
+    // GIVEN a server that persists to disk
+    const dataDir = await mkdtemp(join(tmpdir(), 'sandbox-kube-big-'));
+    const c = await startWithClients({ dataDir });
+    try {
+      await c.core.createNamespace({ body: { metadata: { name: 'vpn-big' } } });
+      // A state ConfigMap of ~5,000 clients at ~180 bytes each (~900 KB)
+      const clients = 'x'.repeat(900 * 1024);
+      let cm = await c.core.createNamespacedConfigMap({
+        namespace: 'vpn-big',
+        body: { metadata: { name: 'state' }, data: { clients } },
+      });
+      // WHEN it is replaced repeatedly with resourceVersion preconditions
+      const started = Date.now();
+      const rounds = 10;
+      for (let i = 0; i < rounds; i += 1) {
+        cm = await c.core.replaceNamespacedConfigMap({
+          name: 'state',
+          namespace: 'vpn-big',
+          body: {
+            metadata: { name: 'state', resourceVersion: cm.metadata?.resourceVersion },
+            data: { clients: `${i}${clients.slice(1)}` },
+          },
+        });
+      }
+      console.log(
+        `replace of a 900 KB ConfigMap with persistence: ${((Date.now() - started) / rounds).toFixed(1)} ms each`,
+      );
+      // THEN the last version is what a restarted server reads
+      await c.server.close();
+      const again = await startWithClients({ dataDir });
+      try {
+        const read = await again.core.readNamespacedConfigMap({ name: 'state', namespace: 'vpn-big' });
+        expect(read.data?.clients?.slice(0, 1)).toBe(String(rounds - 1));
+        expect(read.metadata?.resourceVersion).toBe(cm.metadata?.resourceVersion);
+      } finally {
+        await again.server.close();
+      }
+    } finally {
+      await c.server.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
