@@ -1,0 +1,43 @@
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DirectorySecretStore } from '../../../shared/secrets/directory-store.js';
+import { describeSecretStoreContract } from './secret-store-contract.js';
+
+describeSecretStoreContract('directory', () => {
+  const directory = join(mkdtempSync(join(tmpdir(), 'secrets-')), 'store');
+  return Promise.resolve({
+    store: new DirectorySecretStore({ directory }),
+    reopen: () => new DirectorySecretStore({ directory }),
+    close: () => Promise.resolve(rmSync(join(directory, '..'), { recursive: true, force: true })),
+  });
+});
+
+describe('DirectorySecretStore files', () => {
+  it('are 0600 in a 0700 directory, with no temp files left behind', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'secrets-'));
+    try {
+      const directory = join(root, 'store');
+      const store = new DirectorySecretStore({ directory });
+      await store.putCa('gw', { certPem: 'c', keyPem: 'k' });
+      await store.putClient(
+        'gw',
+        'c1',
+        { certPem: 'c', profile: 'p' },
+        { serial: '01', notAfter: '2027-01-01T00:00:00.000Z' },
+      );
+      expect(statSync(directory).mode & 0o777).toBe(0o700);
+      const files = readdirSync(directory).sort();
+      expect(files).toStrictEqual(['gw--ca.json', 'gw--client--c1.json']);
+      for (const f of files) expect(statSync(join(directory, f)).mode & 0o777).toBe(0o600);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses names that could escape the directory', async () => {
+    const store = new DirectorySecretStore({ directory: join(tmpdir(), 'never-created') });
+    await expect(store.getCa('../etc')).rejects.toThrow(/DNS label/);
+  });
+});
