@@ -57,6 +57,11 @@ export interface SandboxKubeApiServerOptions {
   readonly namespaceDeletionDelayMs?: number;
   /** Overrides every Deployment's `progressDeadlineSeconds` (for tests of stuck rollouts). */
   readonly progressDeadlineMs?: number;
+  /**
+   * How long the deployment controller takes to notice a change (default 50 ms). Until then the status still
+   * describes the previous generation, as on a real cluster, so clients must compare observedGeneration.
+   */
+  readonly observeDelayMs?: number;
 }
 
 /** One request the server received (for request counting in benchmarks and tests). */
@@ -199,6 +204,7 @@ export async function startSandboxKubeApiServer(
     rolloutDelayMs: options.rolloutDelayMs ?? 1000,
     loadBalancerDelayMs: options.loadBalancerDelayMs ?? 500,
     namespaceDeletionDelayMs: options.namespaceDeletionDelayMs ?? 300,
+    observeDelayMs: options.observeDelayMs ?? 50,
     ...(options.progressDeadlineMs !== undefined ? { progressDeadlineMs: options.progressDeadlineMs } : {}),
   });
   controllers.start();

@@ -17,6 +17,8 @@ export interface ControllerOptions {
   readonly namespaceDeletionDelayMs: number;
   /** Overrides each Deployment's `spec.progressDeadlineSeconds` (tests of stuck rollouts). */
   readonly progressDeadlineMs?: number;
+  /** How long the controller takes to notice a Deployment change (observedGeneration lags by this much). */
+  readonly observeDelayMs?: number;
 }
 
 /** Which Deployments' new pods never become ready (failure mode for rollback tests). */
@@ -70,12 +72,15 @@ function canonical(v: Json | undefined): string {
 }
 
 /** A pod-template-hash in the alphabet Kubernetes uses (no vowels, no look-alikes). */
+const SAFE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+
+/** Kubernetes' `SafeEncodeString`: each byte mapped into the alphabet. */
+const safeEncode = (s: string | Buffer): string =>
+  [...Buffer.from(s)].map((b) => SAFE_ALPHABET[b % SAFE_ALPHABET.length]).join('');
+
+/** A pod-template-hash as the deployment controller forms it: a 32-bit hash, printed in decimal, safe-encoded. */
 export function podTemplateHash(template: Json | undefined): string {
-  const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
-  const digest = createHash('sha256').update(canonical(template)).digest();
-  let out = '';
-  for (let i = 0; i < 10; i += 1) out += alphabet[(digest[i] ?? 0) % alphabet.length];
-  return out;
+  return safeEncode(String(createHash('sha256').update(canonical(template)).digest().readUInt32BE(0)));
 }
 
 /** `maxSurge` / `maxUnavailable` as a pod count (percentages: surge rounds up, unavailable down). */
@@ -196,7 +201,8 @@ export class Controllers {
       }
       if (e.old && md(e.old).generation === md(e.object).generation && deepEqual(e.old.spec, e.object.spec))
         return;
-      this.reconcileSoon(e.namespace, e.name, 0);
+      // The controller sees a change a moment later: until then status still describes the previous generation.
+      this.reconcileSoon(e.namespace, e.name, this.options.observeDelayMs ?? 0);
     } else if (e.rt === SERVICES) {
       if (!e.object) this.cancel(`svc/${e.namespace}/${e.name}`);
       else this.onService(e.object, e.old);
@@ -460,7 +466,7 @@ export class Controllers {
       for (const surplus of pods.splice(g.count)) this.store.remove(PODS, namespace, surplus);
       const template = r?.templates.get(g.hash);
       while (pods.length < g.count && isObject(template)) {
-        const podName = `${deployment}-${g.hash}-${randomBytes(3).toString('hex').slice(0, 5)}`;
+        const podName = `${deployment}-${g.hash}-${safeEncode(randomBytes(5))}`;
         const tmd = isObject(template.metadata) ? template.metadata : {};
         const rsName = `${deployment}-${g.hash}`;
         this.store.create(
