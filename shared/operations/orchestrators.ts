@@ -1,0 +1,194 @@
+/**
+ * The durable orchestrations: roll, provision and delete a gateway. Orchestrators only sequence: no I/O,
+ * no clock but `context.df.currentUtcDateTime`, no environment. Work happens in activities, which throw
+ * on failure; failed activities are retried by the orchestrator on durable timers, so the same code runs
+ * unchanged in the Durable Functions host and in the sandbox's in-process runner (replay-engine.ts).
+ */
+import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
+
+/** Activity names (also their Azure Functions names). */
+export const ACTIVITY = Object.freeze({
+  beginRoll: 'rollBegin',
+  readRoll: 'rollRead',
+  rollBack: 'rollBack',
+  desiredConfigHash: 'rollDesiredHash',
+  readAddress: 'gatewayReadAddress',
+  deleteNamespace: 'gatewayDeleteNamespace',
+  deleteSecrets: 'gatewayDeleteSecrets',
+  namespaceGone: 'gatewayNamespaceGone',
+});
+
+/** Orchestrator names (also their Azure Functions names). */
+export const ORCHESTRATOR = Object.freeze({
+  roll: 'rollGateway',
+  provision: 'provisionGateway',
+  delete: 'deleteGateway',
+});
+
+/** Instance id of a gateway's roll: one roll per gateway at a time. */
+export const rollInstanceId = (gateway: string) => `roll-${gateway}`;
+
+export interface Timing {
+  readonly pollSeconds: number;
+  readonly timeoutSeconds: number;
+  /** Attempts of each activity before the orchestration fails. */
+  readonly activityAttempts: number;
+  /** First retry delay; doubles per attempt. */
+  readonly retryDelaySeconds: number;
+}
+
+export interface RollInput {
+  readonly gateway: string;
+  readonly reason: string;
+  readonly force: boolean;
+  readonly timing: Timing;
+  /** Follow-up rolls count up; the first roll is 1. */
+  readonly round?: number;
+}
+
+export interface BeginRollResult {
+  /** The config hash the pod template now carries. */
+  readonly targetHash: string;
+  /** The template before this roll (for rollback). */
+  readonly previousTemplate: unknown;
+  /** Whether the template changed (a rollout started). */
+  readonly changed: boolean;
+}
+
+export interface RollProgress {
+  readonly complete: boolean;
+  /** Set when the rollout can no longer succeed (e.g. ProgressDeadlineExceeded). */
+  readonly failure?: string | undefined;
+  readonly summary: string;
+}
+
+export interface RollResult {
+  readonly gateway: string;
+  readonly configHash: string;
+  readonly rounds: number;
+  readonly polls: number;
+}
+
+const addSeconds = (d: Date, s: number) => new Date(d.getTime() + s * 1000);
+
+/** Calls an activity, retrying a failure on a durable timer with exponential backoff. */
+function* callWithRetry(
+  context: OrchestrationContext,
+  timing: Timing,
+  name: string,
+  input: unknown,
+): Generator<Task, unknown, unknown> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return yield context.df.callActivity(name, input);
+    } catch (e: unknown) {
+      if (attempt >= timing.activityAttempts) throw e;
+      const delay = timing.retryDelaySeconds * 2 ** (attempt - 1);
+      yield context.df.createTimer(addSeconds(context.df.currentUtcDateTime, delay));
+    }
+  }
+}
+
+/**
+ * Roll: set the pod template's config hash (and restartedAt when forced), poll the rollout on durable
+ * timers until complete or the deadline, roll back to the previous template on failure or timeout.
+ * Before finishing it asks for the desired hash again: a change that landed during the roll starts a
+ * follow-up round (continueAsNew), so it is never lost.
+ */
+export const rollOrchestrator: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const input = context.df.getInput<RollInput>();
+  const { timing } = input;
+  const round = input.round ?? 1;
+  const started = (yield* callWithRetry(context, timing, ACTIVITY.beginRoll, {
+    gateway: input.gateway,
+    force: input.force,
+    restartedAt: context.df.currentUtcDateTime.toISOString(),
+  })) as BeginRollResult;
+  const deadline = addSeconds(context.df.currentUtcDateTime, timing.timeoutSeconds);
+  let polls = 0;
+  for (;;) {
+    const progress = (yield* callWithRetry(
+      context,
+      timing,
+      ACTIVITY.readRoll,
+      input.gateway,
+    )) as RollProgress;
+    polls += 1;
+    if (progress.complete) break;
+    const timedOut = context.df.currentUtcDateTime >= deadline;
+    if (progress.failure !== undefined || timedOut) {
+      yield* callWithRetry(context, timing, ACTIVITY.rollBack, {
+        gateway: input.gateway,
+        template: started.previousTemplate,
+      });
+      const why = progress.failure ?? `not complete after ${timing.timeoutSeconds} s (${progress.summary})`;
+      throw new Error(`roll of gateway '${input.gateway}' failed and was rolled back: ${why}`);
+    }
+    yield context.df.createTimer(addSeconds(context.df.currentUtcDateTime, timing.pollSeconds));
+  }
+  const desired = (yield* callWithRetry(
+    context,
+    timing,
+    ACTIVITY.desiredConfigHash,
+    input.gateway,
+  )) as string;
+  if (desired !== started.targetHash) {
+    context.df.continueAsNew({
+      ...input,
+      reason: 'follow-up',
+      force: false,
+      round: round + 1,
+    } satisfies RollInput);
+    return undefined;
+  }
+  return {
+    gateway: input.gateway,
+    configHash: started.targetHash,
+    rounds: round,
+    polls,
+  } satisfies RollResult;
+};
+
+export interface GatewayOperationInput {
+  readonly gateway: string;
+  readonly timing: Timing;
+}
+
+/** Provision: wait (durable timers) until the gateway's LoadBalancer has an address. */
+export const provisionOrchestrator: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const input = context.df.getInput<GatewayOperationInput>();
+  const deadline = addSeconds(context.df.currentUtcDateTime, input.timing.timeoutSeconds);
+  for (;;) {
+    const address = (yield* callWithRetry(context, input.timing, ACTIVITY.readAddress, input.gateway)) as
+      string | null;
+    if (address) return { gateway: input.gateway, address };
+    if (context.df.currentUtcDateTime >= deadline)
+      throw new Error(
+        `gateway '${input.gateway}' got no load balancer address within ${input.timing.timeoutSeconds} s`,
+      );
+    yield context.df.createTimer(addSeconds(context.df.currentUtcDateTime, input.timing.pollSeconds));
+  }
+};
+
+/** Delete: delete the namespace, wait until it is gone, then delete the gateway's secrets. */
+export const deleteOrchestrator: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const input = context.df.getInput<GatewayOperationInput>();
+  yield* callWithRetry(context, input.timing, ACTIVITY.deleteNamespace, input.gateway);
+  const deadline = addSeconds(context.df.currentUtcDateTime, input.timing.timeoutSeconds);
+  for (;;) {
+    const gone = (yield* callWithRetry(
+      context,
+      input.timing,
+      ACTIVITY.namespaceGone,
+      input.gateway,
+    )) as boolean;
+    if (gone) break;
+    if (context.df.currentUtcDateTime >= deadline)
+      throw new Error(
+        `namespace of gateway '${input.gateway}' still exists after ${input.timing.timeoutSeconds} s`,
+      );
+    yield context.df.createTimer(addSeconds(context.df.currentUtcDateTime, input.timing.pollSeconds));
+  }
+  yield* callWithRetry(context, input.timing, ACTIVITY.deleteSecrets, input.gateway);
+  return { gateway: input.gateway, deleted: true };
+};

@@ -1,0 +1,126 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../shared/config.js';
+import type { GatewayDeps } from '../../../shared/gateways/deps.js';
+import { deleteGateway, getGateway, putGateway, restartGateway } from '../../../shared/gateways/gateways.js';
+import { issueClient } from '../../../shared/gateways/clients.js';
+import { replacePortMappings } from '../../../shared/gateways/port-mappings.js';
+import { KubeCluster } from '../../../shared/kube/kube-cluster.js';
+import type { Logger } from '../../../shared/logging.js';
+import { InProcessOperations } from '../../../shared/operations/in-process-operations.js';
+import type { Operation } from '../../../shared/operations/operations.js';
+import type { SandboxKubeApiServer } from '../../../shared/sandbox/kube-api-server.js';
+import { startSandboxKubeApiServer } from '../../../shared/sandbox/kube-api-server.js';
+import { DirectorySecretStore } from '../../../shared/secrets/directory-store.js';
+
+const timing = { pollSeconds: 0.1, timeoutSeconds: 3, activityAttempts: 3, retryDelaySeconds: 0.05 };
+const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+let server: SandboxKubeApiServer;
+let dir: string;
+let deps: GatewayDeps;
+let operations: InProcessOperations;
+
+async function settled(id: string): Promise<Operation> {
+  await operations.drain();
+  const op = await operations.getOperation(id);
+  if (!op) throw new Error(`no operation ${id}`);
+  return op;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ops-'));
+  server = await startSandboxKubeApiServer({
+    rolloutDelayMs: 100,
+    loadBalancerDelayMs: 100,
+    namespaceDeletionDelayMs: 100,
+  });
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromString(server.kubeConfigYaml);
+  const config = loadConfig({});
+  const base = {
+    cluster: new KubeCluster({ kubeConfig, fieldManager: 'aks-vpn-gateways' }),
+    secrets: new DirectorySecretStore({ directory: join(dir, 'secrets') }),
+    clusterInfo: {
+      describe: () => Promise.resolve({ serviceCidr: '10.0.0.0/16', podCidr: '10.244.0.0/16', notes: [] }),
+    },
+    config,
+    clock: () => new Date(),
+    log: quiet,
+  };
+  operations = new InProcessOperations({ deps: () => deps, timing, dataDir: join(dir, 'ops'), log: quiet });
+  deps = { ...base, operations };
+});
+afterAll(async () => {
+  await operations?.drain();
+  await server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('InProcessOperations with the real orchestrators, adapter and sandbox API server', () => {
+  it('provisions a gateway until its load balancer has an address', async () => {
+    const { operationId } = await putGateway(deps, 'ops-gw', {});
+    const op = await settled(operationId!);
+    expect(op).toMatchObject({ kind: 'provision', gateway: 'ops-gw', status: 'Succeeded' });
+    expect((await getGateway(deps, 'ops-gw')).status.phase).toBe('Ready');
+  });
+
+  it('rolls the pod for new port mappings and records the LRO', async () => {
+    await issueClient(deps, 'ops-gw', { name: 'branch-a' });
+    const before = await deps.cluster.readRollout('vpn-ops-gw', 'openvpn');
+    const { operationId } = await replacePortMappings(deps, 'ops-gw', [
+      { port: 8081, client: 'branch-a', targetPort: 80, protocol: 'tcp' },
+    ]);
+    const op = await settled(operationId);
+    expect(op.status).toBe('Succeeded');
+    const after = await deps.cluster.readRollout('vpn-ops-gw', 'openvpn');
+    expect(after.generation).toBeGreaterThan(before.generation);
+    expect(after.templateAnnotations['vpn.aks-gateways.io/config-hash']).not.toBe(
+      before.templateAnnotations['vpn.aks-gateways.io/config-hash'],
+    );
+  });
+
+  it('joins a second request for the same gateway into the running roll', async () => {
+    const first = await restartGateway(deps, 'ops-gw');
+    const second = await restartGateway(deps, 'ops-gw');
+    expect(second.operationId).toBe(first.operationId);
+    expect((await settled(first.operationId)).status).toBe('Succeeded');
+  });
+
+  it('rolls back and reports Failed when the new pod never becomes ready', async () => {
+    const before = await deps.cluster.readRollout('vpn-ops-gw', 'openvpn');
+    server.rollouts.failNewPods();
+    try {
+      const { operationId } = await restartGateway(deps, 'ops-gw');
+      const op = await settled(operationId);
+      expect(op.status).toBe('Failed');
+      expect(op.error?.message).toMatch(/rolled back/);
+    } finally {
+      server.rollouts.clearFailures();
+    }
+    const restored = await deps.cluster.readRollout('vpn-ops-gw', 'openvpn');
+    expect(restored.templateAnnotations).toStrictEqual(before.templateAnnotations);
+  });
+
+  it('deletes the namespace and then the secrets', async () => {
+    const { operationId } = await deleteGateway(deps, 'ops-gw');
+    expect((await settled(operationId)).status).toBe('Succeeded');
+    expect(await deps.cluster.namespaceExists('vpn-ops-gw')).toBe(false);
+    expect(await deps.secrets.getCa('ops-gw')).toBeUndefined();
+  });
+
+  it('keeps records across a restart', async () => {
+    const { operationId } = await putGateway(deps, 'ops-gw2', {});
+    await settled(operationId!);
+    const reopened = new InProcessOperations({
+      deps: () => deps,
+      timing,
+      dataDir: join(dir, 'ops'),
+      log: quiet,
+    });
+    expect(await reopened.getOperation(operationId!)).toMatchObject({ id: operationId, status: 'Succeeded' });
+  });
+});

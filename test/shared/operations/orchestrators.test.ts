@@ -1,0 +1,234 @@
+import type { OrchestrationContext, OrchestrationHandler } from 'durable-functions';
+import { describe, expect, it } from 'vitest';
+import type { Activity } from '../../../shared/operations/activities.js';
+import type { RollInput, Timing } from '../../../shared/operations/orchestrators.js';
+import {
+  ACTIVITY,
+  deleteOrchestrator,
+  provisionOrchestrator,
+  rollOrchestrator,
+} from '../../../shared/operations/orchestrators.js';
+import { runOrchestration } from '../../../shared/operations/replay-engine.js';
+
+const timing: Timing = { pollSeconds: 5, timeoutSeconds: 60, activityAttempts: 3, retryDelaySeconds: 2 };
+
+/** A virtual clock: timers fire at once, and time jumps to their due time. */
+function virtualClock(start = new Date('2026-11-22T12:00:00Z')) {
+  let now = start;
+  return {
+    now: () => now,
+    waitUntil: (fireAt: Date) => {
+      if (fireAt > now) now = fireAt;
+      return Promise.resolve();
+    },
+  };
+}
+
+function rollActivities(o: { pollsUntilComplete: number; failure?: string; changeMidRoll?: boolean }) {
+  const calls: string[] = [];
+  let polls = 0;
+  let desired = 'h1';
+  let changed = false;
+  const activities: Record<string, Activity> = {
+    [ACTIVITY.beginRoll]: (input) => {
+      calls.push(`begin ${JSON.stringify(input)}`);
+      return Promise.resolve({ targetHash: desired, previousTemplate: { old: true }, changed: true });
+    },
+    [ACTIVITY.readRoll]: () => {
+      polls += 1;
+      calls.push('read');
+      if (o.changeMidRoll && !changed) {
+        // a PUT lands while the pod rolls: the desired hash moves on
+        changed = true;
+        desired = 'h2';
+      }
+      return Promise.resolve({
+        complete: polls >= o.pollsUntilComplete,
+        ...(o.failure && polls >= 2 ? { failure: o.failure } : {}),
+        summary: `poll ${polls}`,
+      });
+    },
+    [ACTIVITY.rollBack]: (input) => {
+      calls.push(`rollback ${JSON.stringify(input)}`);
+      return Promise.resolve(true);
+    },
+    [ACTIVITY.desiredConfigHash]: () => {
+      calls.push('desired');
+      return Promise.resolve(desired);
+    },
+  };
+  return { activities, calls };
+}
+
+const rollInput: RollInput = { gateway: 'gw', reason: 'config-change', force: false, timing };
+
+describe('rollOrchestrator through the durable-functions executor', () => {
+  it('sets the hash, polls on durable timers until complete, and succeeds', async () => {
+    const clock = virtualClock();
+    const { activities, calls } = rollActivities({ pollsUntilComplete: 3 });
+    const result = await runOrchestration(rollOrchestrator, {
+      name: 'roll',
+      instanceId: 'roll-gw',
+      input: rollInput,
+      activities,
+      ...clock,
+    });
+    expect(result).toMatchObject({
+      status: 'Succeeded',
+      output: { gateway: 'gw', configHash: 'h1', rounds: 1, polls: 3 },
+      generations: 1,
+    });
+    expect(calls).toStrictEqual([
+      'begin {"gateway":"gw","force":false,"restartedAt":"2026-11-22T12:00:00.000Z"}',
+      'read',
+      'read',
+      'read',
+      'desired',
+    ]);
+    // two poll timers of 5 s passed on the orchestration's clock
+    expect(clock.now().toISOString()).toBe('2026-11-22T12:00:10.000Z');
+  });
+
+  it('rolls back and fails when the rollout reports a failure', async () => {
+    const { activities, calls } = rollActivities({
+      pollsUntilComplete: 99,
+      failure: 'ProgressDeadlineExceeded',
+    });
+    const result = await runOrchestration(rollOrchestrator, {
+      name: 'roll',
+      instanceId: 'roll-gw',
+      input: rollInput,
+      activities,
+      ...virtualClock(),
+    });
+    expect(result.status).toBe('Failed');
+    expect(result.error).toContain('rolled back: ProgressDeadlineExceeded');
+    expect(calls.at(-1)).toBe('rollback {"gateway":"gw","template":{"old":true}}');
+  });
+
+  it('rolls back when the deadline passes', async () => {
+    const { activities, calls } = rollActivities({ pollsUntilComplete: 99 });
+    const result = await runOrchestration(rollOrchestrator, {
+      name: 'roll',
+      instanceId: 'roll-gw',
+      input: rollInput,
+      activities,
+      ...virtualClock(),
+    });
+    expect(result.status).toBe('Failed');
+    expect(result.error).toMatch(/not complete after 60 s/);
+    expect(calls.filter((c) => c === 'read')).toHaveLength(13);
+    expect(calls.at(-1)).toMatch(/^rollback/);
+  });
+
+  it('retries a failing activity on durable timers, then succeeds', async () => {
+    const { activities, calls } = rollActivities({ pollsUntilComplete: 1 });
+    let failures = 2;
+    const flaky: Record<string, Activity> = {
+      ...activities,
+      [ACTIVITY.readRoll]: (input) =>
+        failures-- > 0 ? Promise.reject(new Error('API server 503')) : activities[ACTIVITY.readRoll]!(input),
+    };
+    const clock = virtualClock();
+    const result = await runOrchestration(rollOrchestrator, {
+      name: 'roll',
+      instanceId: 'roll-gw',
+      input: rollInput,
+      activities: flaky,
+      ...clock,
+    });
+    expect(result.status).toBe('Succeeded');
+    expect(calls.filter((c) => c === 'read')).toHaveLength(1);
+    // retry delays 2 s then 4 s
+    expect(clock.now().toISOString()).toBe('2026-11-22T12:00:06.000Z');
+  });
+
+  it('fails after the last attempt of an activity', async () => {
+    const { activities } = rollActivities({ pollsUntilComplete: 1 });
+    const broken = { ...activities, [ACTIVITY.beginRoll]: () => Promise.reject(new Error('forbidden')) };
+    const result = await runOrchestration(rollOrchestrator, {
+      name: 'roll',
+      instanceId: 'roll-gw',
+      input: rollInput,
+      activities: broken,
+      ...virtualClock(),
+    });
+    expect(result.status).toBe('Failed');
+    expect(result.error).toContain('forbidden');
+  });
+
+  it('starts a follow-up round when the desired hash changed during the roll', async () => {
+    const { activities, calls } = rollActivities({ pollsUntilComplete: 1, changeMidRoll: true });
+    const result = await runOrchestration(rollOrchestrator, {
+      name: 'roll',
+      instanceId: 'roll-gw',
+      input: rollInput,
+      activities,
+      ...virtualClock(),
+    });
+    expect(result).toMatchObject({
+      status: 'Succeeded',
+      generations: 2,
+      output: { configHash: 'h2', rounds: 2 },
+    });
+    expect(calls.filter((c) => c.startsWith('begin'))).toHaveLength(2);
+  });
+});
+
+describe('provision and delete orchestrators', () => {
+  it('waits for the load balancer address', async () => {
+    let reads = 0;
+    const activities: Record<string, Activity> = {
+      [ACTIVITY.readAddress]: () => Promise.resolve(++reads >= 3 ? '203.0.113.7' : null),
+    };
+    const result = await runOrchestration(provisionOrchestrator, {
+      name: 'provision',
+      instanceId: 'p',
+      input: { gateway: 'gw', timing },
+      activities,
+      ...virtualClock(),
+    });
+    expect(result).toMatchObject({ status: 'Succeeded', output: { gateway: 'gw', address: '203.0.113.7' } });
+  });
+
+  it('deletes the namespace, waits until it is gone, then deletes the secrets', async () => {
+    const calls: string[] = [];
+    let checks = 0;
+    const activities: Record<string, Activity> = {
+      [ACTIVITY.deleteNamespace]: () => Promise.resolve(calls.push('delete ns')),
+      [ACTIVITY.namespaceGone]: () => Promise.resolve(++checks >= 2),
+      [ACTIVITY.deleteSecrets]: () => Promise.resolve(calls.push('delete secrets')),
+    };
+    const result = await runOrchestration(deleteOrchestrator, {
+      name: 'delete',
+      instanceId: 'd',
+      input: { gateway: 'gw', timing },
+      activities,
+      ...virtualClock(),
+    });
+    expect(result.status).toBe('Succeeded');
+    expect(calls).toStrictEqual(['delete ns', 'delete secrets']);
+  });
+});
+
+describe('the replay engine', () => {
+  it('catches a non-deterministic orchestrator', async () => {
+    let flip = false;
+    const nondeterministic: OrchestrationHandler = function* (context: OrchestrationContext) {
+      flip = !flip;
+      yield context.df.callActivity(flip ? 'a' : 'b');
+      yield context.df.callActivity('c');
+      return 'done';
+    };
+    const ok = () => Promise.resolve(1);
+    const result = await runOrchestration(nondeterministic, {
+      name: 'n',
+      instanceId: 'n',
+      input: null,
+      activities: { a: ok, b: ok, c: ok },
+      ...virtualClock(),
+    });
+    expect(result.status).toBe('Failed');
+    expect(result.error).toMatch(/non-deterministic/);
+  });
+});
