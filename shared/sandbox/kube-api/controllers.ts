@@ -103,7 +103,16 @@ interface Rollout {
   startedAt: number;
   /** Pod templates by hash (to create pods of the template being kept or rolled out). */
   templates: Map<string, Json>;
+  /** `deployment.kubernetes.io/revision`: bumped for every new template. */
+  revision: number;
 }
+
+const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision';
+const revisionOf = (d: JsonObject): number => {
+  const annotations = isObject(md(d).annotations) ? (md(d).annotations as JsonObject) : {};
+  const n = Number(annotations[REVISION_ANNOTATION]);
+  return Number.isInteger(n) && n > 0 ? n : 0;
+};
 
 interface Condition {
   type: string;
@@ -141,6 +150,7 @@ export class Controllers {
           targetGeneration: Number(md(d).generation),
           startedAt: Date.now(),
           templates: new Map([[podTemplateHash(spec(d).template), spec(d).template ?? null]]),
+          revision: revisionOf(d),
         });
       } else
         this.schedule(`deploy/${str(md(d).namespace)}/${str(md(d).name)}`, 0, () =>
@@ -241,12 +251,14 @@ export class Controllers {
         targetGeneration: 0,
         startedAt: now,
         templates: new Map(),
+        revision: revisionOf(d),
       };
       this.rollouts.set(uid, r);
     }
     if (r.targetHash !== hash) {
       r.targetHash = hash;
       r.startedAt = now;
+      r.revision += 1; // every template change (a rollback too) is a new revision
     }
     r.targetGeneration = generation;
     r.templates.set(hash, spec(d).template ?? null);
@@ -434,7 +446,10 @@ export class Controllers {
       if (v !== undefined && v > 0) status[k] = v;
     }
     status.conditions = conditions;
-    this.store.writeStatus(DEPLOYMENTS, str(md(d).namespace), str(md(d).name), status, CONTROLLER_MANAGER);
+    const revision = this.rollouts.get(str(md(d).uid))?.revision ?? 1;
+    this.store.writeStatus(DEPLOYMENTS, str(md(d).namespace), str(md(d).name), status, CONTROLLER_MANAGER, {
+      [REVISION_ANNOTATION]: String(revision),
+    });
   }
 
   // ---- pods (what the ReplicaSets and the kubelet would produce; read-only through the API) ----------------

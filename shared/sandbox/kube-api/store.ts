@@ -22,6 +22,8 @@ import {
   changedFields,
   deletePath,
   fieldsOf,
+  getPath,
+  isItemPath,
   printPath,
   readManagedFields,
   writeManagedFields,
@@ -355,7 +357,9 @@ export class ObjectStore {
       const k = JSON.stringify(path);
       for (const other of others) {
         if (!other.fields.has(k)) continue;
-        if (old && deepEqual(getAt(old, path), getAt(cfg, path))) continue;
+        // A map-list item itself never conflicts: its fields do.
+        if (isItemPath(path)) continue;
+        if (old && deepEqual(getPath(old, path), getPath(cfg, path))) continue;
         if (opts.force) other.fields.delete(k);
         else
           conflicts.push({
@@ -473,11 +477,17 @@ export class ObjectStore {
     name: string,
     status: JsonObject,
     manager: string,
+    annotations?: Readonly<Record<string, string>>,
   ): JsonObject | undefined {
     const old = this.peek(rt, namespace, name);
     if (!old) return undefined;
     const next = clone(old);
     next.status = status;
+    if (annotations)
+      md(next).annotations = {
+        ...(isObject(md(next).annotations) ? (md(next).annotations as JsonObject) : {}),
+        ...annotations,
+      };
     return this.commit(
       rt,
       namespace,
@@ -635,10 +645,19 @@ export class ObjectStore {
       const rv = md(next).resourceVersion;
       if (typeof rv === 'string' && rv !== '' && rv !== md(old).resourceVersion) throw staleVersion(rt, name);
       if (subresource === 'status') {
+        // The status strategies keep spec (and a Deployment's labels) but take status and metadata such as
+        // annotations: that is how the deployment controller sets `deployment.kubernetes.io/revision`.
         const status = next.status;
+        const { annotations, labels } = md(next);
         next = clone(old);
         if (status !== undefined) next.status = status;
         else delete next.status;
+        if (annotations !== undefined) md(next).annotations = annotations;
+        else delete md(next).annotations;
+        if (rt.kind !== 'Deployment') {
+          if (labels !== undefined) md(next).labels = labels;
+          else delete md(next).labels;
+        }
       } else if (rt.hasStatus) {
         if (old.status !== undefined) next.status = clone(old.status);
         else delete next.status;
@@ -656,6 +675,7 @@ export class ObjectStore {
       validateUpdate(rt, next, old);
       if (
         rt.kind === 'Deployment' &&
+        subresource !== 'status' &&
         (!deepEqual(next.spec, old.spec) || !deepEqual(m.annotations, om.annotations))
       ) {
         m.generation = (typeof om.generation === 'number' ? om.generation : 1) + 1;
@@ -694,15 +714,6 @@ export class ObjectStore {
     for (const l of this.listeners) l(e);
   }
 }
-
-const getAt = (o: Json | undefined, path: FieldPath): Json | undefined => {
-  let node = o;
-  for (const seg of path) {
-    if (!isObject(node)) return undefined;
-    node = node[seg];
-  }
-  return node;
-};
 
 const sameFields = (a: FieldSet, b: FieldSet): boolean =>
   a.size === b.size && [...a.keys()].every((k) => b.has(k));

@@ -94,6 +94,9 @@ describe('deployment rollouts', () => {
       return complete(d) ? d : undefined;
     });
     expect(rolled.status?.observedGeneration).toBe(2);
+    // AND, as the deployment controller does, the revision annotation counts templates (no generation bump)
+    expect(rolled.metadata?.annotations?.['deployment.kubernetes.io/revision']).toBe('2');
+    expect(rolled.metadata?.generation).toBe(2);
   });
 
   it('gets stuck past the progress deadline when new pods never become ready, and recovers on rollback', async () => {
@@ -148,6 +151,7 @@ describe('deployment rollouts', () => {
           : undefined;
       });
       expect(back.metadata?.generation).toBe(3);
+      expect(back.metadata?.annotations?.['deployment.kubernetes.io/revision']).toBe('3'); // a rollback is a new revision
       expect(back.spec?.template.metadata?.annotations).toStrictEqual({
         'vpn.aks-gateways.io/config-hash': 'v1',
       });
