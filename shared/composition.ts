@@ -5,7 +5,10 @@
  * Two hosts use it: the Azure Functions host (`functions/*` registrations; operations run as Durable
  * Functions orchestrations) and the sandbox host (`shared/sandbox/main.ts`; operations run in-process).
  */
+import { resolve } from 'node:path';
 import type { InvocationContext } from '@azure/functions';
+import { KubeConfig } from '@kubernetes/client-node';
+import { StaticClusterInfo } from './aks/static-cluster-info.js';
 import type { ClusterInfo, ClusterInfoSource } from './aks/cluster-info.js';
 import type { Config } from './config.js';
 import { loadConfig } from './config.js';
@@ -19,9 +22,11 @@ import { getPortMappings, replacePortMappings } from './gateways/port-mappings.j
 import type { ApiContext } from './http.js';
 import { contextLogger } from './http.js';
 import type { ClusterPort } from './kube/cluster.js';
+import { KubeCluster } from './kube/kube-cluster.js';
 import type { Logger } from './logging.js';
 import { consoleLogger } from './logging.js';
 import type { OperationsPort } from './operations/operations.js';
+import { DirectorySecretStore } from './secrets/directory-store.js';
 import type { SecretStore } from './secrets/secret-store.js';
 
 /** Field manager of every server-side apply this API makes. */
@@ -73,6 +78,23 @@ export const USE_CASES: GatewayUseCases = {
   replacePortMappings,
 };
 
+/** A KubeCluster over a kubeconfig loaded by `load`. */
+function kubeCluster(load: (kc: KubeConfig) => void): ClusterPort {
+  const kubeConfig = new KubeConfig();
+  load(kubeConfig);
+  return new KubeCluster({ kubeConfig, fieldManager: FIELD_MANAGER });
+}
+
+/** Delegates to the port `get` builds on first use, so requests that start no work never build it. */
+function lazyOperations(get: () => OperationsPort): OperationsPort {
+  return {
+    startRoll: (request) => Promise.resolve().then(() => get().startRoll(request)),
+    startProvision: (gateway) => Promise.resolve().then(() => get().startProvision(gateway)),
+    startDeletion: (gateway) => Promise.resolve().then(() => get().startDeletion(gateway)),
+    getOperation: (id) => Promise.resolve().then(() => get().getOperation(id)),
+  };
+}
+
 /** AKS's kubenet defaults, what the sandbox cluster claims to use unless DEFAULT_ROUTES says otherwise. */
 export const SANDBOX_CIDRS = Object.freeze({ serviceCidr: '10.0.0.0/16', podCidr: '10.244.0.0/16' });
 
@@ -98,9 +120,9 @@ export function createComposition(options: CompositionOptions): Composition {
       case 'sandbox':
         if (!options.sandboxKubeConfig)
           throw new InternalError('KUBE_TARGET=sandbox needs the sandbox host (npm start)');
-        return notWired('the Kubernetes adapter (KubeCluster)');
+        return kubeCluster((kc) => kc.loadFromString(options.sandboxKubeConfig ?? ''));
       case 'kubeconfig':
-        return notWired('the Kubernetes adapter (KubeCluster)');
+        return kubeCluster((kc) => kc.loadFromFile(c.KUBECONFIG ?? ''));
       case 'aks':
         return notWired('the AKS adapter');
     }
@@ -110,13 +132,15 @@ export function createComposition(options: CompositionOptions): Composition {
     const c = config();
     return c.SECRET_STORE === 'keyvault'
       ? notWired('the Key Vault secret store')
-      : notWired('the directory secret store');
+      : new DirectorySecretStore({ directory: resolve(c.SECRETS_DIR) });
   });
 
   const clusterInfo = once((): ClusterInfoSource => {
     const c = config();
     if (c.KUBE_TARGET === 'sandbox') return sandboxClusterInfo(c);
-    return c.KUBE_TARGET === 'aks' ? notWired('the AKS cluster info') : notWired('the static cluster info');
+    return c.KUBE_TARGET === 'aks'
+      ? notWired('the AKS cluster info')
+      : new StaticClusterInfo({ defaultRoutes: c.DEFAULT_ROUTES });
   });
 
   const inProcessOperations = once((): OperationsPort => notWired('in-process operations'));
@@ -134,7 +158,7 @@ export function createComposition(options: CompositionOptions): Composition {
         cluster: cluster(),
         secrets: secrets(),
         clusterInfo: clusterInfo(),
-        operations: operationsFor(context),
+        operations: lazyOperations(() => operationsFor(context)),
         clock,
         log: contextLogger(context),
       }));
