@@ -15,6 +15,7 @@ import type { Operation } from '../../../shared/operations/operations.js';
 import type { SandboxKubeApiServer } from '../../../shared/sandbox/kube-api-server.js';
 import { startSandboxKubeApiServer } from '../../../shared/sandbox/kube-api-server.js';
 import { DirectorySecretStore } from '../../../shared/secrets/directory-store.js';
+import { eventually } from '../../kube/cluster-contract.js';
 
 const timing = { pollSeconds: 0.1, timeoutSeconds: 3, activityAttempts: 3, retryDelaySeconds: 0.05 };
 const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -65,7 +66,13 @@ describe('InProcessOperations with the real orchestrators, adapter and sandbox A
     const { operationId } = await putGateway(deps, 'ops-gw', {});
     const op = await settled(operationId!);
     expect(op).toMatchObject({ kind: 'provision', gateway: 'ops-gw', status: 'Succeeded' });
-    expect((await getGateway(deps, 'ops-gw')).status.phase).toBe('Ready');
+    expect((await getGateway(deps, 'ops-gw')).status.address).toMatch(/^203\.0\.113\./);
+    // the first rollout completes on the sandbox's own schedule: wait for it, bounded
+    const view = await eventually(
+      () => getGateway(deps, 'ops-gw'),
+      (g) => g.status.phase === 'Ready',
+    );
+    expect(view.status.phase).toBe('Ready');
   });
 
   it('rolls the pod for new port mappings and records the LRO', async () => {
