@@ -5,7 +5,7 @@
  * Two hosts use it: the Azure Functions host (`functions/*` registrations; operations run as Durable
  * Functions orchestrations) and the sandbox host (`shared/sandbox/main.ts`; operations run in-process).
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { InvocationContext } from '@azure/functions';
 import { KubeConfig } from '@kubernetes/client-node';
 import { StaticClusterInfo } from './aks/static-cluster-info.js';
@@ -25,6 +25,7 @@ import type { ClusterPort } from './kube/cluster.js';
 import { KubeCluster } from './kube/kube-cluster.js';
 import type { Logger } from './logging.js';
 import { consoleLogger } from './logging.js';
+import { InProcessOperations, timingFrom } from './operations/in-process-operations.js';
 import type { OperationsPort } from './operations/operations.js';
 import { DirectorySecretStore } from './secrets/directory-store.js';
 import type { SecretStore } from './secrets/secret-store.js';
@@ -48,8 +49,8 @@ export interface CompositionOptions {
 export interface Composition extends ApiContext {
   /** One line per backend, for the start-up banner. */
   describeBackends(): string[];
-  /** Finishes in-process work and releases clients. */
-  close(): Promise<void>;
+  /** Lets in-process operations finish (up to `graceMs`) and releases clients. */
+  close(graceMs?: number): Promise<void>;
 }
 
 function once<T>(make: () => T): () => T {
@@ -143,7 +144,29 @@ export function createComposition(options: CompositionOptions): Composition {
       : new StaticClusterInfo({ defaultRoutes: c.DEFAULT_ROUTES });
   });
 
-  const inProcessOperations = once((): OperationsPort => notWired('in-process operations'));
+  /** Dependencies outside any invocation: what in-process orchestrations' activities use. */
+  const backgroundDeps = once((): GatewayDeps => ({
+    config: config(),
+    cluster: cluster(),
+    secrets: secrets(),
+    clusterInfo: clusterInfo(),
+    operations: inProcessOperations(),
+    clock,
+    log,
+  }));
+
+  let inProcess: InProcessOperations | undefined;
+  const inProcessOperations = once((): OperationsPort => {
+    const c = config();
+    inProcess = new InProcessOperations({
+      deps: backgroundDeps,
+      timing: timingFrom(c),
+      dataDir: join(c.SANDBOX_DATA_DIR, 'operations'),
+      log,
+      clock,
+    });
+    return inProcess;
+  });
 
   function operationsFor(_context: InvocationContext): OperationsPort {
     return options.host === 'sandbox' ? inProcessOperations() : notWired('Durable Functions operations');
@@ -178,9 +201,17 @@ export function createComposition(options: CompositionOptions): Composition {
       const ops = options.host === 'sandbox' ? 'operations: in-process' : 'operations: Durable Functions';
       return [kube, store, ops];
     },
-    close() {
+    async close(graceMs = 10_000) {
+      // Lets running operations finish; one still running after the grace period is reported
+      // "interrupted" (Failed) at the next start.
+      if (inProcess) {
+        let timer: NodeJS.Timeout | undefined;
+        const gaveUp = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs)));
+        const drained = await Promise.race([inProcess.drain().then(() => true), gaveUp]);
+        clearTimeout(timer);
+        if (!drained) log.warn('operations still running at shutdown', { graceMs });
+      }
       log.info('composition closed');
-      return Promise.resolve();
     },
   };
 }

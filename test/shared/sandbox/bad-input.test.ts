@@ -8,7 +8,7 @@ import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planAddresses } from '../../../shared/openvpn/index.js';
 import type { ApiBackend } from './sandbox-harness.js';
-import { api, memoryBackend, waitForOperation } from './sandbox-harness.js';
+import { api, memoryBackend, sandboxBackend, waitForOperation } from './sandbox-harness.js';
 
 interface Case {
   readonly name: string;
@@ -541,6 +541,7 @@ const CASES: readonly Case[] = [
 
 const BACKENDS: readonly { name: string; start: () => Promise<ApiBackend> }[] = [
   { name: 'memory fakes', start: memoryBackend },
+  { name: 'sandbox', start: sandboxBackend },
 ];
 
 describe.each(BACKENDS)('bad input over HTTP ($name)', ({ start }) => {

@@ -12,12 +12,20 @@ import {
   gatewaySchema,
   portMappingsSchema,
 } from '../../../shared/gateways/schemas.js';
-import type { ApiBackend } from './sandbox-harness.js';
-import { api, memoryBackend, waitForOperation } from './sandbox-harness.js';
+import type { ApiBackend, SandboxUnderTest } from './sandbox-harness.js';
+import {
+  api,
+  memoryBackend,
+  removeDir,
+  sandboxBackend,
+  startTestSandbox,
+  waitForOperation,
+} from './sandbox-harness.js';
 
 const ROUTES = ['10.0.0.0/16', '10.244.0.0/16'];
 const BACKENDS: readonly { name: string; start: () => Promise<ApiBackend> }[] = [
   { name: 'memory fakes', start: memoryBackend },
+  { name: 'sandbox', start: sandboxBackend },
 ];
 
 describe.each(BACKENDS)('the API over HTTP ($name)', ({ start }) => {
@@ -51,7 +59,12 @@ describe.each(BACKENDS)('the API over HTTP ($name)', ({ start }) => {
       port: 443,
     });
     expect(await settle(put)).toBe('Succeeded');
-    const got = gatewaySchema.parse((await api(base, 'GET', '/gateways/g1')).json());
+    // The provision operation ends with the load balancer address; the first rollout may still be converging.
+    let got = gatewaySchema.parse((await api(base, 'GET', '/gateways/g1')).json());
+    for (let i = 0; i < 100 && got.status.phase !== 'Ready'; i += 1) {
+      await new Promise((r) => setTimeout(r, 100));
+      got = gatewaySchema.parse((await api(base, 'GET', '/gateways/g1')).json());
+    }
     expect(got.status).toMatchObject({ phase: 'Ready', address: 'vpn.example.com' });
   });
 
@@ -167,5 +180,38 @@ describe.each(BACKENDS)('the API over HTTP ($name)', ({ start }) => {
     expect(del.status).toBe(202);
     expect(await settle(del)).toBe('Succeeded');
     if (backend.runsOperations) expect((await api(base, 'GET', '/gateways/g1')).status).toBe(404);
+  });
+});
+
+describe('the sandbox host across a restart', () => {
+  let sut: SandboxUnderTest;
+
+  beforeAll(async () => {
+    sut = await startTestSandbox();
+  }, 120_000);
+
+  afterAll(async () => {
+    await sut?.stop();
+    if (sut) await removeDir(sut.dataDir);
+  });
+
+  it('keeps gateways, clients, profiles and operations', async () => {
+    // GIVEN a gateway with a client and a finished roll
+    let base = sut.sandbox.url;
+    const put = await api(base, 'PUT', '/gateways/g1', { routes: ROUTES });
+    const provision = put.headers.get('operation-location') ?? '';
+    expect((await waitForOperation(provision)).status).toBe('Succeeded');
+    expect((await api(base, 'POST', '/gateways/g1/clients', { name: 'site-a' })).status).toBe(201);
+    const before = (await api(base, 'GET', '/gateways/g1/clients')).json();
+    const profile = (await api(base, 'GET', '/gateways/g1/clients/site-a/profile')).text;
+    // WHEN the host stops and starts again on the same data directory
+    await sut.stop();
+    sut = await startTestSandbox({}, sut.dataDir);
+    base = sut.sandbox.url;
+    // THEN everything is still there
+    expect((await api(base, 'GET', '/gateways/g1/clients')).json()).toStrictEqual(before);
+    expect((await api(base, 'GET', '/gateways/g1/clients/site-a/profile')).text).toBe(profile);
+    const id = provision.slice(provision.lastIndexOf('/') + 1);
+    expect((await api(base, 'GET', `/operations/${id}`)).json()).toMatchObject({ id, status: 'Succeeded' });
   });
 });

@@ -36,6 +36,7 @@ export async function startTestSandbox(
     SANDBOX_DATA_DIR: dir,
     SECRETS_DIR: secretsDir,
     SANDBOX_HOST: '127.0.0.1',
+    ROLL_POLL_SECONDS: '1',
     ...env,
   });
   const sandbox = await startSandbox({ config, port: 0, write: (l) => log.push(l) });

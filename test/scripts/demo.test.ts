@@ -1,0 +1,87 @@
+/**
+ * The README's curl walk-through (`scripts/demo.sh`) against the BUILT sandbox started with plain
+ * `node dist/shared/sandbox/main.js`, exactly what `npm start` runs; then SIGTERM and a clean exit.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+let child: ChildProcess | undefined;
+let dataDir = '';
+let base = '';
+let output = '';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+beforeAll(async () => {
+  const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { encoding: 'utf8' });
+  expect(build.status, build.stdout + build.stderr).toBe(0);
+  dataDir = await mkdtemp(join(tmpdir(), 'avg-demo-'));
+  const port = await freePort();
+  child = spawn(process.execPath, ['dist/shared/sandbox/main.js'], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      SANDBOX_PORT: String(port),
+      SANDBOX_DATA_DIR: dataDir,
+      SECRETS_DIR: join(dataDir, 'secrets'),
+      ROLL_POLL_SECONDS: '1',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  base = `http://127.0.0.1:${port}/api`;
+  const deadline = Date.now() + 30_000;
+  while (!output.includes('listening on')) {
+    if (Date.now() > deadline || child.exitCode !== null)
+      throw new Error(`sandbox did not start:\n${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}, 180_000);
+
+afterAll(async () => {
+  if (child && child.exitCode === null) child.kill('SIGKILL');
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('scripts/demo.sh against npm start', () => {
+  it('prints where it listens and which backends it uses', () => {
+    expect(output).toContain(`sandbox listening on ${base}`);
+    expect(output).toMatch(/Kubernetes: sandbox API server/);
+    expect(output).toMatch(/secret store: directory/);
+    expect(output).toMatch(/operations: in-process/);
+  });
+
+  it('runs every step of the walk-through', () => {
+    const started = Date.now();
+    const demo = spawnSync('bash', ['scripts/demo.sh'], {
+      env: { ...process.env, BASE: base, GW: 'demo' },
+      encoding: 'utf8',
+      timeout: 240_000,
+    });
+    console.log(demo.stderr);
+    console.log(`demo.sh: ${Date.now() - started} ms`);
+    expect(demo.status, demo.stderr).toBe(0);
+    expect(demo.stderr).toContain('demo finished');
+  }, 300_000);
+
+  it('shuts down cleanly on SIGTERM', async () => {
+    const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)));
+    child?.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+});
