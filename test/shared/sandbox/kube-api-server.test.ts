@@ -665,6 +665,37 @@ describe('server-side apply', () => {
     expect(forced.data).toStrictEqual({ a: '1', other: 'kept' });
   });
 
+  it('owns container fields item by item: keeps what another manager added, names the item in conflicts', async () => {
+    // GIVEN a Deployment applied by vpn-api, and an env var added to its container by another writer
+    const d = deploymentBody('ssa-items');
+    await apply(d);
+    await c.apps.patchNamespacedDeployment(
+      {
+        name: 'ssa-items',
+        namespace: ns,
+        body: {
+          spec: {
+            template: { spec: { containers: [{ name: 'openvpn', env: [{ name: 'DEBUG', value: '1' }] }] } },
+          },
+        },
+      },
+      patchAs(k8s.PatchStrategy.StrategicMergePatch),
+    );
+    // WHEN vpn-api re-applies its configuration
+    const again = (await apply(d)) as k8s.V1Deployment;
+    // THEN the other writer's env var is still there (it owns that item)
+    expect(again.spec?.template.spec?.containers[0]?.env).toEqual([{ name: 'DEBUG', value: '1' }]);
+    const owners = again.metadata?.managedFields?.map((m) => m.manager);
+    expect(owners).toStrictEqual(['vpn-api', 'node-fetch']);
+    // WHEN another applier sets a different image without force THEN the conflict names the container
+    const other = deploymentBody('ssa-items', 'registry.example/openvpn:9.9');
+    const f = await failureOf(apply(other, 'someone-else', false));
+    const causes = (f.status.details as { causes: { field: string }[] }).causes;
+    expect(causes.map((x) => x.field)).toStrictEqual([
+      '.spec.template.spec.containers[name="openvpn"].image',
+    ]);
+  });
+
   it('rejects an apply without fieldManager with 422', async () => {
     const res = await fetch(`${c.server.url}/api/v1/namespaces/${ns}/configmaps/nomgr`, {
       method: 'PATCH',
