@@ -66,6 +66,17 @@ describe('scripts/demo.sh against npm start', () => {
     expect(output).toMatch(/operations: in-process/);
   });
 
+  it('loads the Functions entry point from the built output with plain node', () => {
+    const load = spawnSync(
+      process.execPath,
+      ['-e', "import('./dist/functions/index.js').then(() => console.log('loaded'))"],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect([load.status, load.stdout.trim()]).toStrictEqual([0, 'loaded']);
+  });
+
   it('runs every step of the walk-through', () => {
     const started = Date.now();
     const demo = spawnSync('bash', ['scripts/demo.sh'], {
