@@ -204,35 +204,37 @@ mgmt() { # send one management command, print the answer
   printf '%s\\nquit\\n' "$1" | socat -t 2 - "UNIX-CONNECT:$MGMT" 2>/dev/null || true
 }
 
-# Revocation drops the live session: kill every connected client whose CCD entry is gone.
-kill_orphans() {
-  [ -S "$MGMT" ] || return 0
-  mgmt 'status 2' | while IFS=, read -r kind cn rest; do
-    [ "$kind" = CLIENT_LIST ] || continue
-    case "$cn" in ''|*[!a-z0-9-]*) continue ;; esac
-    if [ ! -f "$CCD/$cn" ]; then
-      log "dropping $cn: no CCD entry"
-      mgmt "kill $cn" > /dev/null
-    fi
+# Revocation drops the live session: a client whose CCD entry disappeared is killed by common name on the
+# management socket (a name that is not connected is a harmless error there).
+ccd_list() { ls -1 "$CCD" 2>/dev/null | grep -E '^[a-z0-9-]+$' || true; }
+
+kill_removed() { # $1: the CCD entries before, $2: now
+  for cn in $1; do
+    case " $(echo $2) " in
+      *" $cn "*) ;;
+      *)
+        log "dropping $cn: no CCD entry"
+        mgmt "kill $cn" > /dev/null
+        ;;
+    esac
   done
 }
 
 mappings_stamp() { cksum "$MAPPINGS" 2>/dev/null || echo none; }
-ccd_stamp() { ls -1 "$CCD" 2>/dev/null | cksum; }
 
 watch() {
   server_pid=$1
   mappings=$(mappings_stamp)
-  ccd=$(ccd_stamp)
+  ccd=$(ccd_list)
   while sleep "$WATCH_INTERVAL"; do
     kill -0 "$server_pid" 2>/dev/null || exit 0
     now=$(mappings_stamp)
     if [ "$now" != "$mappings" ]; then
       apply_mappings && mappings=$now
     fi
-    now=$(ccd_stamp)
+    now=$(ccd_list)
     if [ "$now" != "$ccd" ]; then
-      kill_orphans
+      kill_removed "$ccd" "$now"
       ccd=$now
     fi
   done
