@@ -177,7 +177,7 @@ beforeAll(async () => {
   ];
   for (const [role, ip] of hosts) {
     ns[role] = net.addNamespace(role);
-    const { b } = net.link({ ns: ns[role]!, ip }, { ns: lan }, role.slice(0, 2));
+    const { b } = net.link({ ns: ns[role], ip }, { ns: lan }, role.slice(0, 2));
     net.sh(['ip', 'link', 'set', b, 'master', 'br0'], { ns: lan });
   }
   ns['pod'] = net.addNamespace('pod');
