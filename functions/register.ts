@@ -17,9 +17,14 @@ export function markSandboxHost(): void {
   (globalThis as Record<symbol, unknown>)[SANDBOX_HOST] = true;
 }
 
+/** Whether the sandbox host (not the Functions host) loaded the functions. */
+export function isSandboxHost(): boolean {
+  return (globalThis as Record<symbol, unknown>)[SANDBOX_HOST] === true;
+}
+
 /** Registers each route with the Functions host (a no-op with a warning in tests). */
 export function registerRoutes(routes: readonly RouteDefinition[]): void {
-  if ((globalThis as Record<symbol, unknown>)[SANDBOX_HOST] === true) return;
+  if (isSandboxHost()) return;
   for (const { operation, makeHandler } of routes)
     app.http(operation.operationId, {
       route: operation.route,

@@ -98,6 +98,7 @@ module api 'app/api.bicep' = {
       OPENVPN_IMAGE: openvpnImage
       AUTH_ROLES_ENABLED: authRolesEnabled
       DURABLE_TASK_HUB: 'vpngateways'
+      CRL_TIMER_SCHEDULE: '0 0 3 * * *'
     }
   }
 }

@@ -25,6 +25,8 @@ import type { ClusterPort } from './kube/cluster.js';
 import { KubeCluster } from './kube/kube-cluster.js';
 import type { Logger } from './logging.js';
 import { consoleLogger } from './logging.js';
+import df from 'durable-functions';
+import { DurableOperations } from './operations/durable-operations.js';
 import { InProcessOperations, timingFrom } from './operations/in-process-operations.js';
 import type { OperationsPort } from './operations/operations.js';
 import { DirectorySecretStore } from './secrets/directory-store.js';
@@ -168,8 +170,10 @@ export function createComposition(options: CompositionOptions): Composition {
     return inProcess;
   });
 
-  function operationsFor(_context: InvocationContext): OperationsPort {
-    return options.host === 'sandbox' ? inProcessOperations() : notWired('Durable Functions operations');
+  function operationsFor(context: InvocationContext): OperationsPort {
+    return options.host === 'sandbox'
+      ? inProcessOperations()
+      : new DurableOperations({ client: df.getClient(context), timing: timingFrom(config()) });
   }
 
   return {

@@ -1,0 +1,36 @@
+// The CRL and certificate-expiry timer: an expired CRL locks every client out, so every gateway's CRL
+// is re-signed well before its nextUpdate; expiring certificates are reported in the logs.
+import azureFunctions from '@azure/functions';
+import type { InvocationContext, Timer } from '@azure/functions';
+import type { Composition } from '../shared/composition.js';
+import { functionsComposition } from '../shared/composition.js';
+import { refreshCrls } from '../shared/gateways/crl.js';
+import { isSandboxHost } from './register.js';
+
+const { app } = azureFunctions;
+
+export function makeCrlTimerHandler(composition: Pick<Composition, 'deps'>) {
+  return async (_timer: Timer, context: InvocationContext): Promise<void> => {
+    const deps = await composition.deps(context);
+    const reports = await refreshCrls(deps);
+    deps.log.info('CRL refresh done', {
+      gateways: reports.length,
+      renewed: reports.filter((r) => r.renewed).length,
+      failed: reports.filter((r) => r.error !== undefined).length,
+      expiringCertificates: reports.reduce((n, r) => n + r.expiring.length, 0),
+    });
+    const failed = reports.filter((r) => r.error !== undefined);
+    if (failed.length > 0)
+      throw new Error(
+        `CRL refresh failed for ${failed.map((r) => r.gateway).join(', ')}: the next run retries`,
+      );
+  };
+}
+
+if (!isSandboxHost())
+  app.timer('crlTimer', {
+    // An app setting (see infra): NCRONTAB, default daily at 03:00 UTC.
+    schedule: '%CRL_TIMER_SCHEDULE%',
+    runOnStartup: false,
+    handler: makeCrlTimerHandler(functionsComposition),
+  });

@@ -1,0 +1,99 @@
+/**
+ * OperationsPort in Azure: orchestrations run in the Durable Functions host. A roll uses the gateway's
+ * instance id (`roll-<gateway>`), so there is one roll per gateway; a request while it runs joins it and
+ * the roll's final desired-hash check picks the change up. Provision and delete get fresh instance ids.
+ * The operation id returned to callers is the instance id.
+ */
+import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
+import type { Operation, OperationStatus, OperationsPort, RollRequest } from './operations.js';
+import type { GatewayOperationInput, RollInput, Timing } from './orchestrators.js';
+import { ORCHESTRATOR, rollInstanceId } from './orchestrators.js';
+
+const ACTIVE = new Set(['Pending', 'Running', 'ContinuedAsNew', 'Suspended']);
+
+const KIND_OF: Readonly<Record<string, string>> = {
+  [ORCHESTRATOR.roll]: 'roll',
+  [ORCHESTRATOR.provision]: 'provision',
+  [ORCHESTRATOR.delete]: 'delete',
+};
+
+/** Maps a Durable Functions instance status to the Azure LRO shape. */
+export function operationFromStatus(status: DurableOrchestrationStatus): Operation {
+  const runtime = String(status.runtimeStatus);
+  const map: Record<string, OperationStatus> = {
+    Pending: 'NotStarted',
+    Running: 'Running',
+    ContinuedAsNew: 'Running',
+    Suspended: 'Running',
+    Completed: 'Succeeded',
+    Failed: 'Failed',
+    Canceled: 'Canceled',
+    Terminated: 'Canceled',
+  };
+  const input = (status.input ?? {}) as { gateway?: unknown };
+  const output = status.output;
+  return {
+    id: status.instanceId,
+    kind: KIND_OF[status.name] ?? status.name,
+    gateway: typeof input.gateway === 'string' ? input.gateway : '',
+    status: map[runtime] ?? 'Running',
+    ...(runtime === 'Failed'
+      ? {
+          error: {
+            code: `${KIND_OF[status.name] ?? 'operation'}-failed`,
+            message: typeof output === 'string' ? output : JSON.stringify(output ?? 'failed'),
+          },
+        }
+      : {}),
+    createdAt: new Date(status.createdTime).toISOString(),
+    lastUpdatedAt: new Date(status.lastUpdatedTime).toISOString(),
+  };
+}
+
+export class DurableOperations implements OperationsPort {
+  constructor(private readonly options: { readonly client: DurableClient; readonly timing: Timing }) {}
+
+  private async status(id: string): Promise<DurableOrchestrationStatus | undefined> {
+    try {
+      return await this.options.client.getStatus(id);
+    } catch {
+      // the client answers an unknown instance id with an error
+      return undefined;
+    }
+  }
+
+  async startRoll(request: RollRequest): Promise<string> {
+    const id = rollInstanceId(request.gateway);
+    const current = await this.status(id);
+    if (current && ACTIVE.has(String(current.runtimeStatus))) return id;
+    const input: RollInput = {
+      gateway: request.gateway,
+      reason: request.reason,
+      force: request.force,
+      timing: this.options.timing,
+    };
+    try {
+      await this.options.client.startNew(ORCHESTRATOR.roll, { instanceId: id, input });
+    } catch (e: unknown) {
+      // another request started it between our read and our start: join it
+      const raced = await this.status(id);
+      if (!raced || !ACTIVE.has(String(raced.runtimeStatus))) throw e;
+    }
+    return id;
+  }
+
+  startProvision(gateway: string): Promise<string> {
+    const input: GatewayOperationInput = { gateway, timing: this.options.timing };
+    return this.options.client.startNew(ORCHESTRATOR.provision, { input });
+  }
+
+  startDeletion(gateway: string): Promise<string> {
+    const input: GatewayOperationInput = { gateway, timing: this.options.timing };
+    return this.options.client.startNew(ORCHESTRATOR.delete, { input });
+  }
+
+  async getOperation(id: string): Promise<Operation | undefined> {
+    const status = await this.status(id);
+    return status ? operationFromStatus(status) : undefined;
+  }
+}

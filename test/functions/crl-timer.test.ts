@@ -1,0 +1,41 @@
+import azureFunctions from '@azure/functions';
+import type { Timer } from '@azure/functions';
+import { describe, expect, it } from 'vitest';
+import { makeCrlTimerHandler } from '../../functions/crl-timer.js';
+import { getCrl } from '../../shared/gateways/crl.js';
+import { putGateway } from '../../shared/gateways/gateways.js';
+import { makeHarness } from '../shared/gateways/harness.js';
+
+const { InvocationContext } = azureFunctions;
+const timer = {
+  isPastDue: false,
+  scheduleStatus: { last: '', next: '', lastUpdated: '' },
+} as unknown as Timer;
+
+describe('crlTimer', () => {
+  it('re-signs a CRL close to its nextUpdate through refreshCrls', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    const before = await getCrl(h.deps, 'gw');
+    h.setNow(new Date('2026-12-20T12:00:00Z'));
+    await makeCrlTimerHandler({ deps: () => Promise.resolve(h.deps) })(
+      timer,
+      new InvocationContext({ functionName: 'crlTimer' }),
+    );
+    expect(await getCrl(h.deps, 'gw')).not.toBe(before);
+    expect(h.logs.some((l) => l.includes('CRL refresh done') && l.includes('"renewed":1'))).toBe(true);
+  });
+
+  it('fails the run (so it is visible and retried) when a gateway could not be refreshed', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    await h.secrets.deleteGateway('gw');
+    h.setNow(new Date('2026-12-20T12:00:00Z'));
+    await expect(
+      makeCrlTimerHandler({ deps: () => Promise.resolve(h.deps) })(
+        timer,
+        new InvocationContext({ functionName: 'crlTimer' }),
+      ),
+    ).rejects.toThrow(/CRL refresh failed for gw/);
+  });
+});
