@@ -25,7 +25,11 @@ import type { ClusterPort } from './kube/cluster.js';
 import { KubeCluster } from './kube/kube-cluster.js';
 import type { Logger } from './logging.js';
 import { consoleLogger } from './logging.js';
+import { ContainerServiceClient } from '@azure/arm-containerservice';
+import { DefaultAzureCredential } from '@azure/identity';
 import df from 'durable-functions';
+import { AksClusterInfo, aksKubeConfig } from './aks/aks-cluster.js';
+import { deferredCluster } from './kube/deferred-cluster.js';
 import { DurableOperations } from './operations/durable-operations.js';
 import { InProcessOperations, timingFrom } from './operations/in-process-operations.js';
 import type { OperationsPort } from './operations/operations.js';
@@ -117,6 +121,15 @@ export function createComposition(options: CompositionOptions): Composition {
   const log = options.log ?? consoleLogger({ component: 'aks-vpn-gateways' });
   const clock = options.clock ?? (() => new Date());
 
+  /** Entra identity of the app (managed identity in Azure, developer credentials locally). */
+  const azureCredential = once(() => new DefaultAzureCredential());
+  const armClient = once(
+    () =>
+      new ContainerServiceClient(azureCredential(), config().AZURE_SUBSCRIPTION_ID ?? '', {
+        endpoint: config().ARM_ENDPOINT,
+      }),
+  );
+
   const cluster = once((): ClusterPort => {
     const c = config();
     switch (c.KUBE_TARGET) {
@@ -127,7 +140,17 @@ export function createComposition(options: CompositionOptions): Composition {
       case 'kubeconfig':
         return kubeCluster((kc) => kc.loadFromFile(c.KUBECONFIG ?? ''));
       case 'aks':
-        return notWired('the AKS adapter');
+        return deferredCluster(async () => {
+          const kubeConfig = await aksKubeConfig({
+            client: armClient(),
+            resourceGroup: c.AKS_RESOURCE_GROUP ?? '',
+            clusterName: c.AKS_CLUSTER_NAME ?? '',
+            credentials: c.AKS_CREDENTIALS,
+            credential: azureCredential(),
+            serverAppId: c.AKS_SERVER_APP_ID,
+          });
+          return new KubeCluster({ kubeConfig, fieldManager: FIELD_MANAGER });
+        });
     }
   });
 
@@ -142,7 +165,12 @@ export function createComposition(options: CompositionOptions): Composition {
     const c = config();
     if (c.KUBE_TARGET === 'sandbox') return sandboxClusterInfo(c);
     return c.KUBE_TARGET === 'aks'
-      ? notWired('the AKS cluster info')
+      ? new AksClusterInfo({
+          client: armClient(),
+          resourceGroup: c.AKS_RESOURCE_GROUP ?? '',
+          clusterName: c.AKS_CLUSTER_NAME ?? '',
+          defaultRoutes: c.DEFAULT_ROUTES,
+        })
       : new StaticClusterInfo({ defaultRoutes: c.DEFAULT_ROUTES });
   });
 
