@@ -22,3 +22,8 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+
+# A real kube-apiserver for the Kubernetes adapter's integration tests (built once, then cached).
+started=$(date +%s)
+assets=$(bash "$(dirname "$0")/kube-apiserver/build.sh")
+echo "prereqs: kube-apiserver, kube-controller-manager and etcd in $assets ($(($(date +%s) - started)) s)"

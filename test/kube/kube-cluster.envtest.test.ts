@@ -1,0 +1,27 @@
+import { KubeConfig } from '@kubernetes/client-node';
+import { describeClusterContract } from './cluster-contract.js';
+import { startEnvtest, startFakeKubelet, startFaultProxy } from '../support/envtest.js';
+
+// The same ClusterPort contract as the sandbox's, against a real kube-apiserver v1.20.2 + etcd +
+// kube-controller-manager (the reference), through a fault-injection proxy.
+describeClusterContract('real kube-apiserver', async () => {
+  const started = Date.now();
+  const envtest = await startEnvtest();
+  console.log(`envtest: control plane ready in ${Date.now() - started} ms`);
+  const kubelet = startFakeKubelet(envtest.kubeConfigYaml);
+  const proxy = await startFaultProxy(envtest);
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromString(proxy.kubeConfigYaml);
+  return {
+    kubeConfig,
+    failNewPods: () => kubelet.failNewPods(),
+    clearFailures: () => kubelet.clearFailures(),
+    injectFault: (spec) => proxy.add(spec),
+    clearFaults: () => proxy.clear(),
+    close: async () => {
+      await kubelet.stop();
+      await proxy.close();
+      await envtest.stop();
+    },
+  };
+});

@@ -1,0 +1,473 @@
+/**
+ * A real Kubernetes control plane for integration tests (controller-runtime's "envtest" idea): etcd,
+ * kube-apiserver and kube-controller-manager on loopback, started per test file and stopped after it,
+ * plus a "fake kubelet" that completes rollouts (there is no scheduler or kubelet) and a fault-injection
+ * proxy in front of the API server. Binaries come from scripts/kube-apiserver/build.sh (KUBEBUILDER_ASSETS
+ * when set, else built once from Debian's source package and cached).
+ */
+import type { ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+
+const repoRoot = join(import.meta.dirname, '../..');
+
+export function kubeAssets(): string {
+  const out = execFileSync('bash', [join(repoRoot, 'scripts/kube-apiserver/build.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return out.trim().split('\n').at(-1)!;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function pki(dir: string): void {
+  const o = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  o([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=envtest-ca',
+  ]);
+  o([
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'server.key',
+    '-out',
+    'server.csr',
+    '-subj',
+    '/CN=kube-apiserver',
+  ]);
+  writeFileSync(
+    join(dir, 'server.ext'),
+    'subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.0.0.1\nextendedKeyUsage=serverAuth\n',
+  );
+  o([
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'server.ext',
+  ]);
+  o([
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'admin.key',
+    '-out',
+    'admin.csr',
+    '-subj',
+    '/CN=admin/O=system:masters',
+  ]);
+  writeFileSync(join(dir, 'admin.ext'), 'extendedKeyUsage=clientAuth\n');
+  o([
+    'x509',
+    '-req',
+    '-in',
+    'admin.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'admin.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'admin.ext',
+  ]);
+  o(['genrsa', '-out', 'sa.key', '2048']);
+  o(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub']);
+}
+
+const b64 = (path: string) => readFileSync(path).toString('base64');
+
+export interface Envtest {
+  readonly server: string;
+  readonly kubeConfigYaml: string;
+  readonly kubeconfigPath: string;
+  readonly tls: { ca: string; cert: string; key: string };
+  stop(): Promise<void>;
+}
+
+function stopProcess(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+export async function startEnvtest(options: { controllerManager?: boolean } = {}): Promise<Envtest> {
+  const bin = kubeAssets();
+  const dir = mkdtempSync(join(tmpdir(), 'envtest-'));
+  const processes: ChildProcess[] = [];
+  const stop = async () => {
+    for (const p of processes.reverse()) await stopProcess(p);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const p = join(dir, 'pki');
+    mkdirSync(p);
+    pki(p);
+    const [etcdClient, etcdPeer, apiPort, kcmPort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
+    const run = (name: string, args: string[]) => {
+      const out = openSync(join(dir, `${name}.log`), 'a');
+      const child = spawn(join(bin, name), args, { stdio: ['ignore', out, out] });
+      processes.push(child);
+    };
+    run('etcd', [
+      '--data-dir',
+      join(dir, 'etcd'),
+      '--listen-client-urls',
+      `http://127.0.0.1:${etcdClient}`,
+      '--advertise-client-urls',
+      `http://127.0.0.1:${etcdClient}`,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${etcdPeer}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${etcdPeer}`,
+      '--initial-cluster',
+      `default=http://127.0.0.1:${etcdPeer}`,
+    ]);
+    run('kube-apiserver', [
+      `--etcd-servers=http://127.0.0.1:${etcdClient}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${apiPort}`,
+      '--advertise-address=127.0.0.1',
+      '--endpoint-reconciler-type=none',
+      '--service-cluster-ip-range=10.0.0.0/16',
+      `--tls-cert-file=${p}/server.crt`,
+      `--tls-private-key-file=${p}/server.key`,
+      `--client-ca-file=${p}/ca.crt`,
+      `--service-account-key-file=${p}/sa.pub`,
+      `--service-account-signing-key-file=${p}/sa.key`,
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      '--authorization-mode=RBAC',
+      '--allow-privileged=true',
+      '--profiling=false',
+      `--cert-dir=${join(dir, 'certs')}`,
+    ]);
+    const server = `https://127.0.0.1:${apiPort}`;
+    const tls = {
+      ca: readFileSync(`${p}/ca.crt`, 'utf8'),
+      cert: readFileSync(`${p}/admin.crt`, 'utf8'),
+      key: readFileSync(`${p}/admin.key`, 'utf8'),
+    };
+    const kubeConfigYaml = `apiVersion: v1
+kind: Config
+clusters:
+- name: envtest
+  cluster:
+    server: ${server}
+    certificate-authority-data: ${b64(`${p}/ca.crt`)}
+contexts:
+- name: envtest
+  context:
+    cluster: envtest
+    user: admin
+    namespace: default
+current-context: envtest
+users:
+- name: admin
+  user:
+    client-certificate-data: ${b64(`${p}/admin.crt`)}
+    client-key-data: ${b64(`${p}/admin.key`)}
+`;
+    const kubeconfigPath = join(dir, 'admin.kubeconfig');
+    writeFileSync(kubeconfigPath, kubeConfigYaml);
+    await waitReady(server, tls, 90_000);
+    if (options.controllerManager !== false) {
+      mkdirSync(join(dir, 'flex'));
+      run('kube-controller-manager', [
+        `--kubeconfig=${kubeconfigPath}`,
+        `--authentication-kubeconfig=${kubeconfigPath}`,
+        `--authorization-kubeconfig=${kubeconfigPath}`,
+        '--bind-address=127.0.0.1',
+        `--secure-port=${kcmPort}`,
+        '--port=0',
+        '--leader-elect=false',
+        '--use-service-account-credentials=true',
+        `--service-account-private-key-file=${p}/sa.key`,
+        `--root-ca-file=${p}/ca.crt`,
+        `--cluster-signing-cert-file=${p}/ca.crt`,
+        `--cluster-signing-key-file=${p}/ca.key`,
+        '--controllers=*,-nodelifecycle',
+        '--authentication-skip-lookup=true',
+        `--flex-volume-plugin-dir=${join(dir, 'flex')}`,
+      ]);
+    }
+    return { server, kubeConfigYaml, kubeconfigPath, tls, stop };
+  } catch (e: unknown) {
+    await stop();
+    throw e;
+  }
+}
+
+async function waitReady(server: string, tls: Envtest['tls'], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const req = httpsRequest(`${server}/readyz`, { ...tls, timeout: 2000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      });
+      req.on('error', () => resolve(false));
+      req.on('timeout', () => req.destroy());
+      req.end();
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`kube-apiserver not ready within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/**
+ * Does what a kubelet and a cloud controller would: a Ready Node, pods bound to it and marked Running and
+ * Ready, terminating pods removed at once, LoadBalancer Services given an address. `failNewPods()` leaves
+ * pods created from then on unready (a roll that never completes).
+ */
+export function startFakeKubelet(kubeConfigYaml: string) {
+  const kc = new KubeConfig();
+  kc.loadFromString(kubeConfigYaml);
+  const core = kc.makeApiClient(CoreV1Api);
+  const node = 'fake-node';
+  let failSince: number | undefined;
+  let stopped = false;
+  let lbCounter = 10;
+  const tick = async () => {
+    try {
+      await core.readNode({ name: node });
+    } catch {
+      await core.createNode({ body: { metadata: { name: node } } }).catch(() => undefined);
+      await core
+        .replaceNodeStatus({
+          name: node,
+          body: {
+            metadata: { name: node },
+            status: {
+              conditions: [
+                { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'fake kubelet' },
+              ],
+            },
+          },
+        })
+        .catch(() => undefined);
+    }
+    const pods = (await core.listPodForAllNamespaces()).items;
+    for (const pod of pods) await handlePod(pod);
+    const services = (await core.listServiceForAllNamespaces()).items;
+    for (const svc of services)
+      if (svc.spec?.type === 'LoadBalancer' && !svc.status?.loadBalancer?.ingress?.length)
+        await core
+          .replaceNamespacedServiceStatus({
+            name: svc.metadata!.name!,
+            namespace: svc.metadata!.namespace!,
+            body: { ...svc, status: { loadBalancer: { ingress: [{ ip: `203.0.113.${lbCounter++}` }] } } },
+          })
+          .catch(() => undefined);
+  };
+  const handlePod = async (pod: V1Pod) => {
+    const name = pod.metadata!.name!;
+    const namespace = pod.metadata!.namespace!;
+    if (pod.metadata?.deletionTimestamp) {
+      await core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }).catch(() => undefined);
+      return;
+    }
+    if (!pod.spec?.nodeName) {
+      await core
+        .createNamespacedBinding({
+          namespace,
+          body: { metadata: { name }, target: { kind: 'Node', name: node } },
+        })
+        .catch(() => undefined);
+      return;
+    }
+    const created = Date.parse(String(pod.metadata?.creationTimestamp ?? ''));
+    if (failSince !== undefined && created >= failSince - 1000) return;
+    if (pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) return;
+    const now = new Date();
+    const condition = (type: string) => ({ type, status: 'True', lastTransitionTime: now });
+    await core
+      .replaceNamespacedPodStatus({
+        name,
+        namespace,
+        body: {
+          ...pod,
+          status: {
+            phase: 'Running',
+            podIP: '10.244.0.10',
+            startTime: now,
+            conditions: ['Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map(condition),
+            containerStatuses: (pod.spec.containers ?? []).map((c) => ({
+              name: c.name,
+              image: c.image ?? '',
+              imageID: '',
+              ready: true,
+              restartCount: 0,
+              started: true,
+              state: { running: { startedAt: now } },
+            })),
+          },
+        },
+      })
+      .catch(() => undefined);
+  };
+  const loop = (async () => {
+    while (!stopped) {
+      await tick().catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+  })();
+  return {
+    failNewPods: () => {
+      failSince = Date.now();
+    },
+    clearFailures: () => {
+      failSince = undefined;
+    },
+    stop: async () => {
+      stopped = true;
+      await loop;
+    },
+  };
+}
+
+export interface FaultSpec {
+  method?: string;
+  path: RegExp;
+  nth?: number;
+  status?: number;
+  reset?: boolean;
+}
+
+/**
+ * An HTTP proxy in front of the API server (it speaks TLS with the admin client certificate upstream).
+ * The nth request matching a fault fails with that status (a Kubernetes Status body) or a reset.
+ */
+export async function startFaultProxy(envtest: Envtest) {
+  const faults: (FaultSpec & { seen: number })[] = [];
+  const upstream = new URL(envtest.server);
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    // Every matching fault counts the request, then the first one due acts (as the sandbox's faults do).
+    const matching = faults.filter((f) => (!f.method || f.method === req.method) && f.path.test(path));
+    for (const f of matching) f.seen += 1;
+    const due = matching.find((f) => f.seen === (f.nth ?? 1));
+    if (due) {
+      if (due.reset) {
+        req.socket.destroy();
+        return;
+      }
+      const code = due.status ?? 500;
+      res.writeHead(code, {
+        'content-type': 'application/json',
+        ...(code === 429 || code === 503 ? { 'retry-after': '1' } : {}),
+      });
+      res.end(
+        JSON.stringify({
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Failure',
+          message: `injected ${code}`,
+          reason: 'InternalError',
+          code,
+        }),
+      );
+      return;
+    }
+    const proxied = httpsRequest(
+      {
+        hostname: upstream.hostname,
+        port: upstream.port,
+        path: req.url,
+        method: req.method,
+        headers: { ...req.headers, host: upstream.host },
+        ...envtest.tls,
+      },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
+    proxied.on('error', () => req.socket.destroy());
+    req.pipe(proxied);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const kubeConfigYaml = `apiVersion: v1
+kind: Config
+clusters:
+- name: proxy
+  cluster:
+    server: http://127.0.0.1:${port}
+    insecure-skip-tls-verify: true
+contexts:
+- name: proxy
+  context:
+    cluster: proxy
+    user: nobody
+current-context: proxy
+users:
+- name: nobody
+  user: {}
+`;
+  return {
+    kubeConfigYaml,
+    add: (spec: FaultSpec) => void faults.push({ ...spec, seen: 0 }),
+    clear: () => void faults.splice(0),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
