@@ -99,13 +99,12 @@ async function kubeBench(): Promise<void> {
       fieldManager: 'aks-vpn-gateways',
       onRequest: () => (requests += 1),
     });
-    let deps: GatewayDeps;
-    const operations = new InProcessOperations({
+    const operations: InProcessOperations = new InProcessOperations({
       deps: () => deps,
       timing: { pollSeconds: 0.05, timeoutSeconds: 30, activityAttempts: 3, retryDelaySeconds: 0.1 },
       log: quiet,
     });
-    deps = {
+    const deps: GatewayDeps = {
       cluster,
       secrets: new DirectorySecretStore({ directory: join(dir, 'secrets') }),
       clusterInfo: {
