@@ -30,6 +30,7 @@ import { DefaultAzureCredential } from '@azure/identity';
 import df from 'durable-functions';
 import { AksClusterInfo, aksKubeConfig } from './aks/aks-cluster.js';
 import { deferredCluster } from './kube/deferred-cluster.js';
+import { KeyVaultSecretStore } from './secrets/key-vault-store.js';
 import { DurableOperations } from './operations/durable-operations.js';
 import { InProcessOperations, timingFrom } from './operations/in-process-operations.js';
 import type { OperationsPort } from './operations/operations.js';
@@ -62,10 +63,6 @@ export interface Composition extends ApiContext {
 function once<T>(make: () => T): () => T {
   let value: { v: T } | undefined;
   return () => (value ??= { v: make() }).v;
-}
-
-function notWired(what: string): never {
-  throw new InternalError(`${what} is not available in this build yet`);
 }
 
 /** The real use-cases, as the handlers call them. */
@@ -157,7 +154,7 @@ export function createComposition(options: CompositionOptions): Composition {
   const secrets = once((): SecretStore => {
     const c = config();
     return c.SECRET_STORE === 'keyvault'
-      ? notWired('the Key Vault secret store')
+      ? new KeyVaultSecretStore({ vaultUrl: c.KEY_VAULT_URL ?? '', credential: azureCredential() })
       : new DirectorySecretStore({ directory: resolve(c.SECRETS_DIR) });
   });
 
