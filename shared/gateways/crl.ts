@@ -8,7 +8,7 @@ import { crlNeedsRenewal } from '../pki/index.js';
 import type { GatewayDeps } from './deps.js';
 import type { ExpiringCertificate } from './gateway-pki.js';
 import { expiringCertificates, readServerPki, requireCa, signCrl } from './gateway-pki.js';
-import { OBJECTS, findState, readState, updateState } from './gateway-state.js';
+import { OBJECTS, findState, managedGatewayNames, readState, updateState } from './gateway-state.js';
 import { namespaceOf } from './model.js';
 
 const MAX_CRL_WRITES = 5;
@@ -54,11 +54,9 @@ export interface CrlRefreshReport {
  * and reports certificates expiring within EXPIRY_WARNING_DAYS. One gateway's failure does not stop the others.
  */
 export async function refreshCrls(deps: GatewayDeps): Promise<CrlRefreshReport[]> {
-  const label = `${deps.config.LABEL_DOMAIN}/gateway`;
-  const namespaces = await deps.cluster.list('Namespace', undefined, label);
-  const gateways = namespaces.map((n) => n.metadata.labels?.[label]).filter((g): g is string => Boolean(g));
+  const gateways = await managedGatewayNames(deps);
   const reports: CrlRefreshReport[] = [];
-  for (const gateway of gateways.sort()) {
+  for (const gateway of gateways) {
     try {
       reports.push(await refreshOne(deps, gateway));
     } catch (e: unknown) {

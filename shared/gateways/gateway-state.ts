@@ -4,6 +4,7 @@
  */
 import { NotFoundError } from '../errors.js';
 import type { ClusterPort } from '../kube/cluster.js';
+import type { GatewayDeps } from './deps.js';
 import { parseStateConfigMapData, stateConfigMapData } from '../kube/manifests.js';
 import type { GatewayState } from './model.js';
 import { namespaceOf } from './model.js';
@@ -57,4 +58,14 @@ export async function updateState(
   }
   if (!result) throw new NotFoundError(`gateway '${gateway}' does not exist`);
   return result;
+}
+
+/** Names of every gateway this API manages on the cluster (namespaces carrying the gateway label), sorted. */
+export async function managedGatewayNames(deps: Pick<GatewayDeps, 'cluster' | 'config'>): Promise<string[]> {
+  const label = `${deps.config.LABEL_DOMAIN}/gateway`;
+  const namespaces = await deps.cluster.list('Namespace', undefined, label);
+  return namespaces
+    .map((n) => n.metadata.labels?.[label])
+    .filter((n): n is string => Boolean(n))
+    .sort();
 }

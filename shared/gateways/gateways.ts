@@ -8,8 +8,8 @@ import { rolloutComplete } from '../kube/cluster.js';
 import type { GatewayDeps } from './deps.js';
 import type { ServerPki } from './gateway-pki.js';
 import { addDays, ensurePki, expiringCertificates, generatePki, serverPkiSecretData } from './gateway-pki.js';
-import { configHashAnnotation, desiredConfigHash, gatewayObjects, stateObject } from './gateway-objects.js';
-import { OBJECTS, findState, readState, updateState } from './gateway-state.js';
+import { configHashAnnotation, gatewayObjects, startRollTo, stateObject } from './gateway-objects.js';
+import { OBJECTS, findState, managedGatewayNames, readState, updateState } from './gateway-state.js';
 import type { GatewaySpec, GatewayState, GatewayStatus } from './model.js';
 import { namespaceOf } from './model.js';
 import type { GatewayView } from './views.js';
@@ -160,13 +160,7 @@ async function updateGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutG
   );
   await deps.cluster.apply(objects);
   if (repaired.repaired) await deps.cluster.patchSecretData(ns, OBJECTS.serverPki, serverPkiSecretData(pki));
-  const configHash = desiredConfigHash(deps, state, pki);
-  const operationId = await deps.operations.startRoll({
-    gateway: name,
-    reason: 'config-change',
-    force: false,
-    configHash,
-  });
+  const operationId = await startRollTo(deps, state, pki, 'config-change');
   deps.log.info('gateway updated', { gateway: name, operationId });
   return { gateway: await viewOf(deps, state), created: false, operationId };
 }
@@ -190,11 +184,7 @@ export async function getGateway(deps: GatewayDeps, name: string): Promise<Gatew
 
 /** GET /gateways: every gateway this API manages on the cluster, by name. */
 export async function listGateways(deps: GatewayDeps): Promise<GatewayView[]> {
-  const namespaces = await deps.cluster.list('Namespace', undefined, `${deps.config.LABEL_DOMAIN}/gateway`);
-  const names = namespaces
-    .map((n) => n.metadata.labels?.[`${deps.config.LABEL_DOMAIN}/gateway`])
-    .filter((n): n is string => Boolean(n))
-    .sort();
+  const names = await managedGatewayNames(deps);
   const views = await Promise.all(
     names.map(async (n) => {
       const state = await findState(deps.cluster, n);
@@ -216,13 +206,7 @@ export async function deleteGateway(deps: GatewayDeps, name: string): Promise<{ 
 export async function restartGateway(deps: GatewayDeps, name: string): Promise<{ operationId: string }> {
   const state = await readState(deps.cluster, name);
   const { pki } = await ensurePki(deps, state);
-  const configHash = desiredConfigHash(deps, state, pki);
-  const operationId = await deps.operations.startRoll({
-    gateway: name,
-    reason: 'restart',
-    force: true,
-    configHash,
-  });
+  const operationId = await startRollTo(deps, state, pki, 'restart', true);
   return { operationId };
 }
 

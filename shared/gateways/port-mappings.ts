@@ -7,7 +7,7 @@ import { InputError } from '../errors.js';
 import type { FieldProblem } from '../errors.js';
 import type { GatewayDeps } from './deps.js';
 import { ensurePki } from './gateway-pki.js';
-import { desiredConfigHash, gatewayObjects } from './gateway-objects.js';
+import { gatewayObjects, startRollTo } from './gateway-objects.js';
 import { readState, updateState } from './gateway-state.js';
 import type { GatewayState, PortMapping } from './model.js';
 import { namespaceOf } from './model.js';
@@ -88,6 +88,5 @@ export async function syncPortMappings(deps: GatewayDeps, gateway: string, reaso
   for (const service of existing)
     if (service.metadata.name.startsWith('pm-') && !wanted.has(service.metadata.name))
       await deps.cluster.delete({ kind: 'Service', namespace: ns, name: service.metadata.name });
-  const configHash = desiredConfigHash(deps, state, pki);
-  return deps.operations.startRoll({ gateway, reason, force: false, configHash });
+  return startRollTo(deps, state, pki, reason);
 }
