@@ -7,6 +7,8 @@
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import azureFunctions from '@azure/functions';
+import type { Timer } from '@azure/functions';
 import { markSandboxHost } from '../../functions/register.js';
 import type { Composition } from '../composition.js';
 import { createComposition } from '../composition.js';
@@ -34,6 +36,13 @@ export interface SandboxOptions {
   readonly write?: ((line: string) => void) | undefined;
 }
 
+const { InvocationContext } = azureFunctions;
+const CRL_REFRESH_INTERVAL_MS = 24 * 3600_000;
+const SANDBOX_TIMER = {
+  isPastDue: false,
+  scheduleStatus: { last: '', next: '', lastUpdated: '' },
+} as unknown as Timer;
+
 /** Starts the sandbox Kubernetes API server (when targeted), the composition and the HTTP host. */
 export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const { config } = options;
@@ -59,6 +68,17 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     port: options.port ?? config.SANDBOX_PORT,
     write,
   });
+  // The CRL timer of the Functions app, here on a plain interval: at start, then daily (an expired CRL locks
+  // every client out, so the sandbox keeps its gateways' CRLs fresh too).
+  const { makeCrlTimerHandler } = await import('../../functions/crl-timer.js');
+  const crlHandler = makeCrlTimerHandler(composition);
+  const refreshCrls = () =>
+    crlHandler(SANDBOX_TIMER, new InvocationContext({ functionName: 'crlTimer' })).catch((e: unknown) =>
+      write(`CRL refresh: ${e instanceof Error ? e.message : String(e)}`),
+    );
+  void refreshCrls();
+  const crlTimer = setInterval(() => void refreshCrls(), CRL_REFRESH_INTERVAL_MS);
+  crlTimer.unref();
   return {
     url: host.url,
     backends: [
@@ -66,9 +86,11 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         .describeBackends()
         .map((l) => (kube && l.startsWith('Kubernetes:') ? `${l} ${kube.url}` : l)),
       ...(kube ? [`Kubernetes state: ${join(config.SANDBOX_DATA_DIR, 'kube')}`] : []),
+      'CRL refresh: at start, then every 24 h',
     ],
     kubeConfig: kube?.kubeConfig(),
     async close() {
+      clearInterval(crlTimer);
       await host.close();
       await composition.close();
       await kube?.close();
