@@ -17,7 +17,14 @@ export interface ContractTarget {
   failNewPods(): void;
   clearFailures(): void;
   /** Make the nth matching request fail with `status` (or reset the connection). */
-  injectFault(spec: { method?: string; path: RegExp; nth?: number; status?: number; reset?: boolean }): void;
+  injectFault(spec: {
+    method?: string;
+    path: RegExp;
+    nth?: number;
+    status?: number;
+    reset?: boolean;
+    delayMs?: number;
+  }): void;
   clearFaults(): void;
   close(): Promise<void>;
 }
@@ -208,6 +215,27 @@ export function describeClusterContract(name: string, start: () => Promise<Contr
         expect((await cluster.readConfigMap('vpn-contract-a', 'server'))?.data['server.conf']).toContain(
           'port 443',
         );
+      } finally {
+        target.clearFaults();
+      }
+    });
+
+    it('maps an injected 409 on a write to ConflictError without retrying, and survives a delay', async () => {
+      target.injectFault({ method: 'PATCH', path: /\/configmaps\/ccd$/, nth: 1, status: 409 });
+      try {
+        await expect(
+          cluster.patchConfigMapData('vpn-contract-a', 'ccd', { beta: 'x' }),
+        ).rejects.toBeInstanceOf(ConflictError);
+      } finally {
+        target.clearFaults();
+      }
+      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 1, delayMs: 300 });
+      try {
+        const started = Date.now();
+        expect((await cluster.readConfigMap('vpn-contract-a', 'server'))?.data['server.conf']).toContain(
+          'port 443',
+        );
+        console.log(`${name}: read through a 300 ms injected delay took ${Date.now() - started} ms`);
       } finally {
         target.clearFaults();
       }

@@ -390,6 +390,8 @@ export interface FaultSpec {
   nth?: number;
   status?: number;
   reset?: boolean;
+  /** Wait this long, then pass the request through (when neither status nor reset is given). */
+  delayMs?: number;
 }
 
 /**
@@ -401,10 +403,32 @@ export async function startFaultProxy(envtest: Envtest) {
   const upstream = new URL(envtest.server);
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const forward = () => {
+      const proxied = httpsRequest(
+        {
+          hostname: upstream.hostname,
+          port: upstream.port,
+          path: req.url,
+          method: req.method,
+          headers: { ...req.headers, host: upstream.host },
+          ...envtest.tls,
+        },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        },
+      );
+      proxied.on('error', () => req.socket.destroy());
+      req.pipe(proxied);
+    };
     // Every matching fault counts the request, then the first one due acts (as the sandbox's faults do).
     const matching = faults.filter((f) => (!f.method || f.method === req.method) && f.path.test(path));
     for (const f of matching) f.seen += 1;
     const due = matching.find((f) => f.seen === (f.nth ?? 1));
+    if (due && due.delayMs !== undefined && due.status === undefined && !due.reset) {
+      setTimeout(() => forward(), due.delayMs);
+      return;
+    }
     if (due) {
       if (due.reset) {
         req.socket.destroy();
@@ -428,22 +452,7 @@ export async function startFaultProxy(envtest: Envtest) {
       );
       return;
     }
-    const proxied = httpsRequest(
-      {
-        hostname: upstream.hostname,
-        port: upstream.port,
-        path: req.url,
-        method: req.method,
-        headers: { ...req.headers, host: upstream.host },
-        ...envtest.tls,
-      },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      },
-    );
-    proxied.on('error', () => req.socket.destroy());
-    req.pipe(proxied);
+    forward();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
