@@ -9,6 +9,9 @@ import { isSandboxHost } from './register.js';
 
 const { app } = azureFunctions;
 
+/** The timer's Azure Functions name. */
+export const CRL_TIMER = 'crlTimer';
+
 export function makeCrlTimerHandler(composition: Pick<Composition, 'deps'>) {
   return async (_timer: Timer, context: InvocationContext): Promise<void> => {
     const deps = await composition.deps(context);
@@ -28,7 +31,7 @@ export function makeCrlTimerHandler(composition: Pick<Composition, 'deps'>) {
 }
 
 if (!isSandboxHost())
-  app.timer('crlTimer', {
+  app.timer(CRL_TIMER, {
     // An app setting (see infra): NCRONTAB, default daily at 03:00 UTC.
     schedule: '%CRL_TIMER_SCHEDULE%',
     runOnStartup: false,

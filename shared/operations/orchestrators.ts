@@ -18,11 +18,14 @@ export const ACTIVITY = Object.freeze({
   namespaceGone: 'gatewayNamespaceGone',
 });
 
-/** Orchestrator names (also their Azure Functions names). */
+/**
+ * Orchestrator names (also their Azure Functions names, which share one namespace with the HTTP
+ * functions' operation ids and the timer: `deleteGateway` is taken by the DELETE route).
+ */
 export const ORCHESTRATOR = Object.freeze({
-  roll: 'rollGateway',
-  provision: 'provisionGateway',
-  delete: 'deleteGateway',
+  roll: 'rollGatewayOrchestrator',
+  provision: 'provisionGatewayOrchestrator',
+  delete: 'deleteGatewayOrchestrator',
 });
 
 /** Instance id of a gateway's roll: one roll per gateway at a time. */

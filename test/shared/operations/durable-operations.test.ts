@@ -22,7 +22,7 @@ describe('operationFromStatus (Durable instance → Azure LRO shape)', () => {
     ['Canceled', 'Canceled'],
     ['Terminated', 'Canceled'],
   ])('maps %s to %s', (runtime, lro) => {
-    expect(operationFromStatus(status(runtime, 'rollGateway'))).toStrictEqual({
+    expect(operationFromStatus(status(runtime, 'rollGatewayOrchestrator'))).toStrictEqual({
       id: 'roll-gw',
       kind: 'roll',
       gateway: 'gw',
@@ -34,7 +34,7 @@ describe('operationFromStatus (Durable instance → Azure LRO shape)', () => {
 
   it('carries the failure message', () => {
     expect(
-      operationFromStatus(status('Failed', 'provisionGateway', 'no address within 600 s')),
+      operationFromStatus(status('Failed', 'provisionGatewayOrchestrator', 'no address within 600 s')),
     ).toMatchObject({
       kind: 'provision',
       status: 'Failed',
