@@ -8,7 +8,13 @@ import { rolloutComplete } from '../kube/cluster.js';
 import type { GatewayDeps } from './deps.js';
 import type { ServerPki } from './gateway-pki.js';
 import { addDays, ensurePki, expiringCertificates, generatePki, serverPkiSecretData } from './gateway-pki.js';
-import { configHashAnnotation, gatewayObjects, startRollTo, stateObject } from './gateway-objects.js';
+import {
+  configHashAnnotation,
+  desiredConfigHash,
+  gatewayObjects,
+  startRollTo,
+  stateObject,
+} from './gateway-objects.js';
 import { OBJECTS, findState, managedGatewayNames, readState, updateState } from './gateway-state.js';
 import type { GatewaySpec, GatewayState, GatewayStatus } from './model.js';
 import { namespaceOf } from './model.js';
@@ -160,6 +166,11 @@ async function updateGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutG
   );
   await deps.cluster.apply(objects);
   if (repaired.repaired) await deps.cluster.patchSecretData(ns, OBJECTS.serverPki, serverPkiSecretData(pki));
+  // A change the server does not read (client validity, load balancer settings) needs no roll.
+  if (!repaired.repaired && deployedHash === desiredConfigHash(deps, state, pki)) {
+    deps.log.info('gateway updated, no roll needed', { gateway: name });
+    return { gateway: await viewOf(deps, state), created: false };
+  }
   const operationId = await startRollTo(deps, state, pki, 'config-change');
   deps.log.info('gateway updated', { gateway: name, operationId });
   return { gateway: await viewOf(deps, state), created: false, operationId };

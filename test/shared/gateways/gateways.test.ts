@@ -74,6 +74,23 @@ describe('putGateway', () => {
     });
   });
 
+  it('applies a change the server does not read (client validity, load balancer ranges) without a roll', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    const updated = await putGateway(h.deps, 'gw', {
+      clientCertValidityDays: 90,
+      loadBalancer: { sourceRanges: ['198.51.100.0/24'] },
+    });
+    expect(updated.created).toBe(false);
+    expect(updated.operationId).toBeUndefined();
+    expect(updated.gateway.clientCertValidityDays).toBe(90);
+    expect(h.operations.started).toHaveLength(1);
+    const service = h.cluster.objects.get('Service/vpn-gw/openvpn');
+    expect(
+      (service?.['spec'] as { loadBalancerSourceRanges?: string[] }).loadBalancerSourceRanges,
+    ).toStrictEqual(['198.51.100.0/24']);
+  });
+
   it('rejects a gateway without routes when none can be discovered, changing nothing', async () => {
     const h = makeHarness();
     h.clusterInfo.info = { notes: ['Azure CNI: no pod CIDR'] };
@@ -121,6 +138,28 @@ describe('getGateway / listGateways / deleteGateway / restartGateway', () => {
     expect(view.status.address).toBe('203.0.113.10');
     expect(view.status.configHash).toMatch(/^[0-9a-f]+$/);
     expect(view.clients).toStrictEqual({ active: 0, revoked: 0 });
+  });
+
+  it('reports the server and client certificates expiring within EXPIRY_WARNING_DAYS', async () => {
+    const h = makeHarness({ EXPIRY_WARNING_DAYS: '45' });
+    await putGateway(h.deps, 'gw', {});
+    const { issueClient } = await import('../../../shared/gateways/clients.js');
+    await issueClient(h.deps, 'gw', { name: 'short', validityDays: 40 });
+    await issueClient(h.deps, 'gw', { name: 'long', validityDays: 365 });
+    const now = await getGateway(h.deps, 'gw');
+    expect(now.status.expiringCertificates?.map((c) => `${c.kind}:${c.name}`)).toStrictEqual([
+      'client:short',
+    ]);
+    expect(now.status.message).toContain('1 certificate(s) expire within 45 days');
+
+    // Five years less 30 days later, the server certificate (5 years) is within the window too.
+    h.setNow(new Date(Date.parse('2026-11-22T12:00:00Z') + (5 * 365 - 30) * 86_400_000));
+    const later = await getGateway(h.deps, 'gw');
+    expect(later.status.expiringCertificates?.map((c) => `${c.kind}:${c.name}`)).toStrictEqual([
+      'server:gw',
+      'client:short',
+      'client:long',
+    ]);
   });
 
   it('reports Provisioning while the load balancer has no address', async () => {
