@@ -8,16 +8,19 @@
  */
 import { ConflictError, InputError, NotFoundError, toDomainError } from '../errors.js';
 import {
+  MAPPINGS_KEY,
   allocateStaticIp,
   planAddresses,
   renderCcdEntry,
   renderClientProfile,
+  renderPortMappingsFile,
   serverCommonName,
 } from '../openvpn/index.js';
 import type { IssuedCert } from '../pki/index.js';
 import { issueClientCert } from '../pki/index.js';
 import type { GatewayDeps } from './deps.js';
 import { readServerPki, requireCa } from './gateway-pki.js';
+import { resolvePortMappings } from './gateway-objects.js';
 import { OBJECTS, readState, updateState } from './gateway-state.js';
 import { writeCurrentCrl } from './crl.js';
 import { gatewayAddress } from './gateways.js';
@@ -93,7 +96,12 @@ export async function issueClient(
     await deps.cluster.patchConfigMapData(namespaceOf(gateway), OBJECTS.ccd, {
       [issued.name]: renderCcdEntry(plan, issued.ip),
     });
-    const profile = await renderProfile(deps, gateway, cert.certPem, cert.keyPem).catch(() => '');
+    // Without an address yet (no load balancer, no publicHost) the profile is stored empty: it is
+    // rendered again on every download anyway.
+    const profile = await renderProfile(deps, gateway, cert.certPem, cert.keyPem).catch((e: unknown) => {
+      if (e instanceof ConflictError) return '';
+      throw e;
+    });
     await deps.secrets.putClient(
       gateway,
       issued.name,
@@ -185,7 +193,7 @@ export async function revokeClient(
 ): Promise<ClientView & { operationId?: string }> {
   const before = await readState(deps.cluster, gateway);
   const existing = findClient(before, name);
-  if (existing.status === 'revoked') return clientView(gateway, existing);
+  if (existing.status === 'revoked') return finishRevocation(deps, before, existing);
   const ca = await requireCa(deps, gateway);
   const now = deps.clock();
   let mappingsRemoved = false;
@@ -213,6 +221,35 @@ export async function revokeClient(
   deps.log.info('client revoked', { gateway, client: name, serial: existing.serial, operationId });
   const revoked = findClient(state, name);
   return { ...clientView(gateway, revoked), ...(operationId ? { operationId } : {}) };
+}
+
+/**
+ * A repeated DELETE of a revoked client: completes whatever an earlier revocation left undone (it may
+ * have failed after recording the revocation): a CRL signed before the revocation, the CCD entry, the
+ * secret still enabled, port mappings removed from the state but still deployed. Changes nothing when
+ * the revocation was complete.
+ */
+async function finishRevocation(
+  deps: GatewayDeps,
+  state: GatewayState,
+  client: ClientRecord,
+): Promise<ClientView & { operationId?: string }> {
+  const gateway = state.spec.name;
+  const ns = namespaceOf(gateway);
+  // Every CRL signed at or after the revocation lists the client (it is signed from the state).
+  if (client.revokedAt !== undefined && state.crl.thisUpdate < client.revokedAt)
+    await writeCurrentCrl(deps, gateway, await requireCa(deps, gateway));
+  const ccd = await deps.cluster.readConfigMap(ns, OBJECTS.ccd);
+  if (ccd?.data[client.name] !== undefined)
+    await deps.cluster.patchConfigMapData(ns, OBJECTS.ccd, { [client.name]: null });
+  await deps.secrets.revokeClient(gateway, client.name);
+  const deployed = await deps.cluster.readConfigMap(ns, OBJECTS.portMappings);
+  const operationId =
+    deployed !== undefined &&
+    deployed.data[MAPPINGS_KEY] !== renderPortMappingsFile(resolvePortMappings(state))
+      ? await syncPortMappings(deps, gateway, 'port-mappings')
+      : undefined;
+  return { ...clientView(gateway, client), ...(operationId ? { operationId } : {}) };
 }
 
 /** Validation helper shared with the port-mapping use-case. */

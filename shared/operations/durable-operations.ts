@@ -5,6 +5,7 @@
  * The operation id returned to callers is the instance id.
  */
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
+import { UpstreamError } from '../errors.js';
 import type { Operation, OperationStatus, OperationsPort, RollRequest } from './operations.js';
 import type { GatewayOperationInput, RollInput, Timing } from './orchestrators.js';
 import { ORCHESTRATOR, rollInstanceId } from './orchestrators.js';
@@ -56,9 +57,14 @@ export class DurableOperations implements OperationsPort {
   private async status(id: string): Promise<DurableOrchestrationStatus | undefined> {
     try {
       return await this.options.client.getStatus(id);
-    } catch {
-      // the client answers an unknown instance id with an error
-      return undefined;
+    } catch (e: unknown) {
+      // durable-functions answers an unknown instance id with an Error naming the extension's HTTP 404;
+      // anything else (storage or extension outage) is a failure, not a missing operation.
+      if (e instanceof Error && e.message.includes('HTTP 404 response')) return undefined;
+      throw new UpstreamError('the Durable Functions extension could not be asked for the operation status', {
+        transient: true,
+        cause: e,
+      });
     }
   }
 

@@ -166,6 +166,37 @@ describe('revokeClient', () => {
     expect(h.cluster.snapshot()).toBe(snapshot);
   });
 
+  it('a repeated revoke completes a revocation that failed after it was recorded', async () => {
+    const { h, client } = await gatewayWithClient();
+    await replacePortMappings(h.deps, 'gw', [
+      { port: 8081, client: 'branch-a', targetPort: 80, protocol: 'tcp' },
+    ]);
+    h.setNow(new Date('2026-11-23T08:00:00Z'));
+    // GIVEN the CRL write fails once: the revocation is recorded in the state, nothing after it ran
+    const patchSecretData = h.cluster.patchSecretData.bind(h.cluster);
+    let failures = 1;
+    h.cluster.patchSecretData = (ns, name, data) =>
+      failures-- > 0 ? Promise.reject(new Error('connection reset')) : patchSecretData(ns, name, data);
+    await expect(revokeClient(h.deps, 'gw', 'branch-a', { force: true })).rejects.toThrow('connection reset');
+    expect((await getClient(h.deps, 'gw', 'branch-a')).status).toBe('revoked');
+    expect(crlText(await getCrl(h.deps, 'gw')).toUpperCase()).not.toContain(client.serial.toUpperCase());
+    expect(h.cluster.objects.has('Service/vpn-gw/pm-8081')).toBe(true);
+
+    // WHEN the caller retries
+    const again = await revokeClient(h.deps, 'gw', 'branch-a');
+
+    // THEN every step is done: CRL, CCD entry, secret, and the mapping's removal rolled out
+    expect(crlText(await getCrl(h.deps, 'gw')).toUpperCase()).toContain(client.serial.toUpperCase());
+    expect((await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data).toStrictEqual({});
+    expect(h.secrets.clients.get('gw/branch-a')?.info.enabled).toBe(false);
+    expect(h.cluster.objects.has('Service/vpn-gw/pm-8081')).toBe(false);
+    expect(again.operationId).toBeDefined();
+    // AND a third call finds nothing left to do
+    const snapshot = h.cluster.snapshot();
+    expect((await revokeClient(h.deps, 'gw', 'branch-a')).operationId).toBeUndefined();
+    expect(h.cluster.snapshot()).toBe(snapshot);
+  });
+
   it('keeps every revocation when many run concurrently', async () => {
     const h = makeHarness();
     await putGateway(h.deps, 'gw', {});

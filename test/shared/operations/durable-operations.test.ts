@@ -1,6 +1,12 @@
+import azureFunctions from '@azure/functions';
 import type { DurableOrchestrationStatus } from 'durable-functions';
-import { describe, expect, it } from 'vitest';
-import { operationFromStatus } from '../../../shared/operations/durable-operations.js';
+import df from 'durable-functions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UpstreamError } from '../../../shared/errors.js';
+import { DurableOperations, operationFromStatus } from '../../../shared/operations/durable-operations.js';
+import { DurableExtensionServer } from '../../fakes/durable-extension-server.js';
+
+const { InvocationContext } = azureFunctions;
 
 const status = (runtimeStatus: string, name: string, output: unknown = null) =>
   ({
@@ -40,5 +46,104 @@ describe('operationFromStatus (Durable instance → Azure LRO shape)', () => {
       status: 'Failed',
       error: { code: 'provision-failed', message: 'no address within 600 s' },
     });
+  });
+});
+
+describe('DurableOperations through the real durable-functions client and the extension HTTP API', () => {
+  const extension = new DurableExtensionServer();
+  const timing = { pollSeconds: 5, timeoutSeconds: 600, activityAttempts: 5, retryDelaySeconds: 2 };
+  let operations: DurableOperations;
+
+  beforeAll(async () => {
+    await extension.start();
+    const binding = df.input.durableClient();
+    const context = new InvocationContext({
+      functionName: 'restartGateway',
+      options: { extraInputs: [binding] },
+    });
+    context.extraInputs.set(binding, extension.clientData());
+    operations = new DurableOperations({ client: df.getClient(context), timing });
+  });
+  afterAll(() => extension.stop());
+
+  it('starts a roll under the instance id roll-<gateway>, joins it while active, starts it again once done', async () => {
+    const request = { gateway: 'gw', reason: 'restart', force: true, configHash: 'abc' };
+    expect(await operations.startRoll(request)).toBe('roll-gw');
+    const instance = extension.instances.get('roll-gw');
+    expect(instance).toMatchObject({
+      name: 'rollGatewayOrchestrator',
+      runtimeStatus: 'Pending',
+      input: { gateway: 'gw', reason: 'restart', force: true, timing },
+    });
+    instance!.runtimeStatus = 'Running';
+    extension.requests.length = 0;
+    expect(await operations.startRoll({ ...request, reason: 'port-mappings' })).toBe('roll-gw');
+    expect(extension.requests).toStrictEqual(['GET instances/roll-gw']);
+    expect(await operations.getOperation('roll-gw')).toMatchObject({
+      kind: 'roll',
+      gateway: 'gw',
+      status: 'Running',
+    });
+
+    instance!.runtimeStatus = 'Completed';
+    expect(await operations.startRoll({ ...request, reason: 'config-change' })).toBe('roll-gw');
+    expect(extension.instances.get('roll-gw')).toMatchObject({
+      runtimeStatus: 'Pending',
+      input: { reason: 'config-change' },
+    });
+  });
+
+  it('joins a roll another request started between its status read and its start (409)', async () => {
+    const now = new Date().toISOString();
+    extension.instances.set('roll-race', {
+      name: 'rollGatewayOrchestrator',
+      instanceId: 'roll-race',
+      runtimeStatus: 'Completed',
+      input: { gateway: 'race' },
+      output: null,
+      createdTime: now,
+      lastUpdatedTime: now,
+    });
+    // the other request's instance starts just before ours reaches the extension
+    extension.faults.push({
+      method: 'POST',
+      pathPrefix: 'orchestrators/rollGatewayOrchestrator/roll-race',
+      status: 409,
+      then: () => (extension.instances.get('roll-race')!.runtimeStatus = 'Running'),
+    });
+    extension.requests.length = 0;
+    expect(
+      await operations.startRoll({ gateway: 'race', reason: 'restart', force: true, configHash: 'x' }),
+    ).toBe('roll-race');
+    expect(extension.requests).toStrictEqual([
+      'GET instances/roll-race',
+      'POST orchestrators/rollGatewayOrchestrator/roll-race',
+      'GET instances/roll-race',
+    ]);
+  });
+
+  it('starts provisioning and deletion as new instances, reported in the LRO shape', async () => {
+    const provision = await operations.startProvision('gw');
+    const deletion = await operations.startDeletion('gw');
+    expect(provision).not.toBe(deletion);
+    expect(extension.instances.get(provision)?.name).toBe('provisionGatewayOrchestrator');
+    expect(extension.instances.get(deletion)?.name).toBe('deleteGatewayOrchestrator');
+    extension.instances.get(deletion)!.runtimeStatus = 'Failed';
+    extension.instances.get(deletion)!.output = 'namespace still exists after 600 s';
+    expect(await operations.getOperation(deletion)).toMatchObject({
+      id: deletion,
+      kind: 'delete',
+      gateway: 'gw',
+      status: 'Failed',
+      error: { code: 'delete-failed', message: 'namespace still exists after 600 s' },
+    });
+  });
+
+  it('answers an unknown operation with undefined, and an extension failure with a transient UpstreamError', async () => {
+    expect(await operations.getOperation('no-such-instance')).toBeUndefined();
+    extension.faults.push({ method: 'GET', pathPrefix: 'instances/roll-gw', status: 500 });
+    const failure = await operations.getOperation('roll-gw').catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(UpstreamError);
+    expect((failure as UpstreamError).transient).toBe(true);
   });
 });
