@@ -3,6 +3,7 @@
 import azureFunctions from '@azure/functions';
 import type { InvocationContext, Timer } from '@azure/functions';
 import type { Composition } from '../shared/composition.js';
+import { DEFAULT_CRL_TIMER_SCHEDULE } from '../shared/config.js';
 import { functionsComposition } from '../shared/composition.js';
 import { refreshCrls } from '../shared/gateways/crl.js';
 import { isSandboxHost } from './register.js';
@@ -32,8 +33,9 @@ export function makeCrlTimerHandler(composition: Pick<Composition, 'deps'>) {
 
 if (!isSandboxHost())
   app.timer(CRL_TIMER, {
-    // An app setting (see infra): NCRONTAB, default daily at 03:00 UTC.
-    schedule: '%CRL_TIMER_SCHEDULE%',
+    // The app setting when there is one (infra sets it; `%…%` is resolved by the host), else the default:
+    // a `%…%` naming a missing setting would stop the host from indexing the function.
+    schedule: process.env['CRL_TIMER_SCHEDULE'] ? '%CRL_TIMER_SCHEDULE%' : DEFAULT_CRL_TIMER_SCHEDULE,
     runOnStartup: false,
     handler: makeCrlTimerHandler(functionsComposition),
   });

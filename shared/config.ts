@@ -5,12 +5,16 @@
  */
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { parseCanonicalCidr } from './openvpn/address-plan.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const positiveInt = z.coerce.number().int().positive();
 const port = z.coerce.number().int().min(1).max(65535);
+
+/** The CRL timer's default: NCRONTAB (six fields, with seconds), daily at 03:00 UTC. */
+export const DEFAULT_CRL_TIMER_SCHEDULE = '0 0 3 * * *';
 
 const schema = z
   .object({
@@ -22,16 +26,37 @@ const schema = z
     AKS_CREDENTIALS: z.enum(['user', 'admin']).default('user'),
     AKS_SERVER_APP_ID: z.string().min(1).default('6dae42f8-4368-4678-94ff-3960e28e3630'),
     ARM_ENDPOINT: z.string().url().default('https://management.azure.com'),
-    DEFAULT_ROUTES: z.string().default(''),
+    DEFAULT_ROUTES: z
+      .string()
+      .default('')
+      .refine(
+        (v) =>
+          v
+            .split(',')
+            .map((r) => r.trim())
+            .filter(Boolean)
+            .every((r) => parseCanonicalCidr(r) !== undefined),
+        'a comma-separated list of IPv4 CIDRs without host bits, e.g. 10.0.0.0/16,10.244.0.0/16',
+      ),
     SECRET_STORE: z.enum(['directory', 'keyvault']).default('directory'),
     SECRETS_DIR: z.string().min(1).default('.data/secrets'),
     KEY_VAULT_URL: z.string().url().optional(),
     OPENVPN_IMAGE: z.string().min(1).default('ghcr.io/aks-vpn-gateways/openvpn:2.6'),
-    LABEL_DOMAIN: z.string().min(1).default('vpn.aks-gateways.io'),
+    LABEL_DOMAIN: z
+      .string()
+      .max(253)
+      .regex(
+        /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+        'a DNS subdomain (a Kubernetes label prefix), e.g. vpn.example.com',
+      )
+      .default('vpn.aks-gateways.io'),
     CRL_VALIDITY_DAYS: positiveInt.default(30),
     CRL_RENEW_BEFORE_DAYS: positiveInt.default(7),
     EXPIRY_WARNING_DAYS: positiveInt.default(30),
-    CRL_TIMER_SCHEDULE: z.string().min(1).default('0 0 3 * * *'),
+    CRL_TIMER_SCHEDULE: z
+      .string()
+      .regex(/^\S+( \S+){5}$/, 'an NCRONTAB expression with six fields (seconds first), e.g. 0 0 3 * * *')
+      .default(DEFAULT_CRL_TIMER_SCHEDULE),
     ROLL_TIMEOUT_SECONDS: positiveInt.default(600),
     ROLL_POLL_SECONDS: positiveInt.default(5),
     AUTH_ROLES_ENABLED: bool.default(false),

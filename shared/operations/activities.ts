@@ -26,6 +26,8 @@ export function makeActivities(deps: GatewayDeps): Readonly<Record<string, Activ
   };
 
   return {
+    [ACTIVITY.readTemplate]: async (input) =>
+      (await cluster.readRollout(namespaceOf(input as string), OBJECTS.deployment)).template,
     [ACTIVITY.beginRoll]: async (input) => {
       const { gateway, force, restartedAt } = input as {
         gateway: string;
@@ -40,7 +42,7 @@ export function makeActivities(deps: GatewayDeps): Readonly<Record<string, Activ
       const changed = Object.entries(annotations).some(([k, v]) => before.templateAnnotations[k] !== v);
       if (changed) await cluster.patchPodTemplateAnnotations(ns, OBJECTS.deployment, annotations);
       deps.log.info('roll started', { gateway, targetHash, changed, force });
-      return { targetHash, previousTemplate: before.template, changed } satisfies BeginRollResult;
+      return { targetHash, changed } satisfies BeginRollResult;
     },
     [ACTIVITY.readRoll]: async (input) => {
       const r = await cluster.readRollout(namespaceOf(input as string), OBJECTS.deployment);

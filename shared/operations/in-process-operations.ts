@@ -5,8 +5,10 @@
  * was still running when the host stopped is reported Failed ("interrupted"), never left Running forever.
  *
  * One roll per gateway: while a roll runs, another request for the same gateway joins it (same operation
- * id); the running roll re-reads the desired configuration before it finishes and rolls again if it
- * moved, so the joined change is applied, not lost.
+ * id). The roll re-reads the desired configuration before it finishes and rolls again if it moved; and
+ * a request that joined after that last read (between it and the end of the orchestration) makes the
+ * runner start one more round under the same operation, decided and released in one synchronous step,
+ * so no joined change is ever lost.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
@@ -41,7 +43,8 @@ const MAX_RECORDS = 1000;
 
 export class InProcessOperations implements OperationsPort {
   private readonly records = new Map<string, Operation>();
-  private readonly rolls = new Map<string, string>();
+  /** The running roll of each gateway, and how many requests joined it since its last round began. */
+  private readonly rolls = new Map<string, { id: string; joins: number }>();
   private readonly running = new Set<Promise<void>>();
   private loaded: Promise<void> | undefined;
   private saving: Promise<void> = Promise.resolve();
@@ -105,14 +108,19 @@ export class InProcessOperations implements OperationsPort {
     this.save();
   }
 
+  /**
+   * Runs `handler` as operation `id`. `again`, called synchronously as each run ends, may return the
+   * input of another run under the same operation (the roll's joined requests).
+   */
   private launch(
     kind: string,
     gateway: string,
     handler: OrchestrationHandler,
     instanceId: string,
     input: unknown,
+    again: (succeeded: boolean) => unknown = () => undefined,
+    id: string = randomUUID(),
   ): string {
-    const id = randomUUID();
     const created = this.now();
     this.records.set(id, {
       id,
@@ -125,15 +133,20 @@ export class InProcessOperations implements OperationsPort {
     this.save();
     const work = (async () => {
       this.update(id, { status: 'Running' });
-      const result = await runOrchestration(handler, {
-        name: kind,
-        instanceId,
-        input,
-        activities: makeActivities(this.options.deps()),
-      }).catch((e: unknown) => ({
-        status: 'Failed' as const,
-        error: e instanceof Error ? e.message : String(e),
-      }));
+      let result: { status: 'Succeeded' | 'Failed'; error?: string | undefined };
+      for (let next: unknown = input; ;) {
+        result = await runOrchestration(handler, {
+          name: kind,
+          instanceId,
+          input: next,
+          activities: makeActivities(this.options.deps()),
+        }).catch((e: unknown) => ({
+          status: 'Failed' as const,
+          error: e instanceof Error ? e.message : String(e),
+        }));
+        next = again(result.status === 'Succeeded');
+        if (next === undefined) break;
+      }
       if (result.status === 'Succeeded') this.update(id, { status: 'Succeeded' });
       else
         this.update(id, {
@@ -151,7 +164,7 @@ export class InProcessOperations implements OperationsPort {
     })();
     const tracked = work.finally(() => {
       this.running.delete(tracked);
-      if (this.rolls.get(gateway) === id) this.rolls.delete(gateway);
+      if (this.rolls.get(gateway)?.id === id) this.rolls.delete(gateway);
     });
     this.running.add(tracked);
     return id;
@@ -159,17 +172,31 @@ export class InProcessOperations implements OperationsPort {
 
   async startRoll(request: RollRequest): Promise<string> {
     await this.load();
-    const joined = this.rolls.get(request.gateway);
-    if (joined) return joined;
+    const { gateway } = request;
+    const joined = this.rolls.get(gateway);
+    if (joined) {
+      joined.joins += 1;
+      return joined.id;
+    }
     const input: RollInput = {
-      gateway: request.gateway,
+      gateway,
       reason: request.reason,
       force: request.force,
       timing: this.options.timing,
     };
-    const id = this.launch('roll', request.gateway, rollOrchestrator, rollInstanceId(request.gateway), input);
-    this.rolls.set(request.gateway, id);
-    return id;
+    const roll = { id: randomUUID(), joins: 0 };
+    this.rolls.set(gateway, roll);
+    const again = (succeeded: boolean): RollInput | undefined => {
+      if (!succeeded || roll.joins === 0) {
+        // released in the same synchronous step that found no joiner: a later request starts a new roll
+        this.rolls.delete(gateway);
+        return undefined;
+      }
+      roll.joins = 0;
+      return { ...input, reason: 'joined', force: false };
+    };
+    this.launch('roll', gateway, rollOrchestrator, rollInstanceId(gateway), input, again, roll.id);
+    return roll.id;
   }
 
   async startProvision(gateway: string): Promise<string> {

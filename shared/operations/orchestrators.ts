@@ -8,6 +8,7 @@ import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-f
 
 /** Activity names (also their Azure Functions names). */
 export const ACTIVITY = Object.freeze({
+  readTemplate: 'rollReadTemplate',
   beginRoll: 'rollBegin',
   readRoll: 'rollRead',
   rollBack: 'rollBack',
@@ -52,8 +53,6 @@ export interface RollInput {
 export interface BeginRollResult {
   /** The config hash the pod template now carries. */
   readonly targetHash: string;
-  /** The template before this roll (for rollback). */
-  readonly previousTemplate: unknown;
   /** Whether the template changed (a rollout started). */
   readonly changed: boolean;
 }
@@ -102,6 +101,9 @@ export const rollOrchestrator: OrchestrationHandler = function* (context: Orches
   const input = context.df.getInput<RollInput>();
   const { timing } = input;
   const round = input.round ?? 1;
+  // Read before the patch, in an activity of its own: its result is in the history, so a retried
+  // beginRoll (whose patch may have landed before it failed) cannot take the new template for the old.
+  const previousTemplate = yield* callWithRetry(context, timing, ACTIVITY.readTemplate, input.gateway);
   const started = (yield* callWithRetry(context, timing, ACTIVITY.beginRoll, {
     gateway: input.gateway,
     force: input.force,
@@ -122,7 +124,7 @@ export const rollOrchestrator: OrchestrationHandler = function* (context: Orches
     if (progress.failure !== undefined || timedOut) {
       yield* callWithRetry(context, timing, ACTIVITY.rollBack, {
         gateway: input.gateway,
-        template: started.previousTemplate,
+        template: previousTemplate,
       });
       const why = progress.failure ?? `not complete after ${timing.timeoutSeconds} s (${progress.summary})`;
       throw new Error(`roll of gateway '${input.gateway}' failed and was rolled back: ${why}`);

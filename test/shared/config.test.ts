@@ -36,3 +36,34 @@ describe('loadConfig', () => {
     );
   });
 });
+
+describe('settings checked at start', () => {
+  it.each([
+    ['DEFAULT_ROUTES', '10.0.0.0/16,not-a-cidr'],
+    ['DEFAULT_ROUTES', '10.0.0.1/16'],
+    ['LABEL_DOMAIN', 'Vpn.Example.com'],
+    ['LABEL_DOMAIN', 'vpn_example.com'],
+    ['CRL_TIMER_SCHEDULE', '0 3 * * *'],
+    ['CRL_VALIDITY_DAYS', '0'],
+    ['ARM_ENDPOINT', 'management.azure.com'],
+  ])('%s=%s stops the start with a message naming the setting', (key, value) => {
+    expect(() => loadConfig({ [key]: value })).toThrow(ConfigError);
+    try {
+      loadConfig({ [key]: value });
+    } catch (e) {
+      expect((e as ConfigError).problems).toHaveLength(1);
+      expect((e as ConfigError).problems[0]).toMatch(new RegExp(`^${key}: `));
+    }
+  });
+
+  it('accepts well-formed values', () => {
+    const config = loadConfig({
+      DEFAULT_ROUTES: ' 10.0.0.0/16 , 10.244.0.0/16',
+      LABEL_DOMAIN: 'vpn.example.com',
+      CRL_TIMER_SCHEDULE: '0 30 2 * * *',
+    });
+    expect(config.DEFAULT_ROUTES).toStrictEqual(['10.0.0.0/16', '10.244.0.0/16']);
+    expect(config.LABEL_DOMAIN).toBe('vpn.example.com');
+    expect(config.CRL_TIMER_SCHEDULE).toBe('0 30 2 * * *');
+  });
+});

@@ -10,7 +10,10 @@ import { issueClient } from '../../../shared/gateways/clients.js';
 import { replacePortMappings } from '../../../shared/gateways/port-mappings.js';
 import { KubeCluster } from '../../../shared/kube/kube-cluster.js';
 import type { Logger } from '../../../shared/logging.js';
+import { rolloutComplete } from '../../../shared/kube/cluster.js';
+import { makeActivities } from '../../../shared/operations/activities.js';
 import { InProcessOperations } from '../../../shared/operations/in-process-operations.js';
+import { ACTIVITY } from '../../../shared/operations/orchestrators.js';
 import type { Operation } from '../../../shared/operations/operations.js';
 import type { SandboxKubeApiServer } from '../../../shared/sandbox/kube-api-server.js';
 import { startSandboxKubeApiServer } from '../../../shared/sandbox/kube-api-server.js';
@@ -95,6 +98,37 @@ describe('InProcessOperations with the real orchestrators, adapter and sandbox A
     const second = await restartGateway(deps, 'ops-gw');
     expect(second.operationId).toBe(first.operationId);
     expect((await settled(first.operationId)).status).toBe('Succeeded');
+  });
+
+  it('rolls out a change that joined after the roll read the desired configuration for the last time', async () => {
+    // The roll's activities see the cluster through a wrapper: the second read of the `state` ConfigMap
+    // is the roll's last desired-configuration read; a port-mapping change lands right after it.
+    let stateReads = 0;
+    let injected: Promise<unknown> | undefined;
+    const rollCluster = Object.create(deps.cluster) as GatewayDeps['cluster'];
+    rollCluster.readConfigMap = async (ns, name) => {
+      const read = await deps.cluster.readConfigMap(ns, name);
+      if (name === 'state' && ++stateReads === 2)
+        await (injected = replacePortMappings(local, 'ops-gw', [
+          { port: 8082, client: 'branch-a', targetPort: 80, protocol: 'tcp' },
+        ]));
+      return read;
+    };
+    const ops = new InProcessOperations({
+      deps: () => ({ ...local, cluster: rollCluster }),
+      timing,
+      log: quiet,
+    });
+    const local: GatewayDeps = { ...deps, operations: ops };
+
+    const { operationId } = await restartGateway(local, 'ops-gw');
+    await ops.drain();
+    expect(await injected).toMatchObject({ operationId });
+    expect((await ops.getOperation(operationId))?.status).toBe('Succeeded');
+    const desired = await makeActivities(local)[ACTIVITY.desiredConfigHash]!('ops-gw');
+    const deployed = await deps.cluster.readRollout('vpn-ops-gw', 'openvpn');
+    expect(deployed.templateAnnotations['vpn.aks-gateways.io/config-hash']).toBe(desired);
+    expect(rolloutComplete(deployed)).toBe(true);
   });
 
   it('rolls back and reports Failed when the new pod never becomes ready', async () => {

@@ -30,9 +30,13 @@ function rollActivities(o: { pollsUntilComplete: number; failure?: string; chang
   let desired = 'h1';
   let changed = false;
   const activities: Record<string, Activity> = {
+    [ACTIVITY.readTemplate]: () => {
+      calls.push('template');
+      return Promise.resolve({ old: true });
+    },
     [ACTIVITY.beginRoll]: (input) => {
       calls.push(`begin ${JSON.stringify(input)}`);
-      return Promise.resolve({ targetHash: desired, previousTemplate: { old: true }, changed: true });
+      return Promise.resolve({ targetHash: desired, changed: true });
     },
     [ACTIVITY.readRoll]: () => {
       polls += 1;
@@ -79,6 +83,7 @@ describe('rollOrchestrator through the durable-functions executor', () => {
       generations: 1,
     });
     expect(calls).toStrictEqual([
+      'template',
       'begin {"gateway":"gw","force":false,"restartedAt":"2026-11-22T12:00:00.000Z"}',
       'read',
       'read',
@@ -103,6 +108,35 @@ describe('rollOrchestrator through the durable-functions executor', () => {
     });
     expect(result.status).toBe('Failed');
     expect(result.error).toContain('rolled back: ProgressDeadlineExceeded');
+    expect(calls.at(-1)).toBe('rollback {"gateway":"gw","template":{"old":true}}');
+  });
+
+  it('rolls back to the template read before the roll, even when beginRoll failed after its patch landed', async () => {
+    const { activities, calls } = rollActivities({
+      pollsUntilComplete: 99,
+      failure: 'ProgressDeadlineExceeded',
+    });
+    // a tiny "cluster": the Deployment's template, patched by beginRoll
+    let template: unknown = { old: true };
+    let failures = 1;
+    const patchThenFail: Record<string, Activity> = {
+      ...activities,
+      [ACTIVITY.readTemplate]: () => Promise.resolve(template),
+      [ACTIVITY.beginRoll]: (input) => {
+        template = { new: true };
+        return failures-- > 0
+          ? Promise.reject(new Error('connection reset after the patch was applied'))
+          : activities[ACTIVITY.beginRoll]!(input);
+      },
+    };
+    const result = await runOrchestration(rollOrchestrator, {
+      name: 'roll',
+      instanceId: 'roll-gw',
+      input: rollInput,
+      activities: patchThenFail,
+      ...virtualClock(),
+    });
+    expect(result.status).toBe('Failed');
     expect(calls.at(-1)).toBe('rollback {"gateway":"gw","template":{"old":true}}');
   });
 
