@@ -6,10 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../shared/config.js';
 import { InputError } from '../../../shared/errors.js';
 import { generatePki } from '../../../shared/gateways/gateway-pki.js';
+import { GATEWAY_BODY_DEFAULTS } from '../../../shared/gateways/schemas.js';
 import type { CaMaterial, IssuedCert } from '../../../shared/pki/index.js';
 import {
   buildCrl,
   createCa,
+  DEFAULT_CLIENT_VALIDITY_DAYS,
   crlNeedsRenewal,
   generateTlsCryptKey,
   issueClientCert,
@@ -54,6 +56,9 @@ const now = new Date();
 let ca: CaMaterial;
 let server: IssuedCert;
 let client: IssuedCert;
+let shortCa: Promise<CaMaterial> | undefined;
+/** A CA that expires in 30 days, made on first use. */
+const shortLivedCa = () => (shortCa ??= createCa({ commonName: 'short-lived CA', validityDays: 30, now }));
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pki-test-'));
@@ -250,15 +255,89 @@ describe('CSR signing', () => {
 });
 
 describe('validity', () => {
-  it.each([0, -1, 1.5])('rejects %s days', async (days) => {
-    await expect(issueClientCert(ca, { commonName: 'x', validityDays: days, now })).rejects.toBeInstanceOf(
-      InputError,
-    );
+  /** Certificates carry whole seconds. */
+  const seconds = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
+
+  it.each([
+    ['CA', '10 years', 3650, () => Promise.resolve(ca.certPem)],
+    ['server', '5 years', 1825, () => Promise.resolve(server.certPem)],
+    [
+      'client',
+      '1 year',
+      365,
+      async () => (await issueClientCert(ca, { commonName: 'default-validity', now })).certPem,
+    ],
+  ])(
+    'gives the %s certificate %s (%s days) by default, backdated 5 minutes',
+    async (_kind, _years, days, pem) => {
+      const info = readCertificateInfo(await pem());
+      expect({ notBefore: info.notBefore, notAfter: info.notAfter }).toStrictEqual({
+        notBefore: seconds(now.getTime() - 5 * 60_000),
+        notAfter: seconds(now.getTime() + days * DAY_MS),
+      });
+    },
+  );
+
+  it("defaults clients to the gateway API's clientCertValidityDays default", () => {
+    expect(GATEWAY_BODY_DEFAULTS.clientCertValidityDays).toBe(DEFAULT_CLIENT_VALIDITY_DAYS);
   });
 
-  it("rejects a client validity beyond the CA's notAfter", async () => {
-    await expect(issueClientCert(ca, { commonName: 'x', validityDays: 3651, now })).rejects.toThrow(
-      /CA's own expiry/,
+  const issue = {
+    CA: (validityDays: number, _ca: CaMaterial) => createCa({ commonName: 'x', validityDays, now }),
+    'server certificate': (validityDays: number | undefined, issuer: CaMaterial) =>
+      issueServerCert(issuer, {
+        commonName: 'x',
+        ...(validityDays === undefined ? {} : { validityDays }),
+        now,
+      }),
+    'client certificate': (validityDays: number | undefined, issuer: CaMaterial) =>
+      issueClientCert(issuer, {
+        commonName: 'x',
+        ...(validityDays === undefined ? {} : { validityDays }),
+        now,
+      }),
+  } as const;
+
+  it.each(
+    (['CA', 'server certificate', 'client certificate'] as const).flatMap((kind) =>
+      [0, -1, 1.5, Number.NaN].map((days) => [kind, days] as const),
+    ),
+  )('rejects a %s validity of %s days', async (kind, days) => {
+    const error = await issue[kind](days, ca).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).message).toBe(
+      `${kind} validity must be a whole number of days above 0 (got ${days})`,
+    );
+    expect((error as InputError).problems).toStrictEqual([
+      { path: '/validityDays', message: 'must be a whole number above 0' },
+    ]);
+  });
+
+  it.each(['server certificate', 'client certificate'] as const)(
+    "rejects a %s validity beyond the CA's notAfter",
+    async (kind) => {
+      const error = await issue[kind](3651, ca).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InputError);
+      expect((error as InputError).message).toMatch(
+        new RegExp(`^${kind} validity of 3651 days would end after the CA's own expiry \\(\\d{4}-`),
+      );
+      expect((error as InputError).problems).toStrictEqual([
+        {
+          path: '/validityDays',
+          message: expect.stringMatching(/^must end before the CA expires/) as unknown,
+        },
+      ]);
+    },
+  );
+
+  it.each([
+    ['server certificate', 1825],
+    ['client certificate', 365],
+  ] as const)("rejects a %s's default validity (%s days) beyond a short-lived CA", async (kind, days) => {
+    const error = await issue[kind](undefined, await shortLivedCa()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).message).toMatch(
+      new RegExp(`^${kind} validity of ${days} days would end after the CA's own expiry`),
     );
   });
 });
