@@ -4,10 +4,12 @@
  * kubeconfig (exec plugin) gets a bearer token from @azure/identity for the AKS server application
  * instead, refreshed before it expires; admin credentials are used as they come when configured.
  */
-import type { TokenCredential } from '@azure/identity';
+import type { AccessToken, TokenCredential } from '@azure/identity';
 import type { ContainerServiceClient } from '@azure/arm-containerservice';
 import { KubeConfig } from '@kubernetes/client-node';
 import { NotFoundError, UpstreamError } from '../errors.js';
+import type { Logger } from '../logging.js';
+import { consoleLogger } from '../logging.js';
 import type { ClusterInfo, ClusterInfoSource } from './cluster-info.js';
 
 export interface AksTarget {
@@ -70,6 +72,25 @@ export class AksClusterInfo implements ClusterInfoSource {
   }
 }
 
+/**
+ * The clock and timers of the background token refresh: real, unref'd timers in production (they never
+ * keep the process alive); a virtual clock in tests.
+ */
+export interface RefreshScheduler {
+  now(): number;
+  /** Runs `task` once after `delayMs`; the returned function cancels it. */
+  schedule(task: () => void, delayMs: number): () => void;
+}
+
+export const realScheduler: RefreshScheduler = {
+  now: () => Date.now(),
+  schedule(task, delayMs) {
+    const timer = setTimeout(task, delayMs);
+    timer.unref();
+    return () => clearTimeout(timer);
+  },
+};
+
 export interface AksKubeConfigOptions extends AksTarget {
   readonly client: ContainerServiceClient;
   readonly credentials: 'user' | 'admin';
@@ -79,6 +100,18 @@ export interface AksKubeConfigOptions extends AksTarget {
   readonly serverAppId: string;
   /** Refresh this long before the token expires (default 5 minutes). */
   readonly refreshMarginMs?: number;
+  /**
+   * After a failed refresh, retry after `initialDelayMs` (default 5 s), doubling up to `maxDelayMs`
+   * (default 60 s), for as long as it takes: past the token's expiry too, since nothing else renews it.
+   */
+  readonly retry?: { readonly initialDelayMs?: number; readonly maxDelayMs?: number };
+  /** A token request that has not settled by then counts as failed (default 60 s). */
+  readonly attemptTimeoutMs?: number;
+  /** Stops the background refresh. */
+  readonly signal?: AbortSignal;
+  readonly scheduler?: RefreshScheduler;
+  /** Where failed refreshes are reported (never with the token). Default: console JSON lines. */
+  readonly log?: Logger;
 }
 
 /** A KubeConfig for the AKS cluster, ready for the adapter. Tokens refresh in the background. */
@@ -104,22 +137,94 @@ export async function aksKubeConfig(o: AksKubeConfigOptions): Promise<KubeConfig
   return kc;
 }
 
-/** Replaces the exec plugin (kubelogin) of `userName` with a bearer token kept fresh from `credential`. */
+/** A token is never refreshed sooner than this after the last success, however short-lived it is. */
+const MIN_REFRESH_INTERVAL_MS = 10_000;
+
+/**
+ * Replaces the exec plugin (kubelogin) of `userName` with a bearer token kept fresh from `credential`.
+ * The first token must come now (the caller sees the failure); later refreshes run in the background
+ * and, when one fails, the old token stays in place while retries back off up to a bounded interval.
+ */
 async function useEntraToken(kc: KubeConfig, userName: string, o: AksKubeConfigOptions): Promise<void> {
   const scope = `${o.serverAppId}/.default`;
+  const scheduler = o.scheduler ?? realScheduler;
+  const log = o.log ?? consoleLogger({ component: 'aks-token' });
   const margin = o.refreshMarginMs ?? 5 * 60_000;
-  const refresh = async (): Promise<void> => {
-    const token = await o.credential.getToken(scope);
-    if (!token) throw new UpstreamError(`no Entra token for the AKS server application ${o.serverAppId}`);
-    const users = kc.users.map((u) => (u.name === userName ? { name: u.name, token: token.token } : u));
-    kc.users = users;
-    const wait = Math.max(10_000, token.expiresOnTimestamp - Date.now() - margin);
-    // Refresh in the background; a failed refresh retries soon and the old token is kept meanwhile.
-    setTimeout(
-      () =>
-        void refresh().catch(() => setTimeout(() => void refresh().catch(() => undefined), 10_000).unref()),
-      wait,
-    ).unref();
+  const initialDelay = o.retry?.initialDelayMs ?? 5_000;
+  const maxDelay = o.retry?.maxDelayMs ?? 60_000;
+  const attemptTimeout = o.attemptTimeoutMs ?? 60_000;
+  let expiresOn = 0;
+  let failures = 0;
+  let cancelNext: (() => void) | undefined;
+
+  const fetchToken = (): Promise<AccessToken> =>
+    new Promise((resolve, reject) => {
+      const abort = new AbortController();
+      const cancelTimeout = scheduler.schedule(() => {
+        abort.abort();
+        reject(new UpstreamError(`no Entra token within ${attemptTimeout} ms`, { transient: true }));
+      }, attemptTimeout);
+      o.credential.getToken(scope, { abortSignal: abort.signal }).then(
+        (token) => {
+          cancelTimeout();
+          if (token) resolve(token);
+          else reject(new UpstreamError(`no Entra token for the AKS server application ${o.serverAppId}`));
+        },
+        (e: unknown) => {
+          cancelTimeout();
+          reject(e instanceof Error ? e : new Error(String(e)));
+        },
+      );
+    });
+
+  const install = (token: AccessToken): void => {
+    kc.users = kc.users.map((u) => (u.name === userName ? { name: u.name, token: token.token } : u));
+    expiresOn = token.expiresOnTimestamp;
   };
-  await refresh();
+
+  const untilRefreshDue = (): number =>
+    Math.max(MIN_REFRESH_INTERVAL_MS, expiresOn - scheduler.now() - margin);
+
+  const scheduleRefresh = (delayMs: number): void => {
+    if (o.signal?.aborted) return;
+    cancelNext = scheduler.schedule(() => void refresh(), delayMs);
+  };
+
+  const refresh = async (): Promise<void> => {
+    try {
+      install(await fetchToken());
+      if (failures > 0)
+        log.info('AKS Entra token refreshed after failures', { serverAppId: o.serverAppId, failures });
+      failures = 0;
+      scheduleRefresh(untilRefreshDue());
+    } catch (e: unknown) {
+      failures += 1;
+      const retryInMs = Math.min(maxDelay, initialDelay * 2 ** (failures - 1));
+      const expired = scheduler.now() >= expiresOn;
+      log[expired ? 'error' : 'warn'](
+        expired
+          ? 'AKS Entra token refresh failed and the token in use has expired; retrying'
+          : 'AKS Entra token refresh failed; keeping the current token and retrying',
+        {
+          serverAppId: o.serverAppId,
+          failures,
+          retryInMs,
+          tokenExpiresOn: new Date(expiresOn).toISOString(),
+          error: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
+        },
+      );
+      scheduleRefresh(retryInMs);
+    }
+  };
+
+  try {
+    install(await fetchToken());
+  } catch (e: unknown) {
+    throw new UpstreamError(
+      `getting an Entra token for the AKS server application ${o.serverAppId}: ${e instanceof Error ? e.message : String(e)}`,
+      { cause: e, transient: true },
+    );
+  }
+  o.signal?.addEventListener('abort', () => cancelNext?.(), { once: true });
+  scheduleRefresh(untilRefreshDue());
 }

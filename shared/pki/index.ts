@@ -43,6 +43,8 @@ const DAY_MS = 86_400_000;
 const BACKDATE_MS = 5 * 60_000;
 export const DEFAULT_CA_VALIDITY_DAYS = 3650;
 export const DEFAULT_SERVER_VALIDITY_DAYS = 1825;
+/** One year; the gateway API's `clientCertValidityDays` default is the same. */
+export const DEFAULT_CLIENT_VALIDITY_DAYS = 365;
 
 /** node-forge writes PEM with CRLF; everything we emit (configs, Secrets, profiles) uses LF. */
 function lf(pem: string): string {
@@ -226,18 +228,19 @@ function publicKeyFromCsr(csrPem: string): forge.pki.PublicKey {
 }
 
 /**
- * Issues a client certificate: a new key pair, or the public key of `csrPem` (its subject and requested
- * extensions are ignored: the CN is the client name and the extensions are ours).
+ * Issues a client certificate (1 year by default, bounded by the CA): a new key pair, or the public key
+ * of `csrPem` (its subject and requested extensions are ignored: the CN is the client name and the
+ * extensions are ours).
  */
 export async function issueClientCert(
   ca: CaMaterial,
-  o: { commonName: string; validityDays: number; csrPem?: string; now?: Date },
+  o: { commonName: string; validityDays?: number; csrPem?: string; now?: Date },
 ): Promise<IssuedCert> {
   checkCommonName(o.commonName);
   const loaded = loadCa(ca);
   const period = validity(
     o.now ?? new Date(),
-    o.validityDays,
+    o.validityDays ?? DEFAULT_CLIENT_VALIDITY_DAYS,
     'client certificate',
     loaded.cert.validity.notAfter,
   );

@@ -1,13 +1,17 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../shared/config.js';
 import { InputError } from '../../../shared/errors.js';
+import { generatePki } from '../../../shared/gateways/gateway-pki.js';
+import { GATEWAY_BODY_DEFAULTS } from '../../../shared/gateways/schemas.js';
 import type { CaMaterial, IssuedCert } from '../../../shared/pki/index.js';
 import {
   buildCrl,
   createCa,
+  DEFAULT_CLIENT_VALIDITY_DAYS,
   crlNeedsRenewal,
   generateTlsCryptKey,
   issueClientCert,
@@ -24,11 +28,37 @@ const file = (name: string, content: string) => {
 const openssl = (...args: string[]) =>
   execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const text = (pem: string) => openssl('x509', '-in', file('x.pem', pem), '-noout', '-text');
+/** Exit status and stdout+stderr together: OpenSSL 3 prints `verify OK` and verify errors on stderr. */
+const opensslStatus = (...args: string[]) => {
+  const run = spawnSync('openssl', args, { encoding: 'utf8' });
+  return { status: run.status, output: `${run.stdout}${run.stderr}` };
+};
+/** A certificate's X.509v3 extensions as `openssl x509 -text` prints them: name (+ " critical") → value. */
+const extensions = (pem: string): Record<string, string> => {
+  const section = /X509v3 extensions:\n([\s\S]*?)\n {4}Signature Algorithm/.exec(text(pem))?.[1] ?? '';
+  return Object.fromEntries(
+    [...section.matchAll(/^ {12}(\S[^\n]*?):( critical)? *\n((?: {16}[^\n]*\n?)+)/gm)].map((m) => [
+      `${m[1] ?? ''}${m[2] ?? ''}`,
+      (m[3] ?? '').trim().replace(/^keyid:/, ''),
+    ]),
+  );
+};
+/** The revoked entries `openssl crl -text` lists. */
+const revokedEntries = (crlText: string) =>
+  [
+    ...crlText.matchAll(
+      /Serial Number: ([0-9A-F]+)\n\s+Revocation Date: ([^\n]+)\n\s+CRL entry extensions:\n\s+X509v3 CRL Reason Code: *\n\s+([^\n]+)/g,
+    ),
+  ].map((m) => ({ serial: m[1], revocationDate: m[2], reason: m[3] }));
+const DAY_MS = 86_400_000;
 
 const now = new Date();
 let ca: CaMaterial;
 let server: IssuedCert;
 let client: IssuedCert;
+let shortCa: Promise<CaMaterial> | undefined;
+/** A CA that expires in 30 days, made on first use. */
+const shortLivedCa = () => (shortCa ??= createCa({ commonName: 'short-lived CA', validityDays: 30, now }));
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pki-test-'));
@@ -98,7 +128,7 @@ describe('certificates', () => {
 });
 
 describe('CSR signing', () => {
-  const csr = (keySpec: string[]) => {
+  const csr = (keySpec: string[], subject = '/CN=evil/O=ignored', extra: string[] = []) => {
     const key = join(dir, 'csr.key');
     execFileSync(
       'openssl',
@@ -112,39 +142,97 @@ describe('CSR signing', () => {
         '-out',
         join(dir, 'r.csr'),
         '-subj',
-        '/CN=evil/O=ignored',
+        subject,
+        ...extra,
       ],
       { stdio: 'ignore' },
     );
     return readFileSync(join(dir, 'r.csr'), 'utf8');
   };
 
-  it('takes only the public key: our CN and extensions, no private key returned', async () => {
-    const request = csr(['-newkey', 'rsa:2048']);
+  it("takes only the public key: openssl verifies it, with our CN and extensions, not the CSR's", async () => {
+    // GIVEN a CSR whose subject and requested extensions ask for more than a client may have
+    const request = csr(['-newkey', 'rsa:2048'], '/CN=evil/O=ignored', [
+      '-addext',
+      'subjectAltName=DNS:evil.example',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'extendedKeyUsage=serverAuth',
+    ]);
+    // WHEN it is signed for client branch-x
     const issued = await issueClientCert(ca, {
       commonName: 'branch-x',
       validityDays: 10,
       csrPem: request,
       now,
     });
+    // THEN the certificate chains to the CA as a TLS client, carries our subject and extensions only,
+    // and the CSR's public key; no private key exists on our side
     expect(issued.keyPem).toBeUndefined();
-    const t = text(issued.certPem);
-    expect(t).toMatch(/Subject: CN ?= ?branch-x\n/);
-    expect(t).toContain('TLS Web Client Authentication');
-    const modulus = (args: string[]) => openssl(...args).trim();
-    expect(modulus(['x509', '-in', file('i.pem', issued.certPem), '-noout', '-modulus'])).toBe(
-      modulus(['rsa', '-in', join(dir, 'csr.key'), '-noout', '-modulus']),
+    const cert = file('i.pem', issued.certPem);
+    expect(
+      opensslStatus('verify', '-purpose', 'sslclient', '-CAfile', file('ca.crt', ca.certPem), cert),
+    ).toStrictEqual({
+      status: 0,
+      output: `${cert}: OK\n`,
+    });
+    expect(openssl('x509', '-in', cert, '-noout', '-subject', '-nameopt', 'RFC2253')).toBe(
+      'subject=CN=branch-x\n',
     );
+    expect(extensions(issued.certPem)).toStrictEqual({
+      'X509v3 Basic Constraints': 'CA:FALSE',
+      'X509v3 Key Usage critical': 'Digital Signature, Key Agreement',
+      'X509v3 Extended Key Usage': 'TLS Web Client Authentication',
+      'X509v3 Subject Key Identifier': expect.stringMatching(/^[0-9A-F]{2}(:[0-9A-F]{2}){19}$/) as unknown,
+      'X509v3 Authority Key Identifier': extensions(ca.certPem)['X509v3 Subject Key Identifier'],
+    });
+    expect(openssl('x509', '-in', cert, '-noout', '-pubkey')).toBe(
+      openssl('req', '-in', join(dir, 'r.csr'), '-noout', '-pubkey'),
+    );
+  });
+
+  it.each([
+    ['spaces and shell characters', '/CN=Evil Name; rm -rf *!'],
+    ['upper case, dots, underscores and an e-mail', '/CN=Branch_X.example.COM/emailAddress=a@b.example'],
+  ])('uses the client name as CN when the CSR subject has %s', async (_case, subject) => {
+    const issued = await issueClientCert(ca, {
+      commonName: 'branch-y',
+      validityDays: 10,
+      csrPem: csr(['-newkey', 'rsa:2048'], subject),
+      now,
+    });
+    expect(
+      openssl('x509', '-in', file('y.pem', issued.certPem), '-noout', '-subject', '-nameopt', 'RFC2253'),
+    ).toBe('subject=CN=branch-y\n');
+    expect(readCertificateInfo(issued.certPem).commonName).toBe('branch-y');
   });
 
   it.each([
     [
       'malformed PEM',
       () => '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n',
-      /not a valid PEM/,
+      'the CSR is not a valid PEM PKCS#10 request',
+      'not a valid PKCS#10 request',
     ],
-    ['a 1024-bit key', () => csr(['-newkey', 'rsa:1024']), /1024 bits/],
-    ['an EC key', () => csr(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']), /not RSA/],
+    [
+      'a 1024-bit RSA key',
+      () => csr(['-newkey', 'rsa:1024']),
+      'the CSR key has 1024 bits: at least 2048 are required',
+      'key must have at least 2048 bits',
+    ],
+    [
+      'an EC P-256 key',
+      () => csr(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']),
+      'the CSR key is not RSA: only RSA keys of at least 2048 bits are accepted',
+      'key must be RSA (≥ 2048 bits)',
+    ],
+    [
+      'an Ed25519 key',
+      () => csr(['-newkey', 'ed25519']),
+      'the CSR key is not RSA: only RSA keys of at least 2048 bits are accepted',
+      'key must be RSA (≥ 2048 bits)',
+    ],
     [
       'a tampered signature',
       () => {
@@ -153,82 +241,196 @@ describe('CSR signing', () => {
         der[der.length - 5] = (der[der.length - 5] ?? 0) ^ 0xff;
         return `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE REQUEST-----\n`;
       },
-      /signature does not verify/,
+      'the CSR signature does not verify',
+      'signature does not verify',
     ],
-  ])('rejects %s with a clear InputError', async (_case, make, message) => {
+  ])('rejects %s with a clear InputError', async (_case, make, message, problem) => {
     const error = await issueClientCert(ca, { commonName: 'x', validityDays: 10, csrPem: make(), now }).catch(
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(InputError);
-    expect((error as InputError).message).toMatch(message);
+    expect((error as InputError).message).toBe(message);
+    expect((error as InputError).problems).toStrictEqual([{ path: '/csr', message: problem }]);
   });
 });
 
 describe('validity', () => {
-  it.each([0, -1, 1.5])('rejects %s days', async (days) => {
-    await expect(issueClientCert(ca, { commonName: 'x', validityDays: days, now })).rejects.toBeInstanceOf(
-      InputError,
-    );
+  /** Certificates carry whole seconds. */
+  const seconds = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
+
+  it.each([
+    ['CA', '10 years', 3650, () => Promise.resolve(ca.certPem)],
+    ['server', '5 years', 1825, () => Promise.resolve(server.certPem)],
+    [
+      'client',
+      '1 year',
+      365,
+      async () => (await issueClientCert(ca, { commonName: 'default-validity', now })).certPem,
+    ],
+  ])(
+    'gives the %s certificate %s (%s days) by default, backdated 5 minutes',
+    async (_kind, _years, days, pem) => {
+      const info = readCertificateInfo(await pem());
+      expect({ notBefore: info.notBefore, notAfter: info.notAfter }).toStrictEqual({
+        notBefore: seconds(now.getTime() - 5 * 60_000),
+        notAfter: seconds(now.getTime() + days * DAY_MS),
+      });
+    },
+  );
+
+  it("defaults clients to the gateway API's clientCertValidityDays default", () => {
+    expect(GATEWAY_BODY_DEFAULTS.clientCertValidityDays).toBe(DEFAULT_CLIENT_VALIDITY_DAYS);
   });
 
-  it("rejects a client validity beyond the CA's notAfter", async () => {
-    await expect(issueClientCert(ca, { commonName: 'x', validityDays: 3651, now })).rejects.toThrow(
-      /CA's own expiry/,
+  const issue = {
+    CA: (validityDays: number, _ca: CaMaterial) => createCa({ commonName: 'x', validityDays, now }),
+    'server certificate': (validityDays: number | undefined, issuer: CaMaterial) =>
+      issueServerCert(issuer, {
+        commonName: 'x',
+        ...(validityDays === undefined ? {} : { validityDays }),
+        now,
+      }),
+    'client certificate': (validityDays: number | undefined, issuer: CaMaterial) =>
+      issueClientCert(issuer, {
+        commonName: 'x',
+        ...(validityDays === undefined ? {} : { validityDays }),
+        now,
+      }),
+  } as const;
+
+  it.each(
+    (['CA', 'server certificate', 'client certificate'] as const).flatMap((kind) =>
+      [0, -1, 1.5, Number.NaN].map((days) => [kind, days] as const),
+    ),
+  )('rejects a %s validity of %s days', async (kind, days) => {
+    const error = await issue[kind](days, ca).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).message).toBe(
+      `${kind} validity must be a whole number of days above 0 (got ${days})`,
+    );
+    expect((error as InputError).problems).toStrictEqual([
+      { path: '/validityDays', message: 'must be a whole number above 0' },
+    ]);
+  });
+
+  it.each(['server certificate', 'client certificate'] as const)(
+    "rejects a %s validity beyond the CA's notAfter",
+    async (kind) => {
+      const error = await issue[kind](3651, ca).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InputError);
+      expect((error as InputError).message).toMatch(
+        new RegExp(`^${kind} validity of 3651 days would end after the CA's own expiry \\(\\d{4}-`),
+      );
+      expect((error as InputError).problems).toStrictEqual([
+        {
+          path: '/validityDays',
+          message: expect.stringMatching(/^must end before the CA expires/) as unknown,
+        },
+      ]);
+    },
+  );
+
+  it.each([
+    ['server certificate', 1825],
+    ['client certificate', 365],
+  ] as const)("rejects a %s's default validity (%s days) beyond a short-lived CA", async (kind, days) => {
+    const error = await issue[kind](undefined, await shortLivedCa()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).message).toMatch(
+      new RegExp(`^${kind} validity of ${days} days would end after the CA's own expiry`),
     );
   });
 });
 
 describe('CRL', () => {
-  it('is a v2 CRL that openssl verifies against the CA, with crlNumber, AKI, and reason codes', () => {
-    const nextUpdate = new Date(now.getTime() + 30 * 86_400_000);
+  const nextUpdate = new Date(now.getTime() + 30 * DAY_MS);
+
+  it('is a v2 CRL that openssl verifies against the CA, with crlNumber, AKI, and every revoked serial and reason', () => {
+    // GIVEN revoked serials with every reason we emit, and one without a reason
+    const revokedAt = new Date('2026-11-12T10:20:30Z');
+    // WHEN the CRL is signed
     const pem = buildCrl(ca, {
       revoked: [
-        { serial: client.serial, revokedAt: now, reason: 'keyCompromise' },
-        { serial: 'ff01', revokedAt: now },
+        { serial: client.serial, revokedAt, reason: 'keyCompromise' },
+        { serial: 'ff01', revokedAt },
+        { serial: '0a', revokedAt, reason: 'affiliationChanged' },
+        { serial: '7f02', revokedAt, reason: 'superseded' },
+        { serial: '7f03', revokedAt, reason: 'cessationOfOperation' },
+        { serial: '7f04', revokedAt, reason: 'unspecified' },
       ],
       crlNumber: 42,
       thisUpdate: now,
       nextUpdate,
     });
+    // THEN openssl verifies its signature and lists each entry with its date and reason
     expect(pem).toMatch(/^-----BEGIN X509 CRL-----\n/);
     const crl = file('crl.pem', pem);
-    expect(
-      execFileSync('openssl', ['crl', '-in', crl, '-CAfile', join(dir, 'ca.crt'), '-noout'], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-      }).trim(),
-    ).toBe('');
-    const verify = execFileSync(
-      'sh',
-      ['-c', `openssl crl -in ${crl} -CAfile ${join(dir, 'ca.crt')} -noout 2>&1`],
-      { encoding: 'utf8' },
-    );
-    expect(verify).toContain('verify OK');
+    expect(opensslStatus('crl', '-in', crl, '-CAfile', file('ca.crt', ca.certPem), '-noout')).toStrictEqual({
+      status: 0,
+      output: 'verify OK\n',
+    });
     const t = openssl('crl', '-in', crl, '-noout', '-text');
     expect(t).toContain('Version 2 (0x1)');
-    expect(t).toMatch(/CRL Number:\s+42/);
-    expect(t).toContain('Authority Key Identifier');
-    expect(t).toContain(`Serial Number: ${client.serial.toUpperCase()}`);
-    expect(t).toContain('Serial Number: FF01');
-    expect(t).toContain('Key Compromise');
-    expect(t).toContain('Unspecified');
+    expect(t).toMatch(/CRL Number:\s+42\n/);
+    expect(t).toMatch(/Authority Key Identifier:\s+(keyid:)?[0-9A-F:]+\n/);
+    const date = 'Nov 12 10:20:30 2026 GMT';
+    expect(revokedEntries(t)).toStrictEqual([
+      { serial: client.serial.toUpperCase(), revocationDate: date, reason: 'Key Compromise' },
+      { serial: 'FF01', revocationDate: date, reason: 'Unspecified' },
+      { serial: '0A', revocationDate: date, reason: 'Affiliation Changed' },
+      { serial: '7F02', revocationDate: date, reason: 'Superseded' },
+      { serial: '7F03', revocationDate: date, reason: 'Cessation Of Operation' },
+      { serial: '7F04', revocationDate: date, reason: 'Unspecified' },
+    ]);
+  });
+
+  it("gives a new gateway an empty CRL that openssl verifies against the gateway's CA only", async () => {
+    // GIVEN the PKI a brand-new gateway gets (revoked: [])
+    const fresh = await generatePki({ config: loadConfig({}) }, 'branch-2', now);
+    const caFile = file('new-ca.crt', fresh.pki.caCrt);
+    const crl = file('new-crl.pem', fresh.pki.crlPem);
+    // THEN openssl verifies the CRL against that CA, and lists nothing
+    expect(opensslStatus('crl', '-in', crl, '-CAfile', caFile, '-noout')).toStrictEqual({
+      status: 0,
+      output: 'verify OK\n',
+    });
+    const t = openssl('crl', '-in', crl, '-noout', '-text');
+    expect(t).toMatch(/CRL Number:\s+1\n/);
+    expect(t).toContain('\nNo Revoked Certificates.\n');
+    expect(revokedEntries(t)).toStrictEqual([]);
+    // and the server certificate still verifies with CRL checking on
+    const serverFile = file('new-server.crt', fresh.pki.serverCrt);
+    expect(
+      opensslStatus('verify', '-crl_check', '-CAfile', caFile, '-CRLfile', crl, serverFile),
+    ).toStrictEqual({
+      status: 0,
+      output: `${serverFile}: OK\n`,
+    });
+    // while another CA of the same name (another key) does not, so the checks above are not vacuous
+    // (`openssl crl` exits 0 either way in OpenSSL 3.0: only its output tells)
+    const impostor = await createCa({ commonName: 'branch-2 VPN CA', now });
+    expect(
+      opensslStatus('crl', '-in', crl, '-CAfile', file('impostor.crt', impostor.certPem), '-noout'),
+    ).toStrictEqual({ status: 0, output: 'verify failure\n' });
   });
 
   it('revokes the client under openssl verify -crl_check', () => {
     const pem = buildCrl(ca, {
       revoked: [{ serial: client.serial, revokedAt: now }],
       crlNumber: 2,
-      nextUpdate: new Date(now.getTime() + 86_400_000),
+      nextUpdate: new Date(now.getTime() + DAY_MS),
     });
-    const out = execFileSync(
-      'sh',
-      [
-        '-c',
-        `openssl verify -crl_check -CAfile ${file('ca.crt', ca.certPem)} -CRLfile ${file('crl2.pem', pem)} ${file('c.crt', client.certPem)} 2>&1 || true`,
-      ],
-      { encoding: 'utf8' },
+    const out = opensslStatus(
+      'verify',
+      '-crl_check',
+      '-CAfile',
+      file('ca.crt', ca.certPem),
+      '-CRLfile',
+      file('crl2.pem', pem),
+      file('c.crt', client.certPem),
     );
-    expect(out).toContain('certificate revoked');
+    expect(out.status).not.toBe(0);
+    expect(out.output).toContain('certificate revoked');
   });
 
   it('rejects a nextUpdate before thisUpdate and a bad serial', () => {
@@ -250,7 +452,7 @@ describe('CRL', () => {
     [3, true],
     [-1, true],
   ])('needs renewal %s days before nextUpdate with a 7-day window: %s', (daysLeft, expected) => {
-    expect(crlNeedsRenewal(new Date(now.getTime() + daysLeft * 86_400_000), now, 7)).toBe(expected);
+    expect(crlNeedsRenewal(new Date(now.getTime() + daysLeft * DAY_MS), now, 7)).toBe(expected);
   });
 });
 
