@@ -15,7 +15,7 @@ describeSecretStoreContract('directory', () => {
 });
 
 describe('DirectorySecretStore files', () => {
-  it('are 0600 in a 0700 directory, with no temp files left behind', async () => {
+  it('are 0600 in 0700 per-gateway directories, with no temp files left behind', async () => {
     const root = mkdtempSync(join(tmpdir(), 'secrets-'));
     try {
       const directory = join(root, 'store');
@@ -27,10 +27,12 @@ describe('DirectorySecretStore files', () => {
         { certPem: 'c', profile: 'p' },
         { serial: '01', notAfter: '2027-01-01T00:00:00.000Z' },
       );
-      expect(statSync(directory).mode & 0o777).toBe(0o700);
-      const files = readdirSync(directory).sort();
-      expect(files).toStrictEqual(['gw--ca.json', 'gw--client--c1.json']);
-      for (const f of files) expect(statSync(join(directory, f)).mode & 0o777).toBe(0o600);
+      const entries = readdirSync(directory, { recursive: true, encoding: 'utf8' }).sort();
+      expect(entries).toStrictEqual(['gw', 'gw/ca.json', 'gw/clients', 'gw/clients/c1.json']);
+      for (const d of ['.', 'gw', 'gw/clients'])
+        expect(statSync(join(directory, d)).mode & 0o777).toBe(0o700);
+      for (const f of ['gw/ca.json', 'gw/clients/c1.json'])
+        expect(statSync(join(directory, f)).mode & 0o777).toBe(0o600);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

@@ -84,5 +84,26 @@ export function describeSecretStoreContract(name: string, start: () => Promise<S
       expect(await t.store.getClient('gw-b', 'c1')).toStrictEqual(bundle('again'));
       expect(await t.store.getCa('gw-a')).toStrictEqual(ca);
     });
+
+    it("keeps gateway 'a' apart from gateway 'a--b' when listing and deleting", async () => {
+      const info = { serial: '01', notAfter: '2027-11-22T12:00:00.000Z' };
+      await t.store.putCa('a', { certPem: 'ca-a', keyPem: 'key-a' });
+      await t.store.putClient('a', 'c', bundle('a/c'), info);
+      await t.store.putCa('a--b', { certPem: 'ca-a--b', keyPem: 'key-a--b' });
+      await t.store.putClient('a--b', 'c', bundle('a--b/c'), info);
+      await t.store.putClient('a--b', 'd', bundle('a--b/d'), info);
+
+      expect((await t.store.listClients('a')).map((c) => [c.gateway, c.client])).toStrictEqual([['a', 'c']]);
+      await t.store.deleteGateway('a');
+
+      expect(await t.store.getCa('a')).toBeUndefined();
+      expect(await t.store.listClients('a')).toStrictEqual([]);
+      expect(await t.store.getCa('a--b')).toStrictEqual({ certPem: 'ca-a--b', keyPem: 'key-a--b' });
+      expect(await t.store.getClient('a--b', 'c')).toStrictEqual(bundle('a--b/c'));
+      expect((await t.store.listClients('a--b')).map((c) => [c.gateway, c.client]).sort()).toStrictEqual([
+        ['a--b', 'c'],
+        ['a--b', 'd'],
+      ]);
+    });
   });
 }
