@@ -1,7 +1,7 @@
 import type { AccessToken, TokenCredential } from '@azure/identity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UpstreamError } from '../../../shared/errors.js';
-import { KeyVaultSecretStore } from '../../../shared/secrets/key-vault-store.js';
+import { InternalError, UpstreamError } from '../../../shared/errors.js';
+import { KeyVaultSecretStore, secretName } from '../../../shared/secrets/key-vault-store.js';
 import type { FakeKeyVault } from '../../fakes/key-vault-server.js';
 import { startFakeKeyVault } from '../../fakes/key-vault-server.js';
 import { describeSecretStoreContract } from './secret-store-contract.js';
@@ -41,7 +41,9 @@ describe('KeyVaultSecretStore on the wire', () => {
       { certPem: 'c', keyPem: 'k', profile: 'p' },
       { serial: '7f01', notAfter: '2027-11-22T12:00:00.000Z' },
     );
-    const [version] = kv.secrets.get('gw--client--site-a')!;
+    const name = secretName('gw', 'site-a');
+    expect(name).toMatch(/^gw--client--site-a--[0-9a-f]{32}$/);
+    const [version] = kv.secrets.get(name)!;
     expect(version!.contentType).toBe('application/json');
     expect(version!.tags).toStrictEqual({
       kind: 'client',
@@ -52,6 +54,27 @@ describe('KeyVaultSecretStore on the wire', () => {
     });
     expect(version!.attributes.exp).toBe(Date.parse('2027-11-22T12:00:00.000Z') / 1000);
     expect(JSON.parse(version!.value)).toStrictEqual({ certPem: 'c', keyPem: 'k', profile: 'p' });
+  });
+
+  it.each([
+    ['a CA', () => secretName('z'.repeat(63)), /^z{63}--ca--[0-9a-f]{32}$/],
+    ['a client', () => secretName('z'.repeat(63), 'z'.repeat(63)), /^z{63}--client--z{20}--[0-9a-f]{32}$/],
+  ])('names %s of the longest gateway and client within 127 characters', (_case, name, expected) => {
+    expect(name()).toMatch(expected);
+    expect(name().length).toBeLessThanOrEqual(127);
+  });
+
+  it('refuses a secret whose tags name another item, and never deletes it with the gateway of those tags', async () => {
+    const store = storeFor(kv);
+    await store.putCa('tagged', { certPem: 'c', keyPem: 'k' });
+    const [version] = kv.secrets.get(secretName('tagged'))!;
+    version!.tags = { kind: 'ca', gateway: 'someone-else' };
+    const error = await store.getCa('tagged').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InternalError);
+    expect((error as Error).message).toMatch(/is tagged .*someone-else.*not as the item its name is for/);
+    // nor counts it as the other gateway's: deleting that gateway leaves it alone
+    await store.deleteGateway('someone-else');
+    expect(kv.secrets.has(secretName('tagged'))).toBe(true);
   });
 
   it('answers the challenge before sending a token', () => {
@@ -78,10 +101,10 @@ describe('KeyVaultSecretStore on the wire', () => {
     const store = storeFor(kv);
     await store.putCa('again', { certPem: 'old', keyPem: 'old' });
     await store.deleteGateway('again');
-    expect(kv.deleted.has('again--ca')).toBe(true);
+    expect(kv.deleted.has(secretName('again'))).toBe(true);
     await store.putCa('again', { certPem: 'new', keyPem: 'new' });
     expect(await store.getCa('again')).toStrictEqual({ certPem: 'new', keyPem: 'new' });
-    expect(kv.deleted.has('again--ca')).toBe(false);
+    expect(kv.deleted.has(secretName('again'))).toBe(false);
   });
 
   it.each([
