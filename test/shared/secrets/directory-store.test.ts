@@ -1,18 +1,40 @@
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { InternalError } from '../../../shared/errors.js';
 import { DirectorySecretStore } from '../../../shared/secrets/directory-store.js';
 import { describeSecretStoreContract } from './secret-store-contract.js';
 
-describeSecretStoreContract('directory', () => {
-  const directory = join(mkdtempSync(join(tmpdir(), 'secrets-')), 'store');
-  return Promise.resolve({
-    store: new DirectorySecretStore({ directory }),
-    reopen: () => new DirectorySecretStore({ directory }),
-    close: () => Promise.resolve(rmSync(join(directory, '..'), { recursive: true, force: true })),
-  });
-});
+// The directory store reads a directory in one go (no pages), deletes for good (no soft delete) and does
+// not retry: a local filesystem has no throttling, 5xx or dropped connections. So the contract generates
+// no paged-store, soft-deleting-store or retrying-store cases for it; an outage it gets, made real by
+// putting a plain file where the store's directory was.
+describeSecretStoreContract(
+  'directory',
+  { pagedListing: false, softDelete: false, retriedFaults: [] },
+  () => {
+    const directory = join(mkdtempSync(join(tmpdir(), 'secrets-')), 'store');
+    const away = `${directory}.away`;
+    return Promise.resolve({
+      store: new DirectorySecretStore({ directory }),
+      reopen: () => new DirectorySecretStore({ directory }),
+      close: () => Promise.resolve(rmSync(join(directory, '..'), { recursive: true, force: true })),
+      faults: {
+        startOutage: () => {
+          renameSync(directory, away);
+          writeFileSync(directory, 'not a directory');
+        },
+        clear: () => {
+          if (!existsSync(away)) return;
+          rmSync(directory, { force: true });
+          renameSync(away, directory);
+        },
+        outageError: { type: InternalError, fields: { code: 'internal' } },
+      },
+    });
+  },
+);
 
 describe('DirectorySecretStore files', () => {
   it('are 0600 in 0700 per-gateway directories, with no temp files left behind', async () => {

@@ -2,8 +2,9 @@ import type { AccessToken, TokenCredential } from '@azure/identity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InternalError, UpstreamError } from '../../../shared/errors.js';
 import { KeyVaultSecretStore, secretName } from '../../../shared/secrets/key-vault-store.js';
-import type { FakeKeyVault } from '../../fakes/key-vault-server.js';
+import type { FakeKeyVault, KvFault } from '../../fakes/key-vault-server.js';
 import { startFakeKeyVault } from '../../fakes/key-vault-server.js';
+import type { TransientFault } from './secret-store-contract.js';
 import { describeSecretStoreContract } from './secret-store-contract.js';
 
 /** Our own credential (not an SDK double): a fixed token for the fake vault. */
@@ -21,10 +22,40 @@ const storeFor = (kv: FakeKeyVault, maxRetries = 3) =>
     pollIntervalMs: 20,
   });
 
-describeSecretStoreContract('key vault', async () => {
-  const kv = await startFakeKeyVault({ pageSize: 3 });
-  return { store: storeFor(kv), reopen: () => storeFor(kv), close: () => kv.close() };
-});
+const transientFaults: Record<TransientFault, Omit<KvFault, 'path'>> = {
+  throttled: { status: 429, retryAfterSeconds: 1 },
+  'server-error': { status: 500 },
+  'connection-reset': { reset: true },
+};
+
+describeSecretStoreContract(
+  'key vault',
+  { pagedListing: true, softDelete: true, retriedFaults: ['throttled', 'server-error', 'connection-reset'] },
+  async () => {
+    const kv = await startFakeKeyVault({ pageSize: 3 });
+    return {
+      store: storeFor(kv),
+      reopen: () => storeFor(kv),
+      close: () => kv.close(),
+      paging: {
+        pageSize: 3,
+        listRequests: () =>
+          kv.requests.filter((r) => r.method === 'GET' && /^\/secrets\?/.test(r.path)).length,
+      },
+      softDelete: {
+        deletedOf: (gateway) =>
+          [...kv.deleted.values()].filter((d) => d.versions.at(-1)?.tags?.['gateway'] === gateway).length,
+      },
+      faults: {
+        failNext: (fault) => kv.addFault({ path: /^\/secrets/, nth: 1, ...transientFaults[fault] }),
+        startOutage: () => void kv.addFault({ path: /^\//, every: true, status: 503 }),
+        clear: () => kv.clearFaults(),
+        // after the SDK's retries: an UpstreamError the caller may retry later
+        outageError: { type: UpstreamError, fields: { transient: true } },
+      },
+    };
+  },
+);
 
 describe('KeyVaultSecretStore on the wire', () => {
   let kv: FakeKeyVault;
@@ -79,59 +110,5 @@ describe('KeyVaultSecretStore on the wire', () => {
 
   it('answers the challenge before sending a token', () => {
     expect(kv.requests[0]).toMatchObject({ status: 401 });
-  });
-
-  it('pages through listings with nextLink', async () => {
-    const store = storeFor(kv);
-    for (let i = 0; i < 7; i += 1)
-      await store.putClient(
-        'paged',
-        `c${i}`,
-        { certPem: 'c', profile: 'p' },
-        { serial: `${i}`, notAfter: '2027-01-01T00:00:00.000Z' },
-      );
-    const before = kv.requests.length;
-    expect(await store.listClients('paged')).toHaveLength(7);
-    const listCalls = kv.requests.slice(before).filter((r) => r.path.startsWith('/secrets?'));
-    // two secrets a page: every page was fetched by following nextLink
-    expect(listCalls.length).toBe(Math.ceil(kv.secrets.size / 2));
-  });
-
-  it('recovers a soft-deleted name when the gateway is created again', async () => {
-    const store = storeFor(kv);
-    await store.putCa('again', { certPem: 'old', keyPem: 'old' });
-    await store.deleteGateway('again');
-    expect(kv.deleted.has(secretName('again'))).toBe(true);
-    await store.putCa('again', { certPem: 'new', keyPem: 'new' });
-    expect(await store.getCa('again')).toStrictEqual({ certPem: 'new', keyPem: 'new' });
-    expect(kv.deleted.has(secretName('again'))).toBe(false);
-  });
-
-  it.each([
-    ['429 with Retry-After', { status: 429, retryAfterSeconds: 1 }],
-    ['a 500', { status: 500 }],
-    ['a connection reset', { reset: true }],
-  ])('retries %s and succeeds', async (_case, fault) => {
-    const store = storeFor(kv);
-    await store.putCa('retry', { certPem: 'c', keyPem: 'k' });
-    kv.addFault({ method: 'GET', path: /^\/secrets\/retry--ca/, nth: 1, ...fault });
-    try {
-      expect(await store.getCa('retry')).toStrictEqual({ certPem: 'c', keyPem: 'k' });
-    } finally {
-      kv.clearFaults();
-    }
-  });
-
-  it('gives up on a persistent 503 with a transient UpstreamError (no raw SDK error)', async () => {
-    const store = storeFor(kv, 1);
-    for (let nth = 1; nth <= 3; nth += 1)
-      kv.addFault({ method: 'GET', path: /^\/secrets\/retry--ca/, nth, status: 503 });
-    try {
-      const error = await store.getCa('retry').catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(UpstreamError);
-      expect((error as UpstreamError).transient).toBe(true);
-    } finally {
-      kv.clearFaults();
-    }
   });
 });

@@ -1,12 +1,60 @@
-/** The SecretStore contract, written once and run against every adapter. */
+/**
+ * The SecretStore contract, written once and run against every adapter.
+ *
+ * Some behaviours only some stores have (paged listings, soft delete, retried transient faults). A store
+ * declares them in `behaviours` when the suite is registered, and cases for behaviours it lacks are not
+ * generated for it at all (never registered as skipped); each such case names its behaviour in its title.
+ * Every store gets the cases that make sense everywhere: many clients listed completely, delete and
+ * re-create, and an outage of the backing store.
+ */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DomainError } from '../../../shared/errors.js';
 import type { SecretStore } from '../../../shared/secrets/secret-store.js';
+
+/** Faults a store is expected to ride out by retrying: the call succeeds as if nothing happened. */
+export type TransientFault = 'throttled' | 'server-error' | 'connection-reset';
+
+export interface SecretStoreBehaviours {
+  /** Listings come in pages the store must follow (a `paging` hook is required). */
+  readonly pagedListing: boolean;
+  /** Deleted items stay recoverable for a while (a `softDelete` hook is required). */
+  readonly softDelete: boolean;
+  /** Transient faults the store retries (`faults.failNext` is required when not empty). */
+  readonly retriedFaults: readonly TransientFault[];
+}
 
 export interface SecretStoreTarget {
   readonly store: SecretStore;
   /** A second store over the same backing data (a restart). */
   reopen(): SecretStore;
   close(): Promise<void>;
+  readonly paging?: {
+    readonly pageSize: number;
+    /** Listing requests (pages) the backend has answered so far. */
+    listRequests(): number;
+  };
+  readonly softDelete?: {
+    /** How many items of the gateway are soft-deleted (recoverable). */
+    deletedOf(gateway: string): number;
+  };
+  readonly faults: {
+    /** The backend's next request fails this way, once; `hits` tells whether it has. */
+    failNext?(fault: TransientFault): { hits(): number };
+    /** Every operation on the backing store fails until `clear`. */
+    startOutage(): void | Promise<void>;
+    /** Ends any fault or outage. */
+    clear(): void | Promise<void>;
+    /** What an outage surfaces as: this type, with these fields. */
+    readonly outageError: {
+      readonly type: abstract new (...args: never[]) => DomainError;
+      readonly fields: Readonly<Record<string, unknown>>;
+    };
+  };
+}
+
+function need<T>(hook: T | undefined, what: string): T {
+  if (hook === undefined) throw new Error(`the target declares ${what} but has no hook for it`);
+  return hook;
 }
 
 const ca = {
@@ -18,8 +66,17 @@ const notAfter = '2027-11-22T12:00:00.000Z';
 /** A 63-character DNS label (the longest), differing from its siblings only in its last character. */
 const longest = (last: string) => `${'x-'.repeat(31)}${last}`;
 
-export function describeSecretStoreContract(name: string, start: () => Promise<SecretStoreTarget>): void {
-  describe(`SecretStore contract: ${name}`, () => {
+export function describeSecretStoreContract(
+  name: string,
+  behaviours: SecretStoreBehaviours,
+  start: () => Promise<SecretStoreTarget>,
+): void {
+  const declared = [
+    behaviours.pagedListing ? 'paged listing' : 'unpaged listing',
+    behaviours.softDelete ? 'soft delete' : 'hard delete',
+    behaviours.retriedFaults.length ? `retries ${behaviours.retriedFaults.join(', ')}` : 'no retries',
+  ];
+  describe(`SecretStore contract: ${name} (${declared.join('; ')})`, () => {
     let t: SecretStoreTarget;
     beforeAll(async () => {
       t = await start();
@@ -64,14 +121,29 @@ export function describeSecretStoreContract(name: string, start: () => Promise<S
       ]);
     });
 
-    it('lists only the gateway asked for, across many clients', async () => {
-      for (let i = 0; i < 30; i += 1)
-        await t.store.putClient('gw-b', `c${i}`, bundle(String(i)), {
-          serial: `${i + 10}`,
-          notAfter: '2027-11-22T12:00:00.000Z',
+    describe('paging', () => {
+      it('every store: lists all 30 clients of a gateway, and only that gateway', async () => {
+        for (let i = 0; i < 30; i += 1)
+          await t.store.putClient('gw-b', `c${i}`, bundle(String(i)), {
+            serial: `${i + 10}`,
+            notAfter: '2027-11-22T12:00:00.000Z',
+          });
+        const listed = await t.store.listClients('gw-b');
+        expect(listed.map((c) => c.client).sort()).toStrictEqual(
+          Array.from({ length: 30 }, (_, i) => `c${i}`).sort(),
+        );
+        expect(listed.every((c) => c.gateway === 'gw-b' && c.enabled)).toBe(true);
+        expect(await t.store.listClients('gw-a')).toHaveLength(2);
+      });
+
+      if (behaviours.pagedListing)
+        it('paged stores only: follows every page of the listing to the last', async () => {
+          const paging = need(t.paging, 'pagedListing');
+          const before = paging.listRequests();
+          expect(await t.store.listClients('gw-b')).toHaveLength(30);
+          // At least the pages 30 clients fill; more when other gateways' items share the listing.
+          expect(paging.listRequests() - before).toBeGreaterThanOrEqual(Math.ceil(30 / paging.pageSize));
         });
-      expect(await t.store.listClients('gw-b')).toHaveLength(30);
-      expect(await t.store.listClients('gw-a')).toHaveLength(2);
     });
 
     it('deletes everything of a gateway, tolerating what is already gone, and can re-create it', async () => {
@@ -164,6 +236,92 @@ export function describeSecretStoreContract(name: string, start: () => Promise<S
       expect(await get(second)).toBeUndefined();
       expect(await get(first)).toStrictEqual(bundle('first'));
       await t.store.deleteGateway(first[0]);
+    });
+
+    describe('soft delete', () => {
+      it('every store: a deleted gateway is created again under the same names, and nothing deleted comes back', async () => {
+        await t.store.putCa('again', { certPem: 'old', keyPem: 'old' });
+        await t.store.putClient('again', 'kept', bundle('old-kept'), { serial: '01', notAfter });
+        await t.store.putClient('again', 'gone', bundle('old-gone'), { serial: '02', notAfter });
+        await t.store.revokeClient('again', 'kept');
+        await t.store.deleteGateway('again');
+
+        await t.store.putCa('again', { certPem: 'new', keyPem: 'new' });
+        await t.store.putClient('again', 'kept', bundle('new-kept'), { serial: '03', notAfter });
+        expect(await t.store.getCa('again')).toStrictEqual({ certPem: 'new', keyPem: 'new' });
+        expect(await t.store.getClient('again', 'kept')).toStrictEqual(bundle('new-kept'));
+        expect(await t.store.getClient('again', 'gone')).toBeUndefined();
+        expect(await t.store.listClients('again')).toStrictEqual([
+          { gateway: 'again', client: 'kept', serial: '03', notAfter, enabled: true },
+        ]);
+      });
+
+      if (behaviours.softDelete)
+        it('soft-deleting stores only: deleted items stay recoverable, and writing one recovers it', async () => {
+          const softDelete = need(t.softDelete, 'softDelete');
+          await t.store.putCa('recoverable', { certPem: 'old', keyPem: 'old' });
+          await t.store.putClient('recoverable', 'c1', bundle('old'), { serial: '01', notAfter });
+          await t.store.deleteGateway('recoverable');
+          expect(softDelete.deletedOf('recoverable')).toBe(2);
+
+          await t.store.putCa('recoverable', { certPem: 'new', keyPem: 'new' });
+          expect(softDelete.deletedOf('recoverable')).toBe(1);
+          expect(await t.store.getCa('recoverable')).toStrictEqual({ certPem: 'new', keyPem: 'new' });
+          expect(await t.store.getClient('recoverable', 'c1')).toBeUndefined();
+        });
+    });
+
+    describe('injected faults', () => {
+      it('every store: an outage of the backing store fails every operation with a typed error, losing nothing', async () => {
+        await t.store.putCa('outage', ca);
+        await t.store.putClient('outage', 'c1', bundle('1'), { serial: '01', notAfter });
+        const { type, fields } = t.faults.outageError;
+        await t.faults.startOutage();
+        try {
+          const operations: [string, () => Promise<unknown>][] = [
+            ['putCa', () => t.store.putCa('outage', { certPem: 'lost', keyPem: 'lost' })],
+            ['getCa', () => t.store.getCa('outage')],
+            ['putClient', () => t.store.putClient('outage', 'c2', bundle('2'), { serial: '02', notAfter })],
+            ['getClient', () => t.store.getClient('outage', 'c1')],
+            ['revokeClient', () => t.store.revokeClient('outage', 'c1')],
+            ['listClients', () => t.store.listClients('outage')],
+            ['deleteGateway', () => t.store.deleteGateway('outage')],
+          ];
+          for (const [operation, run] of operations) {
+            const error = await run().then(
+              () => new Error(`${operation} succeeded during the outage`),
+              (e: unknown) => e,
+            );
+            expect(error, operation).toBeInstanceOf(type);
+            for (const [field, value] of Object.entries(fields))
+              expect((error as Record<string, unknown>)[field], `${operation}: ${field}`).toBe(value);
+          }
+        } finally {
+          await t.faults.clear();
+        }
+        expect(await t.store.getCa('outage')).toStrictEqual(ca);
+        expect(await t.store.getClient('outage', 'c1')).toStrictEqual(bundle('1'));
+        expect(await t.store.listClients('outage')).toStrictEqual([
+          { gateway: 'outage', client: 'c1', serial: '01', notAfter, enabled: true },
+        ]);
+      });
+
+      for (const fault of behaviours.retriedFaults)
+        it(`retrying stores only: a read and a write ride out one ${fault}`, async () => {
+          const failNext = need(t.faults.failNext, `retriedFaults: ${fault}`);
+          await t.store.putCa('faults', ca);
+          try {
+            const onRead = failNext(fault);
+            expect(await t.store.getCa('faults')).toStrictEqual(ca);
+            expect(onRead.hits()).toBe(1);
+            const onWrite = failNext(fault);
+            await t.store.putClient('faults', fault, bundle(fault), { serial: '01', notAfter });
+            expect(onWrite.hits()).toBe(1);
+          } finally {
+            await t.faults.clear();
+          }
+          expect(await t.store.getClient('faults', fault)).toStrictEqual(bundle(fault));
+        });
     });
   });
 }
