@@ -45,6 +45,13 @@ describeSecretStoreContract(
       softDelete: {
         deletedOf: (gateway) =>
           [...kv.deleted.values()].filter((d) => d.versions.at(-1)?.tags?.['gateway'] === gateway).length,
+        refuseRecovery: () =>
+          void kv.addFault({
+            method: 'POST',
+            path: /^\/deletedsecrets\/[^/]+\/recover$/,
+            every: true,
+            status: 403,
+          }),
       },
       faults: {
         failNext: (fault) => kv.addFault({ path: /^\/secrets/, nth: 1, ...transientFaults[fault] }),
@@ -106,6 +113,43 @@ describe('KeyVaultSecretStore on the wire', () => {
     // nor counts it as the other gateway's: deleting that gateway leaves it alone
     await store.deleteGateway('someone-else');
     expect(kv.secrets.has(secretName('tagged'))).toBe(true);
+  });
+
+  it('deletes a gateway when one of its secrets disappears between listing and deleting (404 tolerated)', async () => {
+    const store = storeFor(kv);
+    await store.putCa('racing', { certPem: 'c', keyPem: 'k' });
+    for (const client of ['c1', 'c2'])
+      await store.putClient(
+        'racing',
+        client,
+        { certPem: 'c', profile: 'p' },
+        { serial: '01', notAfter: '2027-01-01T00:00:00.000Z' },
+      );
+    const deletedMeanwhile: string[] = [];
+    // another instance soft-deletes the first secret we are about to delete
+    const race = kv.addFault({
+      method: 'DELETE',
+      path: /^\/secrets\/racing--/,
+      meanwhile: (name) => {
+        kv.deleted.set(name, { versions: kv.secrets.get(name)!, deletedDate: Math.floor(Date.now() / 1000) });
+        kv.secrets.delete(name);
+        deletedMeanwhile.push(name);
+      },
+    });
+    const before = kv.requests.length;
+    try {
+      await store.deleteGateway('racing');
+    } finally {
+      kv.clearFaults();
+    }
+    expect(race.hits()).toBe(1);
+    const notFound = kv.requests.slice(before).filter((r) => r.method === 'DELETE' && r.status === 404);
+    expect(notFound.map((r) => r.path.split('?')[0])).toStrictEqual([`/secrets/${deletedMeanwhile[0]}`]);
+    expect(await store.getCa('racing')).toBeUndefined();
+    expect(await store.listClients('racing')).toStrictEqual([]);
+    expect([...kv.deleted.keys()].filter((n) => n.startsWith('racing--')).sort()).toStrictEqual(
+      [secretName('racing'), secretName('racing', 'c1'), secretName('racing', 'c2')].sort(),
+    );
   });
 
   it('answers the challenge before sending a token', () => {

@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DomainError } from '../../../shared/errors.js';
+import { ConflictError } from '../../../shared/errors.js';
 import type { SecretStore } from '../../../shared/secrets/secret-store.js';
 
 /** Faults a store is expected to ride out by retrying: the call succeeds as if nothing happened. */
@@ -36,6 +37,8 @@ export interface SecretStoreTarget {
   readonly softDelete?: {
     /** How many items of the gateway are soft-deleted (recoverable). */
     deletedOf(gateway: string): number;
+    /** Recovering a soft-deleted item fails (as when the identity may not recover) until `faults.clear`. */
+    refuseRecovery(): void;
   };
   readonly faults: {
     /** The backend's next request fails this way, once; `hits` tells whether it has. */
@@ -268,6 +271,27 @@ export function describeSecretStoreContract(
           expect(softDelete.deletedOf('recoverable')).toBe(1);
           expect(await t.store.getCa('recoverable')).toStrictEqual({ certPem: 'new', keyPem: 'new' });
           expect(await t.store.getClient('recoverable', 'c1')).toBeUndefined();
+        });
+
+      if (behaviours.softDelete)
+        it('soft-deleting stores only: writing a soft-deleted name that cannot be recovered is a ConflictError saying so', async () => {
+          const softDelete = need(t.softDelete, 'softDelete');
+          await t.store.putCa('blocked', { certPem: 'old', keyPem: 'old' });
+          await t.store.deleteGateway('blocked');
+          softDelete.refuseRecovery();
+          try {
+            const error = await t.store.putCa('blocked', ca).catch((e: unknown) => e);
+            expect(error).toBeInstanceOf(ConflictError);
+            expect((error as ConflictError).message).toMatch(
+              /\bblocked\b.* is soft-deleted and could not be recovered \(purge it, or wait for the retention period\)/,
+            );
+            expect((error as ConflictError).cause).toBeDefined();
+            expect(softDelete.deletedOf('blocked')).toBe(1);
+          } finally {
+            await t.faults.clear();
+          }
+          await t.store.putCa('blocked', ca);
+          expect(await t.store.getCa('blocked')).toStrictEqual(ca);
         });
     });
 
