@@ -1,11 +1,17 @@
 /**
  * The sandbox's SecretStore: one JSON file per secret under a directory (default `.data/secrets`),
- * written atomically (temp file + rename) with mode 0600 in a 0700 directory, so it survives restarts
+ * written atomically (temp file + rename) with mode 0600 in 0700 directories, so it survives restarts
  * and a crash never leaves half a file. Revocation keeps the file and marks it disabled, as Key Vault does.
+ *
+ * Layout: one subdirectory per gateway, so no gateway's files can be mistaken for another's (names are
+ * DNS labels and may contain `--`, which made the earlier flat `<gateway>--…` file names ambiguous;
+ * files of that layout are not read):
+ *   `<gateway>/ca.json`                the CA
+ *   `<gateway>/clients/<client>.json`  one client
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { InternalError } from '../errors.js';
 import { NAME_PATTERN } from '../gateways/model.js';
 import type { CaMaterial, ClientBundle, ClientSecretInfo, SecretStore } from './secret-store.js';
@@ -43,28 +49,42 @@ export class DirectorySecretStore implements SecretStore {
   }
 
   private ensureDirectory(): Promise<void> {
-    this.ready ??= mkdir(this.directory, { recursive: true, mode: 0o700 }).then(() =>
-      chmod(this.directory, 0o700),
-    );
+    this.ready ??= mkdir(this.directory, { recursive: true, mode: 0o700 })
+      .then(() => chmod(this.directory, 0o700))
+      .catch((e: unknown) => {
+        // Not cached: the next call tries again once the directory is reachable.
+        this.ready = undefined;
+        throw e;
+      });
     return this.ready;
   }
 
+  private gatewayDirectory(gateway: string): string {
+    return join(this.directory, requireName('gateway', gateway));
+  }
+
+  private clientsDirectory(gateway: string): string {
+    return join(this.gatewayDirectory(gateway), 'clients');
+  }
+
   private caFile(gateway: string): string {
-    return join(this.directory, `${requireName('gateway', gateway)}--ca.json`);
+    return join(this.gatewayDirectory(gateway), 'ca.json');
   }
 
   private clientFile(gateway: string, client: string): string {
-    return join(
-      this.directory,
-      `${requireName('gateway', gateway)}--client--${requireName('client', client)}.json`,
-    );
+    return join(this.clientsDirectory(gateway), `${requireName('client', client)}.json`);
   }
 
   private async write(path: string, value: Stored): Promise<void> {
-    await this.ensureDirectory();
-    const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-    await writeFile(temp, JSON.stringify(value), { mode: 0o600 });
-    await rename(temp, path);
+    try {
+      await this.ensureDirectory();
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+      await writeFile(temp, JSON.stringify(value), { mode: 0o600 });
+      await rename(temp, path);
+    } catch (e: unknown) {
+      throw new InternalError(`secret file ${path} could not be written`, { cause: e });
+    }
   }
 
   private async read<T extends Stored>(path: string): Promise<T | undefined> {
@@ -117,22 +137,30 @@ export class DirectorySecretStore implements SecretStore {
       await this.write(path, { ...stored, info: { ...stored.info, enabled: false } });
   }
 
-  private async files(gateway: string): Promise<string[]> {
-    await this.ensureDirectory();
-    const prefix = `${requireName('gateway', gateway)}--`;
-    return (await readdir(this.directory)).filter((f) => f.startsWith(prefix) && f.endsWith('.json')).sort();
-  }
-
   async listClients(gateway: string): Promise<ClientSecretInfo[]> {
+    const directory = this.clientsDirectory(gateway);
+    let files: string[];
+    try {
+      files = await readdir(directory);
+    } catch (e: unknown) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new InternalError(`secret directory ${directory} is unreadable`, { cause: e });
+    }
     const infos: ClientSecretInfo[] = [];
-    for (const file of await this.files(gateway)) {
-      const stored = await this.read<Stored>(join(this.directory, file));
-      if (stored?.kind === 'client') infos.push(stored.info);
+    // Temp files of a write in progress end in `.tmp`; a file removed since readdir reads as undefined.
+    for (const file of files.filter((f) => f.endsWith('.json')).sort()) {
+      const stored = await this.read<StoredClient>(join(directory, file));
+      if (stored) infos.push(stored.info);
     }
     return infos;
   }
 
   async deleteGateway(gateway: string): Promise<void> {
-    for (const file of await this.files(gateway)) await rm(join(this.directory, file), { force: true });
+    const directory = this.gatewayDirectory(gateway);
+    try {
+      await rm(directory, { recursive: true, force: true, maxRetries: 3 });
+    } catch (e: unknown) {
+      throw new InternalError(`secret directory ${directory} could not be deleted`, { cause: e });
+    }
   }
 }

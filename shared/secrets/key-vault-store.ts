@@ -1,13 +1,15 @@
 /**
  * The SecretStore on Azure Key Vault (@azure/keyvault-secrets, RBAC, managed identity). One secret per
  * item, holding a JSON bundle (content type `application/json`):
- *   `<gateway>--ca`                 {certPem, keyPem}                 tags kind=ca, gateway
- *   `<gateway>--client--<client>`   {certPem, keyPem?, profile}       tags kind=client, gateway, client,
- *                                                                     serial, notAfter; expiresOn = notAfter
- * Revocation disables the secret (kept for audit, never purged). Deleting a gateway soft-deletes its
- * secrets and waits for the deletion; writing a name that is soft-deleted recovers it first. Throttling
+ *   CA      `<gateway>--ca--<hash>`                {certPem, keyPem}            tags kind=ca, gateway
+ *   client  `<gateway>--client--<client>--<hash>`  {certPem, keyPem?, profile}  tags kind=client, gateway,
+ *                                                  client, serial, notAfter; expiresOn = notAfter
+ * (see `secretName`: the hash makes names distinct and at most 127 characters; the tags hold the real
+ * names). Revocation disables the secret (kept for audit, never purged). Deleting a gateway soft-deletes
+ * its secrets and waits for the deletion; writing a name that is soft-deleted recovers it first. Throttling
  * (429 + Retry-After) and 5xx are retried by the SDK pipeline with the retry options below.
  */
+import { createHash } from 'node:crypto';
 import type { TokenCredential } from '@azure/identity';
 import type { SecretClientOptions } from '@azure/keyvault-secrets';
 import { SecretClient } from '@azure/keyvault-secrets';
@@ -27,14 +29,38 @@ export interface KeyVaultSecretStoreOptions {
 }
 
 const CONTENT_TYPE = 'application/json';
-const SECRET_NAME = /^[0-9a-zA-Z-]{1,127}$/;
+const MAX_NAME_LENGTH = 127;
+/** Hex characters of SHA-256 kept in a name: 128 bits. */
+const HASH_LENGTH = 32;
 
-function secretName(gateway: string, client?: string): string {
+/**
+ * The secret name of a gateway's CA (no `client`) or of one of its clients. Gateway and client names are
+ * DNS labels and may contain `--`, so a name built from them alone is ambiguous (gateway `x` + client
+ * `y--ca` and the CA of gateway `x--client--y` both read `x--client--y--ca`) and, for a 63-character
+ * gateway and client, longer than Key Vault's 127. So a name is a readable part, cut short when long,
+ * then `--` and 128 bits of the SHA-256 of the exact (kind, gateway, client): distinct and bounded. Reads
+ * and listings also check the tags, which hold the real names.
+ */
+export function secretName(gateway: string, client?: string): string {
   if (!NAME_PATTERN.test(gateway) || (client !== undefined && !NAME_PATTERN.test(client)))
     throw new InternalError(`'${gateway}${client ? `/${client}` : ''}' is not a valid gateway/client name`);
-  const name = client === undefined ? `${gateway}--ca` : `${gateway}--client--${client}`;
-  if (!SECRET_NAME.test(name)) throw new InternalError(`'${name}' is not a valid Key Vault secret name`);
-  return name;
+  const identity = client === undefined ? ['ca', gateway] : ['client', gateway, client];
+  const hash = createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, HASH_LENGTH);
+  const readable = (client === undefined ? `${gateway}--ca` : `${gateway}--client--${client}`)
+    .slice(0, MAX_NAME_LENGTH - HASH_LENGTH - 2)
+    .replace(/-+$/, '');
+  return `${readable}--${hash}`;
+}
+
+/** The name our scheme gives a secret with these tags; undefined when the tags are not ours. */
+function nameFromTags(tags: Record<string, string> | undefined): string | undefined {
+  const gateway = tags?.['gateway'];
+  const client = tags?.['client'];
+  if (gateway === undefined || !NAME_PATTERN.test(gateway)) return undefined;
+  if (tags?.['kind'] === 'ca') return secretName(gateway);
+  if (tags?.['kind'] === 'client' && client !== undefined && NAME_PATTERN.test(client))
+    return secretName(gateway, client);
+  return undefined;
 }
 
 function statusOf(e: unknown): number | undefined {
@@ -104,16 +130,21 @@ export class KeyVaultSecretStore implements SecretStore {
 
   /** The parsed value of an enabled secret; undefined when missing or disabled. */
   private async get<T>(name: string): Promise<T | undefined> {
+    let secret;
     try {
-      const secret = await this.client.getSecret(name);
-      if (secret.properties.enabled === false || secret.value === undefined) return undefined;
-      return JSON.parse(secret.value) as T;
+      secret = await this.client.getSecret(name);
     } catch (e: unknown) {
       const status = statusOf(e);
       // 403 is how Key Vault answers a read of a disabled secret.
       if (status === 404 || status === 403) return undefined;
       throw mapError(e, `reading ${name}`);
     }
+    if (nameFromTags(secret.properties.tags) !== name)
+      throw new InternalError(
+        `Key Vault secret ${name} is tagged ${JSON.stringify(secret.properties.tags ?? {})}, not as the item its name is for`,
+      );
+    if (secret.properties.enabled === false || secret.value === undefined) return undefined;
+    return JSON.parse(secret.value) as T;
   }
 
   putCa(gateway: string, ca: CaMaterial): Promise<void> {
@@ -168,7 +199,8 @@ export class KeyVaultSecretStore implements SecretStore {
     const found: { name: string; tags: Record<string, string>; enabled: boolean }[] = [];
     try {
       for await (const p of this.client.listPropertiesOfSecrets())
-        if (p.tags?.['gateway'] === gateway)
+        // Ours only when the tags name the gateway and the name is the one those tags give.
+        if (p.tags?.['gateway'] === gateway && nameFromTags(p.tags) === p.name)
           found.push({ name: p.name, tags: p.tags, enabled: p.enabled !== false });
     } catch (e: unknown) {
       throw mapError(e, `listing the secrets of ${gateway}`);

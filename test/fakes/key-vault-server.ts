@@ -26,12 +26,36 @@ interface Version {
 
 export interface KvFault {
   method?: string;
+  /** Matched against the URL path (no query). */
   path: RegExp;
+  /** Which matching request it hits (default the first); ignored with `every`. */
   nth?: number;
+  /** Hits every matching request until the faults are cleared (an outage). */
+  every?: boolean;
+  /** The injected answer's status (default 500), with the error code Key Vault gives it. */
   status?: number;
   retryAfterSeconds?: number;
+  /** Drops the connection instead of answering. */
   reset?: boolean;
+  /**
+   * Instead of an injected answer: changes the fake's state (given the secret name in the path), then
+   * answers normally, as when another client acts between two of ours.
+   */
+  meanwhile?: (name: string) => void;
 }
+
+/** What `addFault` returns: how often the fault has hit so far. */
+export interface KvFaultHandle {
+  hits(): number;
+}
+
+const ERROR_CODES: Record<number, string> = {
+  403: 'Forbidden',
+  404: 'SecretNotFound',
+  409: 'Conflict',
+  429: 'Throttled',
+  503: 'ServiceUnavailable',
+};
 
 export interface FakeKeyVault {
   readonly url: string;
@@ -41,7 +65,7 @@ export interface FakeKeyVault {
   readonly secrets: Map<string, Version[]>;
   readonly deleted: Map<string, { versions: Version[]; deletedDate: number }>;
   readonly requests: { method: string; path: string; status: number }[];
-  addFault(fault: KvFault): void;
+  addFault(fault: KvFault): KvFaultHandle;
   clearFaults(): void;
   close(): Promise<void>;
 }
@@ -54,7 +78,7 @@ export async function startFakeKeyVault(o: { pageSize?: number } = {}): Promise<
   const secrets = new Map<string, Version[]>();
   const deleted = new Map<string, { versions: Version[]; deletedDate: number }>();
   const requests: FakeKeyVault['requests'] = [];
-  const faults: (KvFault & { seen: number })[] = [];
+  const faults: (KvFault & { seen: number; hits: number })[] = [];
   const pageSize = o.pageSize ?? 3;
   let base = '';
 
@@ -93,15 +117,18 @@ export async function startFakeKeyVault(o: { pageSize?: number } = {}): Promise<
       (f) => (!f.method || f.method === req.method) && f.path.test(url.pathname),
     );
     for (const f of matching) f.seen += 1;
-    const due = matching.find((f) => f.seen === (f.nth ?? 1));
-    if (due) {
+    const due = matching.find((f) => f.every || f.seen === (f.nth ?? 1));
+    if (due) due.hits += 1;
+    if (due?.meanwhile) due.meanwhile(decodeURIComponent(url.pathname.split('/')[2] ?? ''));
+    else if (due) {
       if (due.reset) {
         req.socket.destroy();
         return 0;
       }
+      const status = due.status ?? 500;
       return send(
-        due.status ?? 500,
-        { error: { code: due.status === 429 ? 'Throttled' : 'InternalError', message: 'injected' } },
+        status,
+        { error: { code: ERROR_CODES[status] ?? 'InternalError', message: 'injected' } },
         due.retryAfterSeconds !== undefined ? { 'retry-after': String(due.retryAfterSeconds) } : {},
       );
     }
@@ -239,7 +266,11 @@ export async function startFakeKeyVault(o: { pageSize?: number } = {}): Promise<
     secrets,
     deleted,
     requests,
-    addFault: (f) => void faults.push({ ...f, seen: 0 }),
+    addFault: (f) => {
+      const fault = { ...f, seen: 0, hits: 0 };
+      faults.push(fault);
+      return { hits: () => fault.hits };
+    },
     clearFaults: () => void faults.splice(0),
     close: () =>
       new Promise<void>((resolve) => {

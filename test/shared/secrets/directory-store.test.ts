@@ -1,21 +1,43 @@
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { InternalError } from '../../../shared/errors.js';
 import { DirectorySecretStore } from '../../../shared/secrets/directory-store.js';
 import { describeSecretStoreContract } from './secret-store-contract.js';
 
-describeSecretStoreContract('directory', () => {
-  const directory = join(mkdtempSync(join(tmpdir(), 'secrets-')), 'store');
-  return Promise.resolve({
-    store: new DirectorySecretStore({ directory }),
-    reopen: () => new DirectorySecretStore({ directory }),
-    close: () => Promise.resolve(rmSync(join(directory, '..'), { recursive: true, force: true })),
-  });
-});
+// The directory store reads a directory in one go (no pages), deletes for good (no soft delete) and does
+// not retry: a local filesystem has no throttling, 5xx or dropped connections. So the contract generates
+// no paged-store, soft-deleting-store or retrying-store cases for it; an outage it gets, made real by
+// putting a plain file where the store's directory was.
+describeSecretStoreContract(
+  'directory',
+  { pagedListing: false, softDelete: false, retriedFaults: [] },
+  () => {
+    const directory = join(mkdtempSync(join(tmpdir(), 'secrets-')), 'store');
+    const away = `${directory}.away`;
+    return Promise.resolve({
+      store: new DirectorySecretStore({ directory }),
+      reopen: () => new DirectorySecretStore({ directory }),
+      close: () => Promise.resolve(rmSync(join(directory, '..'), { recursive: true, force: true })),
+      faults: {
+        startOutage: () => {
+          renameSync(directory, away);
+          writeFileSync(directory, 'not a directory');
+        },
+        clear: () => {
+          if (!existsSync(away)) return;
+          rmSync(directory, { force: true });
+          renameSync(away, directory);
+        },
+        outageError: { type: InternalError, fields: { code: 'internal' } },
+      },
+    });
+  },
+);
 
 describe('DirectorySecretStore files', () => {
-  it('are 0600 in a 0700 directory, with no temp files left behind', async () => {
+  it('are 0600 in 0700 per-gateway directories, with no temp files left behind', async () => {
     const root = mkdtempSync(join(tmpdir(), 'secrets-'));
     try {
       const directory = join(root, 'store');
@@ -27,10 +49,12 @@ describe('DirectorySecretStore files', () => {
         { certPem: 'c', profile: 'p' },
         { serial: '01', notAfter: '2027-01-01T00:00:00.000Z' },
       );
-      expect(statSync(directory).mode & 0o777).toBe(0o700);
-      const files = readdirSync(directory).sort();
-      expect(files).toStrictEqual(['gw--ca.json', 'gw--client--c1.json']);
-      for (const f of files) expect(statSync(join(directory, f)).mode & 0o777).toBe(0o600);
+      const entries = readdirSync(directory, { recursive: true, encoding: 'utf8' }).sort();
+      expect(entries).toStrictEqual(['gw', 'gw/ca.json', 'gw/clients', 'gw/clients/c1.json']);
+      for (const d of ['.', 'gw', 'gw/clients'])
+        expect(statSync(join(directory, d)).mode & 0o777).toBe(0o700);
+      for (const f of ['gw/ca.json', 'gw/clients/c1.json'])
+        expect(statSync(join(directory, f)).mode & 0o777).toBe(0o600);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

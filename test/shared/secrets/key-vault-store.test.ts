@@ -1,9 +1,10 @@
 import type { AccessToken, TokenCredential } from '@azure/identity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UpstreamError } from '../../../shared/errors.js';
-import { KeyVaultSecretStore } from '../../../shared/secrets/key-vault-store.js';
-import type { FakeKeyVault } from '../../fakes/key-vault-server.js';
+import { InternalError, UpstreamError } from '../../../shared/errors.js';
+import { KeyVaultSecretStore, secretName } from '../../../shared/secrets/key-vault-store.js';
+import type { FakeKeyVault, KvFault } from '../../fakes/key-vault-server.js';
 import { startFakeKeyVault } from '../../fakes/key-vault-server.js';
+import type { TransientFault } from './secret-store-contract.js';
 import { describeSecretStoreContract } from './secret-store-contract.js';
 
 /** Our own credential (not an SDK double): a fixed token for the fake vault. */
@@ -21,10 +22,47 @@ const storeFor = (kv: FakeKeyVault, maxRetries = 3) =>
     pollIntervalMs: 20,
   });
 
-describeSecretStoreContract('key vault', async () => {
-  const kv = await startFakeKeyVault({ pageSize: 3 });
-  return { store: storeFor(kv), reopen: () => storeFor(kv), close: () => kv.close() };
-});
+const transientFaults: Record<TransientFault, Omit<KvFault, 'path'>> = {
+  throttled: { status: 429, retryAfterSeconds: 1 },
+  'server-error': { status: 500 },
+  'connection-reset': { reset: true },
+};
+
+describeSecretStoreContract(
+  'key vault',
+  { pagedListing: true, softDelete: true, retriedFaults: ['throttled', 'server-error', 'connection-reset'] },
+  async () => {
+    const kv = await startFakeKeyVault({ pageSize: 3 });
+    return {
+      store: storeFor(kv),
+      reopen: () => storeFor(kv),
+      close: () => kv.close(),
+      paging: {
+        pageSize: 3,
+        listRequests: () =>
+          kv.requests.filter((r) => r.method === 'GET' && /^\/secrets\?/.test(r.path)).length,
+      },
+      softDelete: {
+        deletedOf: (gateway) =>
+          [...kv.deleted.values()].filter((d) => d.versions.at(-1)?.tags?.['gateway'] === gateway).length,
+        refuseRecovery: () =>
+          void kv.addFault({
+            method: 'POST',
+            path: /^\/deletedsecrets\/[^/]+\/recover$/,
+            every: true,
+            status: 403,
+          }),
+      },
+      faults: {
+        failNext: (fault) => kv.addFault({ path: /^\/secrets/, nth: 1, ...transientFaults[fault] }),
+        startOutage: () => void kv.addFault({ path: /^\//, every: true, status: 503 }),
+        clear: () => kv.clearFaults(),
+        // after the SDK's retries: an UpstreamError the caller may retry later
+        outageError: { type: UpstreamError, fields: { transient: true } },
+      },
+    };
+  },
+);
 
 describe('KeyVaultSecretStore on the wire', () => {
   let kv: FakeKeyVault;
@@ -41,7 +79,9 @@ describe('KeyVaultSecretStore on the wire', () => {
       { certPem: 'c', keyPem: 'k', profile: 'p' },
       { serial: '7f01', notAfter: '2027-11-22T12:00:00.000Z' },
     );
-    const [version] = kv.secrets.get('gw--client--site-a')!;
+    const name = secretName('gw', 'site-a');
+    expect(name).toMatch(/^gw--client--site-a--[0-9a-f]{32}$/);
+    const [version] = kv.secrets.get(name)!;
     expect(version!.contentType).toBe('application/json');
     expect(version!.tags).toStrictEqual({
       kind: 'client',
@@ -54,61 +94,65 @@ describe('KeyVaultSecretStore on the wire', () => {
     expect(JSON.parse(version!.value)).toStrictEqual({ certPem: 'c', keyPem: 'k', profile: 'p' });
   });
 
+  it.each([
+    ['a CA', () => secretName('z'.repeat(63)), /^z{63}--ca--[0-9a-f]{32}$/],
+    ['a client', () => secretName('z'.repeat(63), 'z'.repeat(63)), /^z{63}--client--z{20}--[0-9a-f]{32}$/],
+  ])('names %s of the longest gateway and client within 127 characters', (_case, name, expected) => {
+    expect(name()).toMatch(expected);
+    expect(name().length).toBeLessThanOrEqual(127);
+  });
+
+  it('refuses a secret whose tags name another item, and never deletes it with the gateway of those tags', async () => {
+    const store = storeFor(kv);
+    await store.putCa('tagged', { certPem: 'c', keyPem: 'k' });
+    const [version] = kv.secrets.get(secretName('tagged'))!;
+    version!.tags = { kind: 'ca', gateway: 'someone-else' };
+    const error = await store.getCa('tagged').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InternalError);
+    expect((error as Error).message).toMatch(/is tagged .*someone-else.*not as the item its name is for/);
+    // nor counts it as the other gateway's: deleting that gateway leaves it alone
+    await store.deleteGateway('someone-else');
+    expect(kv.secrets.has(secretName('tagged'))).toBe(true);
+  });
+
+  it('deletes a gateway when one of its secrets disappears between listing and deleting (404 tolerated)', async () => {
+    const store = storeFor(kv);
+    await store.putCa('racing', { certPem: 'c', keyPem: 'k' });
+    for (const client of ['c1', 'c2'])
+      await store.putClient(
+        'racing',
+        client,
+        { certPem: 'c', profile: 'p' },
+        { serial: '01', notAfter: '2027-01-01T00:00:00.000Z' },
+      );
+    const deletedMeanwhile: string[] = [];
+    // another instance soft-deletes the first secret we are about to delete
+    const race = kv.addFault({
+      method: 'DELETE',
+      path: /^\/secrets\/racing--/,
+      meanwhile: (name) => {
+        kv.deleted.set(name, { versions: kv.secrets.get(name)!, deletedDate: Math.floor(Date.now() / 1000) });
+        kv.secrets.delete(name);
+        deletedMeanwhile.push(name);
+      },
+    });
+    const before = kv.requests.length;
+    try {
+      await store.deleteGateway('racing');
+    } finally {
+      kv.clearFaults();
+    }
+    expect(race.hits()).toBe(1);
+    const notFound = kv.requests.slice(before).filter((r) => r.method === 'DELETE' && r.status === 404);
+    expect(notFound.map((r) => r.path.split('?')[0])).toStrictEqual([`/secrets/${deletedMeanwhile[0]}`]);
+    expect(await store.getCa('racing')).toBeUndefined();
+    expect(await store.listClients('racing')).toStrictEqual([]);
+    expect([...kv.deleted.keys()].filter((n) => n.startsWith('racing--')).sort()).toStrictEqual(
+      [secretName('racing'), secretName('racing', 'c1'), secretName('racing', 'c2')].sort(),
+    );
+  });
+
   it('answers the challenge before sending a token', () => {
     expect(kv.requests[0]).toMatchObject({ status: 401 });
-  });
-
-  it('pages through listings with nextLink', async () => {
-    const store = storeFor(kv);
-    for (let i = 0; i < 7; i += 1)
-      await store.putClient(
-        'paged',
-        `c${i}`,
-        { certPem: 'c', profile: 'p' },
-        { serial: `${i}`, notAfter: '2027-01-01T00:00:00.000Z' },
-      );
-    const before = kv.requests.length;
-    expect(await store.listClients('paged')).toHaveLength(7);
-    const listCalls = kv.requests.slice(before).filter((r) => r.path.startsWith('/secrets?'));
-    // two secrets a page: every page was fetched by following nextLink
-    expect(listCalls.length).toBe(Math.ceil(kv.secrets.size / 2));
-  });
-
-  it('recovers a soft-deleted name when the gateway is created again', async () => {
-    const store = storeFor(kv);
-    await store.putCa('again', { certPem: 'old', keyPem: 'old' });
-    await store.deleteGateway('again');
-    expect(kv.deleted.has('again--ca')).toBe(true);
-    await store.putCa('again', { certPem: 'new', keyPem: 'new' });
-    expect(await store.getCa('again')).toStrictEqual({ certPem: 'new', keyPem: 'new' });
-    expect(kv.deleted.has('again--ca')).toBe(false);
-  });
-
-  it.each([
-    ['429 with Retry-After', { status: 429, retryAfterSeconds: 1 }],
-    ['a 500', { status: 500 }],
-    ['a connection reset', { reset: true }],
-  ])('retries %s and succeeds', async (_case, fault) => {
-    const store = storeFor(kv);
-    await store.putCa('retry', { certPem: 'c', keyPem: 'k' });
-    kv.addFault({ method: 'GET', path: /^\/secrets\/retry--ca/, nth: 1, ...fault });
-    try {
-      expect(await store.getCa('retry')).toStrictEqual({ certPem: 'c', keyPem: 'k' });
-    } finally {
-      kv.clearFaults();
-    }
-  });
-
-  it('gives up on a persistent 503 with a transient UpstreamError (no raw SDK error)', async () => {
-    const store = storeFor(kv, 1);
-    for (let nth = 1; nth <= 3; nth += 1)
-      kv.addFault({ method: 'GET', path: /^\/secrets\/retry--ca/, nth, status: 503 });
-    try {
-      const error = await store.getCa('retry').catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(UpstreamError);
-      expect((error as UpstreamError).transient).toBe(true);
-    } finally {
-      kv.clearFaults();
-    }
   });
 });
