@@ -14,6 +14,7 @@ import type { Config } from './config.js';
 import { loadConfig } from './config.js';
 import { InternalError } from './errors.js';
 import type { GatewayUseCases } from './gateways/api-use-cases.js';
+import { getOperation } from './gateways/operation-status.js';
 import type { GatewayDeps } from './gateways/deps.js';
 import { getClient, getClientProfile, issueClient, listClients, revokeClient } from './gateways/clients.js';
 import { getCrl } from './gateways/crl.js';
@@ -80,6 +81,7 @@ export const USE_CASES: GatewayUseCases = {
   getCrl,
   getPortMappings,
   replacePortMappings,
+  getOperation,
 };
 
 /** A KubeCluster over a kubeconfig loaded by `load`. */

@@ -37,6 +37,7 @@ export interface GatewayUseCases {
   ): Promise<View & { readonly operationId?: string | undefined }>;
   getCrl(deps: GatewayDeps, gateway: string): Promise<string>;
   getPortMappings(deps: GatewayDeps, gateway: string): Promise<View>;
+  getOperation(deps: GatewayDeps, id: string): Promise<View>;
   replacePortMappings(
     deps: GatewayDeps,
     gateway: string,

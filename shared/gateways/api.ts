@@ -74,6 +74,7 @@ export const API = {
     summary: 'This OpenAPI 3.1 document',
     tag: 'meta',
     authLevel: 'function',
+    role: 'Reader',
     responses: { 200: { description: 'OpenAPI document' } },
   }),
   putGateway: op({

@@ -25,6 +25,8 @@ import { GATEWAY_BODY_DEFAULTS } from './schemas.js';
 export interface GatewayInput {
   readonly vpnSubnet?: string | undefined;
   readonly routes?: readonly string[] | undefined;
+  /** Pushed in addition to `routes` or the discovered cluster CIDRs. */
+  readonly extraRoutes?: readonly string[] | undefined;
   readonly port?: number | undefined;
   readonly dnsLabel?: string | undefined;
   readonly publicHost?: string | undefined;
@@ -34,7 +36,10 @@ export interface GatewayInput {
   readonly clientCertValidityDays?: number | undefined;
 }
 
-/** Applies defaults; routes default to the cluster's service and pod CIDRs, then DEFAULT_ROUTES. */
+/**
+ * Applies defaults; routes default to the cluster's service and pod CIDRs (DEFAULT_ROUTES when the pod
+ * CIDR cannot be discovered); `extraRoutes` are pushed on top of either.
+ */
 export async function resolveSpec(
   deps: GatewayDeps,
   name: string,
@@ -46,6 +51,9 @@ export async function resolveSpec(
     const discovered = [info.serviceCidr, info.podCidr].filter((r): r is string => Boolean(r));
     routes = [...new Set([...discovered, ...(info.podCidr ? [] : deps.config.DEFAULT_ROUTES)])];
   }
+  const base = [...new Set(routes)];
+  const extras = [...new Set(input.extraRoutes ?? [])].filter((r) => !base.includes(r));
+  routes = [...base, ...extras];
   if (routes.length === 0)
     throw new InputError('no routes given and none could be discovered from the cluster', [
       { path: '/routes', message: 'pass the CIDRs to push to clients, or set DEFAULT_ROUTES' },
@@ -63,7 +71,23 @@ export async function resolveSpec(
     },
     clientCertValidityDays: input.clientCertValidityDays ?? GATEWAY_BODY_DEFAULTS.clientCertValidityDays,
   };
-  validateGatewaySpec(spec);
+  try {
+    validateGatewaySpec(spec);
+  } catch (e: unknown) {
+    if (!(e instanceof InputError)) throw e;
+    // Point each route problem at what the caller sent: `/extraRoutes/j`, `/routes/i`, or the
+    // discovered route by value.
+    const problems = e.problems.map((p) => {
+      const index = /^\/routes\/(\d+)$/.exec(p.path)?.[1];
+      if (index === undefined) return p;
+      const route = routes[Number(index)] ?? '';
+      if (Number(index) >= base.length)
+        return { ...p, path: `/extraRoutes/${input.extraRoutes?.indexOf(route) ?? 0}` };
+      if (input.routes) return { ...p, path: `/routes/${input.routes.indexOf(route)}` };
+      return { path: '/routes', message: `discovered cluster route ${route}: ${p.message}` };
+    });
+    throw new InputError(e.message, problems, { cause: e });
+  }
   return spec;
 }
 

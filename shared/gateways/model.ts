@@ -6,6 +6,12 @@
 /** DNS label: gateway and client names become file names, config lines and Kubernetes names. */
 export const NAME_PATTERN = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
+/**
+ * The longest gateway name: its namespace `vpn-<name>` must stay a DNS label (63) and its server
+ * certificate's CN `<name>-server` within the 64 characters X.509 allows.
+ */
+export const MAX_GATEWAY_NAME = 57;
+
 export type Protocol = 'tcp' | 'udp';
 
 /** A gateway's desired configuration, after defaults are applied. */

@@ -73,20 +73,36 @@ export function removeMappingsOf(state: GatewayState, client: string): GatewaySt
   return { ...state, portMappings: state.portMappings.filter((m) => m.client !== client) };
 }
 
+/** Rounds of re-applying when the mappings keep changing under a sync. */
+const MAX_SYNC_ROUNDS = 5;
+
 /**
  * Writes the mappings ConfigMap and `pm-<port>` Services from the latest state, deletes Services of
  * mappings that are gone, and starts the roll that makes the entrypoint apply the new set at once.
+ * Concurrent replacements converge: after applying, the state is read again and the objects re-applied
+ * until the mappings they were rendered from are still the latest, so the last writer's set is deployed.
  */
 export async function syncPortMappings(deps: GatewayDeps, gateway: string, reason: string): Promise<string> {
   const ns = namespaceOf(gateway);
-  const state = await readState(deps.cluster, gateway);
-  const { pki } = await ensurePki(deps, state);
-  const objects = gatewayObjects(deps, state, pki, 'port-mappings');
-  await deps.cluster.apply(objects);
-  const wanted = new Set(objects.filter((o) => o.kind === 'Service').map((o) => o.metadata.name));
-  const existing = await deps.cluster.list('Service', ns, `${deps.config.LABEL_DOMAIN}/gateway=${gateway}`);
-  for (const service of existing)
-    if (service.metadata.name.startsWith('pm-') && !wanted.has(service.metadata.name))
-      await deps.cluster.delete({ kind: 'Service', namespace: ns, name: service.metadata.name });
-  return startRollTo(deps, state, pki, reason);
+  let state = await readState(deps.cluster, gateway);
+  for (let round = 1; ; round += 1) {
+    const { pki } = await ensurePki(deps, state);
+    const objects = gatewayObjects(deps, state, pki, 'port-mappings');
+    await deps.cluster.apply(objects);
+    const wanted = new Set(objects.filter((o) => o.kind === 'Service').map((o) => o.metadata.name));
+    const existing = await deps.cluster.list('Service', ns, `${deps.config.LABEL_DOMAIN}/gateway=${gateway}`);
+    for (const service of existing)
+      if (service.metadata.name.startsWith('pm-') && !wanted.has(service.metadata.name))
+        await deps.cluster.delete({ kind: 'Service', namespace: ns, name: service.metadata.name });
+    const latest = await readState(deps.cluster, gateway);
+    const settled = JSON.stringify(latest.portMappings) === JSON.stringify(state.portMappings);
+    if (settled || round >= MAX_SYNC_ROUNDS) {
+      if (!settled)
+        deps.log.warn('port mappings kept changing while being applied; the next change converges', {
+          gateway,
+        });
+      return startRollTo(deps, latest, pki, reason);
+    }
+    state = latest;
+  }
 }

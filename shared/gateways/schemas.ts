@@ -9,7 +9,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
-import { NAME_PATTERN } from './model.js';
+import { MAX_GATEWAY_NAME, NAME_PATTERN } from './model.js';
 
 const NAME_MESSAGE =
   'must be a DNS label: 1-63 lower-case letters, digits or "-", starting and ending with a letter or digit';
@@ -20,6 +20,14 @@ export const nameSchema = z
   .max(63, 'must be at most 63 characters')
   .regex(NAME_PATTERN, NAME_MESSAGE)
   .meta({ description: 'DNS label', example: 'branch-berlin' });
+
+/** Gateway names: DNS labels short enough for the names derived from them (namespace, server CN). */
+export const gatewayNameSchema = nameSchema
+  .max(
+    MAX_GATEWAY_NAME,
+    `must be at most ${MAX_GATEWAY_NAME} characters (the namespace is vpn-<name>, the server certificate <name>-server)`,
+  )
+  .meta({ description: `DNS label of at most ${MAX_GATEWAY_NAME} characters`, example: 'branch-vpn' });
 
 /** A dotted-quad IPv4 address (no shorthand forms like `10.1`). */
 export const ipv4Schema = z
@@ -90,8 +98,8 @@ export const GATEWAY_BODY_DEFAULTS = Object.freeze({
 // ---------------------------------------------------------------------------------------------------
 // Route and query parameters
 
-export const gatewayParamsSchema = z.strictObject({ gateway: nameSchema });
-export const clientParamsSchema = z.strictObject({ gateway: nameSchema, client: nameSchema });
+export const gatewayParamsSchema = z.strictObject({ gateway: gatewayNameSchema });
+export const clientParamsSchema = z.strictObject({ gateway: gatewayNameSchema, client: nameSchema });
 export const operationParamsSchema = z.strictObject({
   id: z
     .string()
@@ -126,6 +134,9 @@ export const putGatewayBodySchema = z.strictObject({
   }),
   routes: z.array(cidrSchema).min(1).max(32).optional().meta({
     description: "CIDRs pushed to clients; default: the cluster's service and pod CIDRs",
+  }),
+  extraRoutes: z.array(cidrSchema).max(32).optional().meta({
+    description: 'CIDRs pushed in addition to `routes` (or to the discovered cluster CIDRs)',
   }),
   port: portSchema.default(GATEWAY_BODY_DEFAULTS.port).meta({ description: 'VPN port (TCP)' }),
   dnsLabel: dnsLabelSchema.optional(),

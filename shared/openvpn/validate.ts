@@ -6,7 +6,7 @@
 import { InputError } from '../errors.js';
 import type { FieldProblem } from '../errors.js';
 import type { GatewaySpec, ResolvedPortMapping } from '../gateways/model.js';
-import { NAME_PATTERN } from '../gateways/model.js';
+import { MAX_GATEWAY_NAME, NAME_PATTERN } from '../gateways/model.js';
 import { MAX_PREFIX, MIN_PREFIX, cidrsOverlap, parseCanonicalCidr } from './address-plan.js';
 
 const DNS_LABEL = /^[a-z][a-z0-9-]{1,61}[a-z0-9]$/;
@@ -30,8 +30,8 @@ const isPort = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
 export function gatewaySpecProblems(spec: GatewaySpec): FieldProblem[] {
   const problems: FieldProblem[] = [];
   const add = (path: string, message: string) => problems.push({ path, message });
-  if (!NAME_PATTERN.test(spec.name))
-    add('/name', 'must be a DNS label: lower-case letters, digits and -, at most 63');
+  if (!NAME_PATTERN.test(spec.name) || spec.name.length > MAX_GATEWAY_NAME)
+    add('/name', `must be a DNS label: lower-case letters, digits and -, at most ${MAX_GATEWAY_NAME}`);
   const subnet = parseCanonicalCidr(spec.vpnSubnet);
   if (!subnet) add('/vpnSubnet', 'must be a canonical IPv4 CIDR, e.g. 10.140.0.0/24');
   else if (subnet.prefix < MIN_PREFIX || subnet.prefix > MAX_PREFIX)

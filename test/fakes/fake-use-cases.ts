@@ -64,6 +64,7 @@ export function scriptedUseCases(
     'getCrl',
     'getPortMappings',
     'replacePortMappings',
+    'getOperation',
   ];
   return Object.fromEntries(names.map((n) => [n, make(n)])) as unknown as GatewayUseCases;
 }

@@ -24,3 +24,24 @@ describe('Azure Functions names', () => {
     for (const name of names) expect(name).toMatch(/^[A-Za-z][A-Za-z0-9_-]{0,126}$/);
   });
 });
+
+describe('route protection', () => {
+  it('every route but healthz needs a function key and an app role; writes need a writer role', () => {
+    for (const operation of Object.values(API)) {
+      if (operation.operationId === 'healthz') {
+        expect(operation.authLevel).toBe('anonymous');
+        continue;
+      }
+      expect([operation.operationId, operation.authLevel]).toStrictEqual([operation.operationId, 'function']);
+      const role = 'role' in operation ? operation.role : undefined;
+      expect([operation.operationId, role]).toStrictEqual([
+        operation.operationId,
+        operation.method === 'GET' && operation.operationId !== 'getClientProfile'
+          ? 'Reader'
+          : operation.route.includes('clients')
+            ? 'Clients.Issue'
+            : 'Gateways.Admin',
+      ]);
+    }
+  });
+});

@@ -214,8 +214,23 @@ describe('route handlers', () => {
   });
 
   it('GET /operations/{id} answers the operation, 404 for an unknown id', async () => {
-    const known = await invoke({ operationId: 'getOperation', params: { id: 'op-1' } }, {});
-    const unknown = await invoke({ operationId: 'getOperation', params: { id: 'op-2' } }, {});
+    const running = {
+      id: 'op-1',
+      kind: 'roll',
+      gateway: 'g1',
+      status: 'Running',
+      createdAt: '',
+      lastUpdatedAt: '',
+    };
+    const known = await invoke(
+      { operationId: 'getOperation', params: { id: 'op-1' } },
+      { getOperation: running },
+    );
+    const unknown = await invoke(
+      { operationId: 'getOperation', params: { id: 'op-2' } },
+      { getOperation: new NotFoundError("operation 'op-2' does not exist") },
+    );
+    expect(known.calls).toStrictEqual([{ name: 'getOperation', args: ['op-1'] }]);
     expect([known.response.status, (known.response.jsonBody as { status: string }).status]).toStrictEqual([
       200,
       'Running',

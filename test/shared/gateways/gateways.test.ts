@@ -91,6 +91,29 @@ describe('putGateway', () => {
     ).toStrictEqual(['198.51.100.0/24']);
   });
 
+  it('pushes extraRoutes on top of the discovered cluster CIDRs, and points a bad one out by its index', async () => {
+    const h = makeHarness();
+    const created = await putGateway(h.deps, 'gw', { extraRoutes: ['192.168.50.0/24', '10.0.0.0/16'] });
+    expect(created.gateway.routes).toStrictEqual(['10.0.0.0/16', '10.244.0.0/16', '192.168.50.0/24']);
+    const snapshot = h.cluster.snapshot();
+    const error = await putGateway(h.deps, 'gw', { extraRoutes: ['172.16.0.0/12', '10.140.0.0/16'] }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).problems).toStrictEqual([
+      { path: '/extraRoutes/1', message: '10.140.0.0/16 overlaps the VPN subnet 10.140.0.0/24' },
+    ]);
+    expect(h.cluster.snapshot()).toBe(snapshot);
+  });
+
+  it('accepts a 57-character gateway name (namespace and server certificate CN at their limits)', async () => {
+    const h = makeHarness();
+    const name = 'g'.repeat(57);
+    await putGateway(h.deps, name, {});
+    expect(h.cluster.objects.has(`Namespace//vpn-${name}`)).toBe(true);
+    await expect(putGateway(h.deps, 'g'.repeat(58), {})).rejects.toBeInstanceOf(InputError);
+  });
+
   it('rejects a gateway without routes when none can be discovered, changing nothing', async () => {
     const h = makeHarness();
     h.clusterInfo.info = { notes: ['Azure CNI: no pod CIDR'] };

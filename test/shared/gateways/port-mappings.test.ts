@@ -36,6 +36,34 @@ describe('replacePortMappings', () => {
     expect(rolls).toHaveLength(2);
   });
 
+  it('converges when two replacements race: the deployed set is the one the state ends with', async () => {
+    const h = await setup();
+    // GIVEN the first replacement's apply reaches the API server only after the second one has finished
+    const apply = h.cluster.apply.bind(h.cluster);
+    let releaseFirst: () => void = () => undefined;
+    const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
+    let applies = 0;
+    h.cluster.apply = async (objects) => {
+      applies += 1;
+      if (applies === 1) await firstHeld;
+      return apply(objects);
+    };
+    const first = replacePortMappings(h.deps, 'gw', [m(8081, 'a')]);
+    await new Promise((resolve) => setImmediate(resolve));
+    await replacePortMappings(h.deps, 'gw', [m(8082, 'b', 22)]);
+    releaseFirst();
+    await first;
+
+    // the second replacement wrote the state last
+    expect((await getPortMappings(h.deps, 'gw')).mappings).toStrictEqual([m(8082, 'b', 22)]);
+    const deployed = (await h.cluster.readConfigMap('vpn-gw', 'port-mappings'))?.data['mappings.txt'];
+    expect(deployed).toContain(' 8082 ');
+    expect(deployed).not.toContain(' 8081 ');
+    expect([...h.cluster.objects.keys()].filter((k) => k.startsWith('Service/vpn-gw/pm-'))).toStrictEqual([
+      'Service/vpn-gw/pm-8082',
+    ]);
+  });
+
   it.each([
     ['the VPN port', [m(443, 'a')], '/mappings/0/port'],
     ['a duplicate port', [m(8081, 'a'), m(8081, 'b')], '/mappings/1/port'],

@@ -188,6 +188,14 @@ const CASES: readonly Case[] = [
     errorPath: '{gateway}',
   },
   {
+    name: 'gateway name 58 chars (vpn-<name> and <name>-server would be too long)',
+    method: 'PUT',
+    path: `/gateways/${'g'.repeat(58)}`,
+    body: {},
+    status: 400,
+    errorPath: '{gateway}',
+  },
+  {
     name: 'gateway name 64 chars',
     method: 'PUT',
     path: `/gateways/${name64}`,
@@ -317,6 +325,21 @@ const CASES: readonly Case[] = [
     method: 'PUT',
     path: '/gateways/g9',
     body: { routes: ['10.0.0.0/16', '10.0.128.0/17'] },
+    status: 400,
+  },
+  {
+    name: 'extra route overlapping a discovered cluster route',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { extraRoutes: ['192.168.50.0/24', '10.0.1.0/24'] },
+    status: 400,
+    errorPath: '/extraRoutes/1',
+  },
+  {
+    name: 'extra route not a CIDR',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { extraRoutes: ['10.300.0.0/16'] },
     status: 400,
   },
   {
