@@ -120,6 +120,9 @@ export class KeyVaultSecretStore implements SecretStore {
         await poller.pollUntilDone();
         await write();
       } catch (recoverError: unknown) {
+        const mapped = mapError(recoverError, `recovering soft-deleted ${name}`);
+        // Throttling, outages and resets stay transient failures; only a refusal means "cannot recover".
+        if (mapped instanceof UpstreamError && mapped.transient) throw mapped;
         throw new ConflictError(
           `Key Vault secret ${name} is soft-deleted and could not be recovered (purge it, or wait for the retention period): ${String(recoverError)}`,
           { cause: recoverError },

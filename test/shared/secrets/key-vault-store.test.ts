@@ -71,6 +71,28 @@ describe('KeyVaultSecretStore on the wire', () => {
   });
   afterAll(async () => kv?.close());
 
+  it('a recovery that fails on a Key Vault outage is a transient UpstreamError, not "cannot be recovered"', async () => {
+    const store = storeFor(kv, 1);
+    await store.putCa('outage', { certPem: 'c', keyPem: 'k' });
+    await store.deleteGateway('outage');
+    const fault = kv.addFault({
+      method: 'POST',
+      path: /^\/deletedsecrets\/[^/]+\/recover$/,
+      every: true,
+      status: 503,
+    });
+    const error = await store.putCa('outage', { certPem: 'c2', keyPem: 'k2' }).catch((e: unknown) => e);
+    kv.clearFaults();
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect((error as UpstreamError).transient).toBe(true);
+    expect((error as Error).message).toMatch(/recovering soft-deleted/);
+    // the SDK retried the recovery once (maxRetries 1) before giving up
+    expect(fault.hits()).toBe(2);
+    // once the vault is back, the same call recovers and overwrites
+    await store.putCa('outage', { certPem: 'c3', keyPem: 'k3' });
+    expect(await store.getCa('outage')).toStrictEqual({ certPem: 'c3', keyPem: 'k3' });
+  });
+
   it('names, tags, content type and expiry of a client secret', async () => {
     const store = storeFor(kv);
     await store.putClient(
