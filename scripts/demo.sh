@@ -48,12 +48,20 @@ wait_for() {
 }
 
 call GET /healthz | jq .
+call GET /openapi.json | jq '{openapi, paths: (.paths | keys)}'
 
 # 1. A gateway: every field is optional (vpnSubnet 10.140.0.0/24, port 443, routes from the cluster).
 call PUT "/gateways/$GW" '{"routes":["10.0.0.0/16","10.244.0.0/16"],"publicHost":"vpn.example.com"}' | jq '{name, vpnSubnet, routes, port, status}'
 wait_for "$(header operation-location)"
 call GET "/gateways/$GW" | jq '{name, status}'
 call GET /gateways | jq '[.value[].name]'
+
+# An update: a change the server reads (an extra pushed route) rolls the pod; one it does not read
+# (the default client validity) is applied without a roll (200, no Operation-Location).
+call PUT "/gateways/$GW" '{"routes":["10.0.0.0/16","10.244.0.0/16"],"extraRoutes":["192.168.50.0/24"],"publicHost":"vpn.example.com"}' | jq '{routes, status}'
+wait_for "$(header operation-location)"
+call PUT "/gateways/$GW" '{"routes":["10.0.0.0/16","10.244.0.0/16"],"extraRoutes":["192.168.50.0/24"],"publicHost":"vpn.example.com","clientCertValidityDays":180}' | jq '{clientCertValidityDays}'
+[[ -z "$(header operation-location)" ]] || { echo "a validity change started a roll" >&2; exit 1; }
 
 # 2. Clients: a static tunnel address each, a certificate, an .ovpn profile.
 call POST "/gateways/$GW/clients" '{"name":"site-a"}' | jq '{name, ip, serial, notAfter, status}'

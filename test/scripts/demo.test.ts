@@ -4,7 +4,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,6 +89,30 @@ describe('scripts/demo.sh against npm start', () => {
     expect(demo.status, demo.stderr).toBe(0);
     expect(demo.stderr).toContain('demo finished');
   }, 300_000);
+
+  it("runs the README's walk-through block verbatim", async () => {
+    const readme = await readFile('README.md', 'utf8');
+    const block = /## Walk-through[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toBeDefined();
+    const cwd = await mkdtemp(join(tmpdir(), 'avg-readme-'));
+    try {
+      const run = spawnSync('bash', ['-e', '-o', 'pipefail', '-c', block!], {
+        cwd,
+        env: { ...process.env, BASE: base },
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      console.log(run.stdout, run.stderr);
+      expect(run.status, run.stdout + run.stderr).toBe(0);
+      expect(run.stdout).toContain('"status":"Succeeded"');
+      expect(run.stdout).toMatch(/^remote vpn\.example\.com 443$/m);
+      expect(run.stdout).toContain('<key>');
+      expect(run.stdout).toMatch(/"status":"revoked"/);
+      expect(run.stdout).toMatch(/Serial Number: [0-9A-F]+/);
+    } finally {
+      await rm(cwd, { recursive: true, force: true });
+    }
+  }, 180_000);
 
   it('shuts down cleanly on SIGTERM', async () => {
     const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)));

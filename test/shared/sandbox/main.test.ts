@@ -73,6 +73,35 @@ describe.each(BACKENDS)('the API over HTTP ($name)', ({ start }) => {
     expect([again.status, again.headers.get('operation-location')]).toStrictEqual([200, null]);
   });
 
+  it('updates a gateway: a change the server reads rolls to a new config hash, one it does not read does not', async () => {
+    const before = gatewaySchema.parse((await api(base, 'GET', '/gateways/g1')).json()).status.configHash;
+    const body = { routes: ROUTES, extraRoutes: ['192.168.50.0/24'], publicHost: 'vpn.example.com' };
+    const rolled = await api(base, 'PUT', '/gateways/g1', body);
+    expect(rolled.status).toBe(200);
+    expect(gatewaySchema.parse(rolled.json()).routes).toStrictEqual([...ROUTES, '192.168.50.0/24']);
+    expect(await settle(rolled)).toBe('Succeeded');
+    if (backend.runsOperations) {
+      const after = gatewaySchema.parse((await api(base, 'GET', '/gateways/g1')).json()).status.configHash;
+      expect(after).toMatch(/^[0-9a-f]+$/);
+      expect(after).not.toBe(before);
+    }
+    const quiet = await api(base, 'PUT', '/gateways/g1', { ...body, clientCertValidityDays: 180 });
+    // (the memory backend never runs the roll, so there the server still differs and rolls again)
+    expect([quiet.status, backend.runsOperations && quiet.headers.get('operation-location')]).toStrictEqual([
+      200,
+      backend.runsOperations && null,
+    ]);
+    expect(gatewaySchema.parse(quiet.json()).clientCertValidityDays).toBe(180);
+    // back to the spec the following tests expect
+    const restored = await api(base, 'PUT', '/gateways/g1', {
+      routes: ROUTES,
+      publicHost: 'vpn.example.com',
+    });
+    expect(restored.status).toBe(200);
+    const restoring = restored.headers.get('operation-location');
+    if (restoring && backend.runsOperations) await waitForOperation(restoring);
+  });
+
   it('lists gateways', async () => {
     const list = gatewayListSchema.parse((await api(base, 'GET', '/gateways')).json());
     expect(list.value.map((g) => g.name)).toStrictEqual(['g1']);
@@ -129,6 +158,12 @@ describe.each(BACKENDS)('the API over HTTP ($name)', ({ start }) => {
     expect(new Set(ips).size).toBe(50);
     const list = clientListSchema.parse((await api(base, 'GET', '/gateways/g1/clients')).json());
     expect(list.value).toHaveLength(52);
+    // every issue landed in the CCD ConfigMap (with its own address) and in the secret store
+    const stored = await backend.stored('g1');
+    const names = Array.from({ length: 50 }, (_v, i) => `p-${i}`);
+    for (const [i, name] of names.entries())
+      expect(stored.ccd[name]).toBe(`ifconfig-push ${ips[i]} 255.255.255.0\n`);
+    expect(stored.secretClients.filter((c) => c.startsWith('p-')).sort()).toStrictEqual([...names].sort());
   });
 
   it('replaces the port mappings: 202 + Operation-Location, then reads them back', async () => {

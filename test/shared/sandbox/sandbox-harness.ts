@@ -12,6 +12,10 @@ import { ALL_ROUTES } from '../../../functions/routes.js';
 import type { Composition } from '../../../shared/composition.js';
 import { USE_CASES } from '../../../shared/composition.js';
 import { loadConfig } from '../../../shared/config.js';
+import type { ClusterPort } from '../../../shared/kube/cluster.js';
+import { KubeCluster } from '../../../shared/kube/kube-cluster.js';
+import { DirectorySecretStore } from '../../../shared/secrets/directory-store.js';
+import type { SecretStore } from '../../../shared/secrets/secret-store.js';
 import { startSandboxHost } from '../../../shared/sandbox/host.js';
 import { makeHarness } from '../gateways/harness.js';
 import type { Sandbox } from '../../../shared/sandbox/main.js';
@@ -165,7 +169,15 @@ export interface ApiBackend {
   readonly runsOperations: boolean;
   /** Everything the cluster and the secret store hold, canonical. */
   snapshot(): Promise<{ cluster: string; secrets: string }>;
+  /** A gateway's CCD entries (client → entry) and the clients the secret store holds, read through the ports. */
+  stored(gateway: string): Promise<{ ccd: Record<string, string>; secretClients: string[] }>;
   stop(): Promise<void>;
+}
+
+async function storedThrough(cluster: ClusterPort, secrets: SecretStore, gateway: string) {
+  const ccd = await cluster.readConfigMap(`vpn-${gateway}`, 'ccd');
+  const clients = await secrets.listClients(gateway);
+  return { ccd: { ...ccd?.data }, secretClients: clients.map((c) => c.client).sort() };
 }
 
 /** The real sandbox: sandbox Kubernetes API server, directory secret store, in-process operations. */
@@ -176,6 +188,15 @@ export async function sandboxBackend(): Promise<ApiBackend> {
     name: 'sandbox',
     url: sut.sandbox.url,
     runsOperations: true,
+    stored: (gateway) => {
+      const kc = new KubeConfig();
+      kc.loadFromString(kubeConfig);
+      return storedThrough(
+        new KubeCluster({ kubeConfig: kc, fieldManager: 'test' }),
+        new DirectorySecretStore({ directory: sut.secretsDir }),
+        gateway,
+      );
+    },
     snapshot: async () => ({
       cluster: await settledSnapshot(kubeConfig),
       secrets: await directoryHash(sut.secretsDir),
@@ -210,6 +231,7 @@ export async function memoryBackend(): Promise<ApiBackend> {
     name: 'memory',
     url: host.url,
     runsOperations: false,
+    stored: (gateway) => storedThrough(harness.cluster, harness.secrets, gateway),
     snapshot: () =>
       Promise.resolve({
         cluster: JSON.stringify(
