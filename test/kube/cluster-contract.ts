@@ -82,12 +82,26 @@ export function describeClusterContract(name: string, start: () => Promise<Contr
     let cluster: KubeCluster;
     let requests = 0;
 
+    // A client with a short request deadline for the stalled-server cases (the main one keeps a generous
+    // deadline: a timed-out write that did land would be retried, and 50 racing writers must not see that).
+    let impatient: KubeCluster;
+    const REQUEST_TIMEOUT_MS = 1000;
+    const STALL_MS = 4 * REQUEST_TIMEOUT_MS;
+
     beforeAll(async () => {
       target = await start();
       cluster = new KubeCluster({
         kubeConfig: target.kubeConfig,
         fieldManager: 'aks-vpn-gateways',
         retry: { attempts: 4, baseDelayMs: 20, maxDelayMs: 200 },
+        requestTimeoutMs: 20_000,
+        onRequest: () => (requests += 1),
+      });
+      impatient = new KubeCluster({
+        kubeConfig: target.kubeConfig,
+        fieldManager: 'aks-vpn-gateways',
+        retry: { attempts: 2, baseDelayMs: 20, maxDelayMs: 200 },
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
         onRequest: () => (requests += 1),
       });
     });
@@ -236,6 +250,36 @@ export function describeClusterContract(name: string, start: () => Promise<Contr
           'port 443',
         );
         console.log(`${name}: read through a 300 ms injected delay took ${Date.now() - started} ms`);
+      } finally {
+        target.clearFaults();
+      }
+    });
+
+    it('aborts a request the server does not answer in time and retries it', async () => {
+      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 1, delayMs: STALL_MS });
+      try {
+        requests = 0;
+        expect((await impatient.readConfigMap('vpn-contract-a', 'server'))?.data['server.conf']).toContain(
+          'port 443',
+        );
+        expect(requests).toBe(2);
+      } finally {
+        target.clearFaults();
+      }
+    });
+
+    it('gives up on a server that never answers with a transient UpstreamError', async () => {
+      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 1, delayMs: STALL_MS });
+      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 2, delayMs: STALL_MS });
+      try {
+        requests = 0;
+        const error = await impatient.readConfigMap('vpn-contract-a', 'server').catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(UpstreamError);
+        expect(error).toMatchObject({
+          transient: true,
+          message: `read ConfigMap vpn-contract-a/server: no answer within ${REQUEST_TIMEOUT_MS} ms`,
+        });
+        expect(requests).toBe(2);
       } finally {
         target.clearFaults();
       }
