@@ -4,8 +4,9 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConflictError, NotFoundError, UpstreamError } from '../../shared/errors.js';
+import { ConflictError, InputError, NotFoundError, UpstreamError } from '../../shared/errors.js';
 import type { GatewayState } from '../../shared/gateways/model.js';
+import type { KubeObject } from '../../shared/kube/cluster.js';
 import { rolloutComplete } from '../../shared/kube/cluster.js';
 import { KubeCluster } from '../../shared/kube/kube-cluster.js';
 import { buildGatewayManifests } from '../../shared/kube/manifests.js';
@@ -208,6 +209,31 @@ export function describeClusterContract(name: string, start: () => Promise<Contr
         Boolean,
       );
       expect(address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    });
+
+    it.each([
+      ['apply', (o: KubeObject) => cluster.apply([o])],
+      ['create', (o: KubeObject) => cluster.create(o)],
+    ])('maps the 422 of an invalid object (%s) to InputError, and stores nothing', async (verb, write) => {
+      // GIVEN a Service with port 0, which the real kube-apiserver's validation refuses
+      const invalid: KubeObject = {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'invalid-port', namespace: 'vpn-contract-a' },
+        spec: { type: 'ClusterIP', ports: [{ name: 'x', port: 0, protocol: 'TCP' }] },
+      };
+      requests = 0;
+      // WHEN written THEN one request, refused as the caller's fault with the server's own words
+      const error = await write(invalid).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InputError);
+      expect((error as InputError).message).toBe(
+        `the Kubernetes API rejected it: ${verb} Service vpn-contract-a/invalid-port: Service "invalid-port" is invalid: ` +
+          '[spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive, ' +
+          'spec.ports[0].targetPort: Invalid value: 0: must be between 1 and 65535, inclusive]',
+      );
+      expect(requests).toBe(1);
+      const names = (await cluster.list('Service', 'vpn-contract-a', '')).map((s) => s.metadata.name);
+      expect(names).not.toContain('invalid-port');
     });
 
     it('maps missing objects to NotFound or undefined', async () => {
