@@ -273,17 +273,21 @@ async function waitReady(server: string, tls: Envtest['tls'], timeoutMs: number)
   }
 }
 
+/** Decides from a pod's annotations (its pod template's, e.g. the config hash) whether it stays unready. */
+export type PodMatcher = (annotations: Readonly<Record<string, string>>) => boolean;
+
 /**
  * Does what a kubelet and a cloud controller would: a Ready Node, pods bound to it and marked Running and
- * Ready, terminating pods removed at once, LoadBalancer Services given an address. `failNewPods()` leaves
- * pods created from then on unready (a roll that never completes).
+ * Ready, terminating pods removed at once, LoadBalancer Services given an address. Never-ready modes (a
+ * roll that never completes, until `clearFailures()`): `failNewPods()` for pods created from then on,
+ * `failPodsWhere(match)` for pods whose template annotations match (one config hash, one restart).
  */
 export function startFakeKubelet(kubeConfigYaml: string) {
   const kc = new KubeConfig();
   kc.loadFromString(kubeConfigYaml);
   const core = kc.makeApiClient(CoreV1Api);
   const node = 'fake-node';
-  let failSince: number | undefined;
+  let failures: ((pod: V1Pod) => boolean)[] = [];
   let stopped = false;
   let lbCounter = 10;
   const tick = async () => {
@@ -334,8 +338,7 @@ export function startFakeKubelet(kubeConfigYaml: string) {
         .catch(() => undefined);
       return;
     }
-    const created = Date.parse(String(pod.metadata?.creationTimestamp ?? ''));
-    if (failSince !== undefined && created >= failSince - 1000) return;
+    if (failures.some((fails) => fails(pod))) return;
     if (pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) return;
     const now = new Date();
     const condition = (type: string) => ({ type, status: 'True', lastTransitionTime: now });
@@ -372,10 +375,16 @@ export function startFakeKubelet(kubeConfigYaml: string) {
   })();
   return {
     failNewPods: () => {
-      failSince = Date.now();
+      // creationTimestamp has whole seconds: a pod created in the same second counts as new
+      const since = Date.now() - 1000;
+      failures.push((pod) => Date.parse(String(pod.metadata?.creationTimestamp ?? '')) >= since);
     },
+    failPodsWhere: (match: PodMatcher) => {
+      failures.push((pod) => match(pod.metadata?.annotations ?? {}));
+    },
+    /** Ends every never-ready mode: held pods become ready on the next pass. */
     clearFailures: () => {
-      failSince = undefined;
+      failures = [];
     },
     stop: async () => {
       stopped = true;
