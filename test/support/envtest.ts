@@ -3,11 +3,21 @@
  * kube-apiserver and kube-controller-manager on loopback, started per test file and stopped after it,
  * plus a "fake kubelet" that completes rollouts (there is no scheduler or kubelet) and a fault-injection
  * proxy in front of the API server. Binaries come from scripts/kube-apiserver/build.sh (KUBEBUILDER_ASSETS
- * when set, else built once from Debian's source package and cached).
+ * when set, completed with a kube-controller-manager where it lacks one, else built once from Debian's source
+ * package and cached).
  */
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +28,15 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 
 const repoRoot = join(import.meta.dirname, '../..');
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export function kubeAssets(): string {
   const out = execFileSync('bash', [join(repoRoot, 'scripts/kube-apiserver/build.sh')], {
@@ -146,6 +165,16 @@ function stopProcess(child: ChildProcess): Promise<void> {
 
 export async function startEnvtest(options: { controllerManager?: boolean } = {}): Promise<Envtest> {
   const bin = kubeAssets();
+  const wanted = [
+    'etcd',
+    'kube-apiserver',
+    ...(options.controllerManager === false ? [] : ['kube-controller-manager']),
+  ];
+  const missing = wanted.filter((name) => !isExecutable(join(bin, name)));
+  if (missing.length > 0)
+    throw new Error(
+      `the kube binaries in ${bin} (printed by scripts/kube-apiserver/build.sh) lack ${missing.join(', ')}`,
+    );
   const dir = mkdtempSync(join(tmpdir(), 'envtest-'));
   const processes: ChildProcess[] = [];
   const stop = async () => {
