@@ -1,12 +1,14 @@
 /**
  * The ClusterPort on @kubernetes/client-node 1.4 (a real API server, AKS, or the sandbox's): server-side
  * apply with one field manager, resourceVersion preconditions with bounded conflict retries, merge and
- * JSON patches with explicit content types, API errors mapped to the project's typed errors, and bounded
- * backoff for transient failures (429 with Retry-After, 5xx, resets, timeouts).
+ * JSON patches with explicit content types, API errors mapped to the project's typed errors, a deadline on
+ * every request, and bounded backoff for transient failures (429 with Retry-After, 5xx, resets, timeouts).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type {
   KubeConfig,
   KubernetesObject,
+  Middleware,
   V1ConfigMap,
   V1Deployment,
   V1Secret,
@@ -15,11 +17,20 @@ import type {
 import {
   ApiException,
   AppsV1Api,
+  createConfiguration,
   KubernetesObjectApi,
   PatchStrategy,
+  ServerConfiguration,
   setHeaderOptions,
 } from '@kubernetes/client-node';
-import { ConflictError, DomainError, InputError, NotFoundError, UpstreamError } from '../errors.js';
+import {
+  ConfigError,
+  ConflictError,
+  DomainError,
+  InputError,
+  NotFoundError,
+  UpstreamError,
+} from '../errors.js';
 import type { ClusterPort, KubeObject, KubeObjectRef, RolloutStatus, VersionedData } from './cluster.js';
 
 export interface KubeClusterOptions {
@@ -35,6 +46,12 @@ export interface KubeClusterOptions {
   readonly conflictAttempts?: number | undefined;
   /** Called once per API request made (request counting for benchmarks). */
   readonly onRequest?: ((operation: string) => void) | undefined;
+  /**
+   * How long one request may take before it is aborted and counts as a transient failure (then retried
+   * with the backoff above). Default 30 s: a stalled API server or a half-open connection would otherwise
+   * hang the caller (an HTTP trigger, a durable activity) forever.
+   */
+  readonly requestTimeoutMs?: number | undefined;
 }
 
 const API_VERSIONS: Readonly<Record<KubeObjectRef['kind'], string>> = {
@@ -99,6 +116,28 @@ export function mapKubeError(e: unknown, what: string): DomainError {
   });
 }
 
+/** The abort signal of the request being made, handed from `KubeCluster.call` to the client's middleware. */
+const requestSignal = new AsyncLocalStorage<AbortSignal>();
+
+/** Attaches the current call's abort signal to every HTTP request the client library sends for it. */
+const abortMiddleware: Middleware = {
+  pre: (context) => {
+    const signal = requestSignal.getStore();
+    if (signal) context.setSignal(signal);
+    return Promise.resolve(context);
+  },
+  post: (response) => Promise.resolve(response),
+};
+
+/** KubernetesObjectApi on a given configuration, with the kubeconfig's default namespace (as makeApiClient). */
+class ObjectApi extends KubernetesObjectApi {
+  static on(kubeConfig: KubeConfig, configuration: ReturnType<typeof createConfiguration>): ObjectApi {
+    const api = new ObjectApi(configuration);
+    api.setDefaultNamespace(kubeConfig);
+    return api;
+  }
+}
+
 export class KubeCluster implements ClusterPort {
   private readonly objects: KubernetesObjectApi;
   private readonly apps: AppsV1Api;
@@ -109,10 +148,19 @@ export class KubeCluster implements ClusterPort {
   private readonly maxDelayMs: number;
   private readonly conflictAttempts: number;
   private readonly onRequest: (operation: string) => void;
+  private readonly requestTimeoutMs: number;
 
   constructor(options: KubeClusterOptions) {
-    this.objects = KubernetesObjectApi.makeApiClient(options.kubeConfig);
-    this.apps = options.kubeConfig.makeApiClient(AppsV1Api);
+    // What KubeConfig.makeApiClient builds, plus the middleware that lets a request be aborted.
+    const server = options.kubeConfig.getCurrentCluster()?.server;
+    if (!server) throw new ConfigError(['the kubeconfig has no current cluster']);
+    const configuration = createConfiguration({
+      baseServer: new ServerConfiguration(server, {}),
+      authMethods: { default: options.kubeConfig },
+      promiseMiddleware: [abortMiddleware],
+    });
+    this.objects = ObjectApi.on(options.kubeConfig, configuration);
+    this.apps = new AppsV1Api(configuration);
     this.fieldManager = options.fieldManager;
     this.rollFieldManager = options.rollFieldManager ?? `${options.fieldManager}-roll`;
     this.attempts = options.retry?.attempts ?? 5;
@@ -120,6 +168,30 @@ export class KubeCluster implements ClusterPort {
     this.maxDelayMs = options.retry?.maxDelayMs ?? 5000;
     this.conflictAttempts = options.conflictAttempts ?? 100;
     this.onRequest = options.onRequest ?? (() => undefined);
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+  }
+
+  /**
+   * One attempt of an API call under the request deadline: past it the HTTP request is aborted and the
+   * attempt fails with a transient UpstreamError (the race also covers anything that ignores the signal).
+   */
+  private async attempt<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        const error = new UpstreamError(`${what}: no answer within ${this.requestTimeoutMs} ms`, {
+          transient: true,
+        });
+        controller.abort(error);
+        reject(error);
+      }, this.requestTimeoutMs);
+    });
+    try {
+      return await Promise.race([requestSignal.run(controller.signal, fn), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Runs one API call, retrying transient failures with jittered exponential backoff. */
@@ -127,7 +199,7 @@ export class KubeCluster implements ClusterPort {
     for (let attempt = 1; ; attempt += 1) {
       this.onRequest(what);
       try {
-        return await fn();
+        return await this.attempt(what, fn);
       } catch (e: unknown) {
         const error = mapKubeError(e, what);
         if (!(error instanceof UpstreamError) || !error.transient || attempt >= this.attempts) throw error;

@@ -4,8 +4,9 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConflictError, NotFoundError, UpstreamError } from '../../shared/errors.js';
+import { ConflictError, InputError, NotFoundError, UpstreamError } from '../../shared/errors.js';
 import type { GatewayState } from '../../shared/gateways/model.js';
+import type { KubeObject } from '../../shared/kube/cluster.js';
 import { rolloutComplete } from '../../shared/kube/cluster.js';
 import { KubeCluster } from '../../shared/kube/kube-cluster.js';
 import { buildGatewayManifests } from '../../shared/kube/manifests.js';
@@ -82,12 +83,26 @@ export function describeClusterContract(name: string, start: () => Promise<Contr
     let cluster: KubeCluster;
     let requests = 0;
 
+    // A client with a short request deadline for the stalled-server cases (the main one keeps a generous
+    // deadline: a timed-out write that did land would be retried, and 50 racing writers must not see that).
+    let impatient: KubeCluster;
+    const REQUEST_TIMEOUT_MS = 1000;
+    const STALL_MS = 4 * REQUEST_TIMEOUT_MS;
+
     beforeAll(async () => {
       target = await start();
       cluster = new KubeCluster({
         kubeConfig: target.kubeConfig,
         fieldManager: 'aks-vpn-gateways',
         retry: { attempts: 4, baseDelayMs: 20, maxDelayMs: 200 },
+        requestTimeoutMs: 20_000,
+        onRequest: () => (requests += 1),
+      });
+      impatient = new KubeCluster({
+        kubeConfig: target.kubeConfig,
+        fieldManager: 'aks-vpn-gateways',
+        retry: { attempts: 2, baseDelayMs: 20, maxDelayMs: 200 },
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
         onRequest: () => (requests += 1),
       });
     });
@@ -196,6 +211,31 @@ export function describeClusterContract(name: string, start: () => Promise<Contr
       expect(address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     });
 
+    it.each([
+      ['apply', (o: KubeObject) => cluster.apply([o])],
+      ['create', (o: KubeObject) => cluster.create(o)],
+    ])('maps the 422 of an invalid object (%s) to InputError, and stores nothing', async (verb, write) => {
+      // GIVEN a Service with port 0, which the real kube-apiserver's validation refuses
+      const invalid: KubeObject = {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'invalid-port', namespace: 'vpn-contract-a' },
+        spec: { type: 'ClusterIP', ports: [{ name: 'x', port: 0, protocol: 'TCP' }] },
+      };
+      requests = 0;
+      // WHEN written THEN one request, refused as the caller's fault with the server's own words
+      const error = await write(invalid).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InputError);
+      expect((error as InputError).message).toBe(
+        `the Kubernetes API rejected it: ${verb} Service vpn-contract-a/invalid-port: Service "invalid-port" is invalid: ` +
+          '[spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive, ' +
+          'spec.ports[0].targetPort: Invalid value: 0: must be between 1 and 65535, inclusive]',
+      );
+      expect(requests).toBe(1);
+      const names = (await cluster.list('Service', 'vpn-contract-a', '')).map((s) => s.metadata.name);
+      expect(names).not.toContain('invalid-port');
+    });
+
     it('maps missing objects to NotFound or undefined', async () => {
       await expect(cluster.readRollout('vpn-nowhere', 'openvpn')).rejects.toBeInstanceOf(NotFoundError);
       expect(await cluster.readConfigMap('vpn-nowhere', 'state')).toBeUndefined();
@@ -236,6 +276,36 @@ export function describeClusterContract(name: string, start: () => Promise<Contr
           'port 443',
         );
         console.log(`${name}: read through a 300 ms injected delay took ${Date.now() - started} ms`);
+      } finally {
+        target.clearFaults();
+      }
+    });
+
+    it('aborts a request the server does not answer in time and retries it', async () => {
+      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 1, delayMs: STALL_MS });
+      try {
+        requests = 0;
+        expect((await impatient.readConfigMap('vpn-contract-a', 'server'))?.data['server.conf']).toContain(
+          'port 443',
+        );
+        expect(requests).toBe(2);
+      } finally {
+        target.clearFaults();
+      }
+    });
+
+    it('gives up on a server that never answers with a transient UpstreamError', async () => {
+      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 1, delayMs: STALL_MS });
+      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 2, delayMs: STALL_MS });
+      try {
+        requests = 0;
+        const error = await impatient.readConfigMap('vpn-contract-a', 'server').catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(UpstreamError);
+        expect(error).toMatchObject({
+          transient: true,
+          message: `read ConfigMap vpn-contract-a/server: no answer within ${REQUEST_TIMEOUT_MS} ms`,
+        });
+        expect(requests).toBe(2);
       } finally {
         target.clearFaults();
       }

@@ -3,11 +3,21 @@
  * kube-apiserver and kube-controller-manager on loopback, started per test file and stopped after it,
  * plus a "fake kubelet" that completes rollouts (there is no scheduler or kubelet) and a fault-injection
  * proxy in front of the API server. Binaries come from scripts/kube-apiserver/build.sh (KUBEBUILDER_ASSETS
- * when set, else built once from Debian's source package and cached).
+ * when set, completed with a kube-controller-manager where it lacks one, else built once from Debian's source
+ * package and cached).
  */
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +28,15 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 
 const repoRoot = join(import.meta.dirname, '../..');
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export function kubeAssets(): string {
   const out = execFileSync('bash', [join(repoRoot, 'scripts/kube-apiserver/build.sh')], {
@@ -146,6 +165,16 @@ function stopProcess(child: ChildProcess): Promise<void> {
 
 export async function startEnvtest(options: { controllerManager?: boolean } = {}): Promise<Envtest> {
   const bin = kubeAssets();
+  const wanted = [
+    'etcd',
+    'kube-apiserver',
+    ...(options.controllerManager === false ? [] : ['kube-controller-manager']),
+  ];
+  const missing = wanted.filter((name) => !isExecutable(join(bin, name)));
+  if (missing.length > 0)
+    throw new Error(
+      `the kube binaries in ${bin} (printed by scripts/kube-apiserver/build.sh) lack ${missing.join(', ')}`,
+    );
   const dir = mkdtempSync(join(tmpdir(), 'envtest-'));
   const processes: ChildProcess[] = [];
   const stop = async () => {
@@ -273,17 +302,21 @@ async function waitReady(server: string, tls: Envtest['tls'], timeoutMs: number)
   }
 }
 
+/** Decides from a pod's annotations (its pod template's, e.g. the config hash) whether it stays unready. */
+export type PodMatcher = (annotations: Readonly<Record<string, string>>) => boolean;
+
 /**
  * Does what a kubelet and a cloud controller would: a Ready Node, pods bound to it and marked Running and
- * Ready, terminating pods removed at once, LoadBalancer Services given an address. `failNewPods()` leaves
- * pods created from then on unready (a roll that never completes).
+ * Ready, terminating pods removed at once, LoadBalancer Services given an address. Never-ready modes (a
+ * roll that never completes, until `clearFailures()`): `failNewPods()` for pods created from then on,
+ * `failPodsWhere(match)` for pods whose template annotations match (one config hash, one restart).
  */
 export function startFakeKubelet(kubeConfigYaml: string) {
   const kc = new KubeConfig();
   kc.loadFromString(kubeConfigYaml);
   const core = kc.makeApiClient(CoreV1Api);
   const node = 'fake-node';
-  let failSince: number | undefined;
+  let failures: ((pod: V1Pod) => boolean)[] = [];
   let stopped = false;
   let lbCounter = 10;
   const tick = async () => {
@@ -334,8 +367,7 @@ export function startFakeKubelet(kubeConfigYaml: string) {
         .catch(() => undefined);
       return;
     }
-    const created = Date.parse(String(pod.metadata?.creationTimestamp ?? ''));
-    if (failSince !== undefined && created >= failSince - 1000) return;
+    if (failures.some((fails) => fails(pod))) return;
     if (pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) return;
     const now = new Date();
     const condition = (type: string) => ({ type, status: 'True', lastTransitionTime: now });
@@ -372,10 +404,16 @@ export function startFakeKubelet(kubeConfigYaml: string) {
   })();
   return {
     failNewPods: () => {
-      failSince = Date.now();
+      // creationTimestamp has whole seconds: a pod created in the same second counts as new
+      const since = Date.now() - 1000;
+      failures.push((pod) => Date.parse(String(pod.metadata?.creationTimestamp ?? '')) >= since);
     },
+    failPodsWhere: (match: PodMatcher) => {
+      failures.push((pod) => match(pod.metadata?.annotations ?? {}));
+    },
+    /** Ends every never-ready mode: held pods become ready on the next pass. */
     clearFailures: () => {
-      failSince = undefined;
+      failures = [];
     },
     stop: async () => {
       stopped = true;

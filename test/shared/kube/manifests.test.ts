@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../shared/config.js';
+import { manifestInputOf } from '../../../shared/gateways/gateway-objects.js';
 import type { GatewayState } from '../../../shared/gateways/model.js';
 import type { GatewayManifestInput } from '../../../shared/kube/manifests.js';
 import {
@@ -64,6 +66,13 @@ const find = (kind: string, name: string) => {
 };
 
 describe('buildGatewayManifests', () => {
+  it('renders a gateway with port mappings, a DNS label, an internal LB and source ranges as this structure', () => {
+    // GIVEN fixed inputs (no clock, no randomness) WHEN built THEN every object matches the reviewed snapshot
+    const objects = buildGatewayManifests(input);
+    expect(buildGatewayManifests(structuredClone(input))).toStrictEqual(objects);
+    expect(objects).toMatchSnapshot();
+  });
+
   it('builds every object of the gateway, labelled, in its namespace', () => {
     const objects = buildGatewayManifests(input);
     expect(objects.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`)).toStrictEqual([
@@ -129,6 +138,49 @@ describe('buildGatewayManifests', () => {
     expect(d.spec.template.metadata.annotations).toStrictEqual({
       'vpn.example.io/config-hash': configHash(input),
     });
+  });
+
+  it('gives both containers the image, resource requests and limits, and a privileged forwarding init container', () => {
+    const pod = (
+      find('Deployment', 'openvpn') as unknown as {
+        spec: { template: { spec: { initContainers: unknown[]; containers: Record<string, unknown>[] } } };
+      }
+    ).spec.template.spec;
+    expect(pod.initContainers).toStrictEqual([
+      {
+        name: 'enable-forwarding',
+        image: 'example.azurecr.io/openvpn:2.6',
+        command: ['sh', '-c', 'sysctl -w net.ipv4.ip_forward=1'],
+        securityContext: { privileged: true },
+        resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '32Mi' } },
+      },
+    ]);
+    expect(pod.containers.map((c) => [c['name'], c['image'], c['resources']])).toStrictEqual([
+      [
+        'openvpn',
+        'example.azurecr.io/openvpn:2.6',
+        { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '1', memory: '256Mi' } },
+      ],
+    ]);
+  });
+
+  it('takes the image from OPENVPN_IMAGE in the configuration', () => {
+    const config = loadConfig({
+      OPENVPN_IMAGE: 'contoso.azurecr.io/vpn/openvpn:2.6.14',
+      LABEL_DOMAIN: 'vpn.example.io',
+    });
+    const objects = buildGatewayManifests(manifestInputOf({ config }, state, input.pki));
+    const pod = (
+      objects.find((o) => o.kind === 'Deployment') as unknown as {
+        spec: {
+          template: { spec: { initContainers: { image: string }[]; containers: { image: string }[] } };
+        };
+      }
+    ).spec.template.spec;
+    expect([...pod.initContainers, ...pod.containers].map((c) => c.image)).toStrictEqual([
+      'contoso.azurecr.io/vpn/openvpn:2.6.14',
+      'contoso.azurecr.io/vpn/openvpn:2.6.14',
+    ]);
   });
 
   it('stores the PKI base64-encoded and one ClusterIP Service per mapping', () => {
