@@ -72,8 +72,13 @@ export async function issueClient(
 
   let record: ClientRecord | undefined;
   await updateState(deps.cluster, gateway, (s) => {
-    if (s.clients.some((c) => c.name === input.name))
-      throw new ConflictError(`client '${input.name}' already exists on gateway '${gateway}'`);
+    const existing = s.clients.find((c) => c.name === input.name);
+    // Our own write, seen again when the adapter retried a write whose answer was lost: already done.
+    if (existing?.serial === cert.serial) {
+      record = existing;
+      return undefined;
+    }
+    if (existing) throw new ConflictError(`client '${input.name}' already exists on gateway '${gateway}'`);
     const ip = allocateStaticIp(
       plan,
       s.clients.map((c) => c.ip),

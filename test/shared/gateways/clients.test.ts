@@ -54,6 +54,23 @@ describe('issueClient', () => {
     expect(stored?.bundle.profile).toContain('remote 203.0.113.10 443');
   });
 
+  it('succeeds when the state write is replayed (an adapter retry after a lost answer)', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    // GIVEN the first state write lands, but its answer is lost and the adapter runs the mutation again
+    const update = h.cluster.updateConfigMap.bind(h.cluster);
+    let replays = 1;
+    h.cluster.updateConfigMap = async (ns, name, mutate) => {
+      const first = await update(ns, name, mutate);
+      return name === 'state' && replays-- > 0 ? update(ns, name, mutate) : first;
+    };
+    const issued = await issueClient(h.deps, 'gw', { name: 'branch-a' });
+    expect(issued).toMatchObject({ name: 'branch-a', ip: '10.140.0.2', status: 'active' });
+    expect((await listClients(h.deps, 'gw')).map((c) => c.name)).toStrictEqual(['branch-a']);
+    // a real duplicate is still refused
+    await expect(issueClient(h.deps, 'gw', { name: 'branch-a' })).rejects.toBeInstanceOf(ConflictError);
+  });
+
   it('gives 50 concurrent issues on one gateway 50 distinct addresses', async () => {
     const h = makeHarness();
     await putGateway(h.deps, 'gw', {});
