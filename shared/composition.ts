@@ -119,6 +119,8 @@ export function createComposition(options: CompositionOptions): Composition {
   const config = once(() => options.config ?? loadConfig());
   const log = options.log ?? consoleLogger({ component: 'aks-vpn-gateways' });
   const clock = options.clock ?? (() => new Date());
+  /** Stops background work (the AKS token refresh) when the composition closes. */
+  const closing = new AbortController();
 
   /** Entra identity of the app (managed identity in Azure, developer credentials locally). */
   const azureCredential = once(() => new DefaultAzureCredential());
@@ -147,6 +149,8 @@ export function createComposition(options: CompositionOptions): Composition {
             credentials: c.AKS_CREDENTIALS,
             credential: azureCredential(),
             serverAppId: c.AKS_SERVER_APP_ID,
+            log,
+            signal: closing.signal,
           });
           return new KubeCluster({ kubeConfig, fieldManager: FIELD_MANAGER });
         });
@@ -233,6 +237,7 @@ export function createComposition(options: CompositionOptions): Composition {
       return [kube, store, ops];
     },
     async close(graceMs = 10_000) {
+      closing.abort();
       // Lets running operations finish; one still running after the grace period is reported
       // "interrupted" (Failed) at the next start.
       if (inProcess) {
