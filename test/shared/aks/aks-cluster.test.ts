@@ -215,7 +215,12 @@ const MINUTE = 60_000;
 
 describe('aksKubeConfig', () => {
   /** A user kubeconfig from the local ARM server whose Entra token comes from `credential`. */
-  const userKubeConfig = (credential: TokenCredential, clock: VirtualScheduler, log = recordingLog()) =>
+  const userKubeConfig = (
+    credential: TokenCredential,
+    clock: VirtualScheduler,
+    log = recordingLog(),
+    signal?: AbortSignal,
+  ) =>
     aksKubeConfig({
       client: client(new FakeCredential(3_600_000)),
       resourceGroup: 'rg-aks',
@@ -225,6 +230,7 @@ describe('aksKubeConfig', () => {
       serverAppId: SERVER_APP,
       scheduler: clock,
       log,
+      ...(signal ? { signal } : {}),
     });
 
   it('replaces the kubelogin exec plugin with an Entra token for the AKS server app, refreshed 5 minutes before expiry', async () => {
@@ -337,17 +343,7 @@ describe('aksKubeConfig', () => {
     const clock = new VirtualScheduler();
     const credential = new ScriptedCredential(clock, 60 * MINUTE, ['token']);
     const abort = new AbortController();
-    await aksKubeConfig({
-      client: client(new FakeCredential(3_600_000)),
-      resourceGroup: 'rg-aks',
-      clusterName: 'kubenet',
-      credentials: 'user',
-      credential,
-      serverAppId: SERVER_APP,
-      scheduler: clock,
-      log: recordingLog(),
-      signal: abort.signal,
-    });
+    await userKubeConfig(credential, clock, recordingLog(), abort.signal);
     expect(clock.pending).toBe(1);
     abort.abort();
     expect(clock.pending).toBe(0);
