@@ -46,7 +46,7 @@ export function gatewaySpecProblems(spec: GatewaySpec): FieldProblem[] {
     if (subnet && cidrsOverlap(cidr, subnet))
       add(`/routes/${i}`, `${route} overlaps the VPN subnet ${spec.vpnSubnet}`);
     const clash = parsedRoutes.find((p) => cidrsOverlap(p.cidr, cidr));
-    if (clash) add(`/routes/${i}`, `${route} overlaps /routes/${clash.i} (${spec.routes[clash.i]})`);
+    if (clash) add(`/routes/${i}`, `${route} overlaps the route ${spec.routes[clash.i]}`);
     parsedRoutes.push({ i, cidr });
   });
   if (!isPort(spec.port)) add('/port', 'must be an integer from 1 to 65535');

@@ -43,8 +43,11 @@ const MAX_RECORDS = 1000;
 
 export class InProcessOperations implements OperationsPort {
   private readonly records = new Map<string, Operation>();
-  /** The running roll of each gateway, and how many requests joined it since its last round began. */
-  private readonly rolls = new Map<string, { id: string; joins: number }>();
+  /**
+   * The running roll of each gateway, how many requests joined it since its last round began, and
+   * whether one of them was a restart (the next round is then forced).
+   */
+  private readonly rolls = new Map<string, { id: string; joins: number; force: boolean }>();
   private readonly running = new Set<Promise<void>>();
   private loaded: Promise<void> | undefined;
   private saving: Promise<void> = Promise.resolve();
@@ -176,6 +179,8 @@ export class InProcessOperations implements OperationsPort {
     const joined = this.rolls.get(gateway);
     if (joined) {
       joined.joins += 1;
+      // A restart that joins must still end with a pod started after it was asked for.
+      joined.force ||= request.force;
       return joined.id;
     }
     const input: RollInput = {
@@ -184,7 +189,7 @@ export class InProcessOperations implements OperationsPort {
       force: request.force,
       timing: this.options.timing,
     };
-    const roll = { id: randomUUID(), joins: 0 };
+    const roll = { id: randomUUID(), joins: 0, force: false };
     this.rolls.set(gateway, roll);
     const again = (succeeded: boolean): RollInput | undefined => {
       if (!succeeded || roll.joins === 0) {
@@ -192,8 +197,10 @@ export class InProcessOperations implements OperationsPort {
         this.rolls.delete(gateway);
         return undefined;
       }
+      const force = roll.force;
       roll.joins = 0;
-      return { ...input, reason: 'joined', force: false };
+      roll.force = false;
+      return { ...input, reason: force ? 'restart (joined)' : 'joined', force };
     };
     this.launch('roll', gateway, rollOrchestrator, rollInstanceId(gateway), input, again, roll.id);
     return roll.id;

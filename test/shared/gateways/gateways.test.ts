@@ -103,6 +103,10 @@ describe('putGateway', () => {
     expect((error as InputError).problems).toStrictEqual([
       { path: '/extraRoutes/1', message: '10.140.0.0/16 overlaps the VPN subnet 10.140.0.0/24' },
     ]);
+    const overlap = await putGateway(h.deps, 'gw', { extraRoutes: ['10.0.1.0/24'] }).catch((e: unknown) => e);
+    expect((overlap as InputError).problems).toStrictEqual([
+      { path: '/extraRoutes/0', message: '10.0.1.0/24 overlaps the route 10.0.0.0/16' },
+    ]);
     expect(h.cluster.snapshot()).toBe(snapshot);
   });
 

@@ -1,4 +1,6 @@
-import { ApiException } from '@kubernetes/client-node';
+import { createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { ApiException, KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import {
   ConflictError,
@@ -7,7 +9,7 @@ import {
   UpstreamError,
   type DomainError,
 } from '../../../shared/errors.js';
-import { mapKubeError } from '../../../shared/kube/kube-cluster.js';
+import { KubeCluster, mapKubeError } from '../../../shared/kube/kube-cluster.js';
 
 /** A Kubernetes `Status` body as the API server sends it with an error. */
 const status = (code: number, reason: string, message: string) => ({
@@ -169,5 +171,50 @@ describe('mapKubeError', () => {
       WHAT,
     );
     expect(mapped).toMatchObject({ transient: true, retryAfterSeconds: undefined });
+  });
+});
+
+describe('KubeCluster request deadline', () => {
+  it('closes the connection of an attempt that timed out (no socket left hanging) and retries', async () => {
+    // GIVEN an API server that accepts requests and never answers
+    const opened: number[] = [];
+    const closed: number[] = [];
+    const sockets = new Set<Socket>();
+    const server = createServer((req) => {
+      opened.push(Date.now());
+      req.socket.once('close', () => closed.push(Date.now()));
+    });
+    server.on('connection', (s) => sockets.add(s));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions({
+      clusters: [{ name: 'stalled', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+      users: [{ name: 'u' }],
+      contexts: [{ name: 'c', cluster: 'stalled', user: 'u' }],
+      currentContext: 'c',
+    });
+    const cluster = new KubeCluster({
+      kubeConfig,
+      fieldManager: 'test',
+      requestTimeoutMs: 200,
+      retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 10 },
+    });
+    try {
+      // WHEN a read gets no answer
+      const started = Date.now();
+      const error = await cluster.readConfigMap('vpn-gw', 'state').catch((e: unknown) => e);
+      // THEN each attempt's connection was closed by the client at its deadline, and the caller got a
+      // transient error after the two attempts
+      expect(error).toBeInstanceOf(UpstreamError);
+      expect((error as UpstreamError).transient).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(opened).toHaveLength(2);
+      expect(closed).toHaveLength(2);
+      for (const at of closed) expect(at - started).toBeLessThan(5_000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

@@ -131,6 +131,26 @@ describe('InProcessOperations with the real orchestrators, adapter and sandbox A
     expect(rolloutComplete(deployed)).toBe(true);
   });
 
+  it('a restart that joins a running roll still ends with a pod started after it was asked for', async () => {
+    const restartedAt = async () =>
+      (await deps.cluster.readRollout('vpn-ops-gw', 'openvpn')).templateAnnotations[
+        'kubectl.kubernetes.io/restartedAt'
+      ];
+    const before = await restartedAt();
+    const first = await restartGateway(deps, 'ops-gw');
+    // GIVEN the first roll has patched its pod template and is waiting for the rollout
+    const firstStamp = await eventually(restartedAt, (v) => v !== before);
+    const askedAt = Date.now();
+    // WHEN a second restart arrives while it runs
+    const second = await restartGateway(deps, 'ops-gw');
+    expect(second.operationId).toBe(first.operationId);
+    expect((await settled(first.operationId)).status).toBe('Succeeded');
+    // THEN the pod template was restarted again, at or after the second request
+    const finalStamp = await restartedAt();
+    expect(finalStamp).not.toBe(firstStamp);
+    expect(Date.parse(finalStamp ?? '')).toBeGreaterThanOrEqual(askedAt);
+  });
+
   it('rolls back and reports Failed when the new pod never becomes ready', async () => {
     const before = await deps.cluster.readRollout('vpn-ops-gw', 'openvpn');
     server.rollouts.failNewPods();

@@ -86,11 +86,10 @@ describe.each(BACKENDS)('the API over HTTP ($name)', ({ start }) => {
       expect(after).not.toBe(before);
     }
     const quiet = await api(base, 'PUT', '/gateways/g1', { ...body, clientCertValidityDays: 180 });
-    // (the memory backend never runs the roll, so there the server still differs and rolls again)
-    expect([quiet.status, backend.runsOperations && quiet.headers.get('operation-location')]).toStrictEqual([
-      200,
-      backend.runsOperations && null,
-    ]);
+    // On the sandbox the roll ran, so the server already runs this configuration: no roll. The memory
+    // backend never runs rolls, so there the deployed hash is still the old one and it rolls again.
+    expect(quiet.status).toBe(200);
+    expect(quiet.headers.get('operation-location') === null).toBe(backend.runsOperations);
     expect(gatewaySchema.parse(quiet.json()).clientCertValidityDays).toBe(180);
     // back to the spec the following tests expect
     const restored = await api(base, 'PUT', '/gateways/g1', {
