@@ -9,6 +9,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import { DEFAULT_CLIENT_VALIDITY_DAYS } from '../pki/index.js';
 import { MAX_GATEWAY_NAME, NAME_PATTERN } from './model.js';
 
 const NAME_MESSAGE =
@@ -92,7 +93,7 @@ export const validityDaysSchema = z.int().min(1).max(3650);
 export const GATEWAY_BODY_DEFAULTS = Object.freeze({
   vpnSubnet: '10.140.0.0/24',
   port: 443,
-  clientCertValidityDays: 365,
+  clientCertValidityDays: DEFAULT_CLIENT_VALIDITY_DAYS,
 });
 
 // ---------------------------------------------------------------------------------------------------
