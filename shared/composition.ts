@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import type { InvocationContext } from '@azure/functions';
 import { KubeConfig } from '@kubernetes/client-node';
 import { StaticClusterInfo } from './aks/static-cluster-info.js';
-import type { ClusterInfo, ClusterInfoSource } from './aks/cluster-info.js';
+import type { ClusterInfo, ClusterInfoSource } from './model/cluster-info.js';
 import type { Config } from './config.js';
 import { loadConfig } from './config.js';
 import { InternalError } from './errors.js';
@@ -22,7 +22,7 @@ import { deleteGateway, getGateway, listGateways, putGateway, restartGateway } f
 import { getPortMappings, replacePortMappings } from './gateways/port-mappings.js';
 import type { ApiContext } from './http.js';
 import { contextLogger } from './http.js';
-import type { ClusterPort } from './kube/cluster.js';
+import type { ClusterPort } from './model/cluster-port.js';
 import { KubeCluster } from './kube/kube-cluster.js';
 import type { Logger } from './logging.js';
 import { consoleLogger } from './logging.js';
@@ -34,9 +34,9 @@ import { deferredCluster } from './kube/deferred-cluster.js';
 import { KeyVaultSecretStore } from './secrets/key-vault-store.js';
 import { DurableOperations } from './operations/durable-operations.js';
 import { InProcessOperations, timingFrom } from './operations/in-process-operations.js';
-import type { OperationsPort } from './operations/operations.js';
+import type { OperationsPort } from './model/operations-port.js';
 import { DirectorySecretStore } from './secrets/directory-store.js';
-import type { SecretStore } from './secrets/secret-store.js';
+import type { SecretStore } from './model/secret-store.js';
 
 /** Field manager of every server-side apply this API makes. */
 export const FIELD_MANAGER = 'aks-vpn-gateways';

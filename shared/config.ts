@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
-import { parseCanonicalCidr } from './openvpn/address-plan.js';
+import { parseCanonicalCidr } from './model/cidr.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])

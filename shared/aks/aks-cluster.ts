@@ -10,7 +10,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { NotFoundError, UpstreamError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { consoleLogger } from '../logging.js';
-import type { ClusterInfo, ClusterInfoSource } from './cluster-info.js';
+import type { ClusterInfo, ClusterInfoSource } from '../model/cluster-info.js';
 
 export interface AksTarget {
   readonly resourceGroup: string;

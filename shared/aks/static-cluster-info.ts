@@ -1,4 +1,4 @@
-import type { ClusterInfo, ClusterInfoSource } from './cluster-info.js';
+import type { ClusterInfo, ClusterInfoSource } from '../model/cluster-info.js';
 
 /**
  * Cluster info for targets where nothing can be discovered (a plain kubeconfig): no CIDRs, so gateways

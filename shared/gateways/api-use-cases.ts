@@ -5,7 +5,7 @@
  * serialise them (their shape is the response schemas in `schemas.ts`, checked by the API tests).
  */
 import type { GatewayDeps } from './deps.js';
-import type { PortMapping } from './model.js';
+import type { PortMapping } from '../model/gateway.js';
 import type { IssueClientBody, PutGatewayBody } from './schemas.js';
 
 /** A view the handler returns as JSON as is. */

@@ -25,8 +25,8 @@ import { OBJECTS, readState, updateState } from './gateway-state.js';
 import { writeCurrentCrl } from './crl.js';
 import { gatewayAddress } from './gateways.js';
 import { removeMappingsOf, syncPortMappings } from './port-mappings.js';
-import type { ClientRecord, GatewayState } from './model.js';
-import { namespaceOf } from './model.js';
+import type { ClientRecord, GatewayState } from '../model/gateway.js';
+import { namespaceOf } from '../model/gateway.js';
 import type { ClientView } from './views.js';
 import { clientView } from './views.js';
 

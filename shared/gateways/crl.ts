@@ -9,7 +9,7 @@ import type { GatewayDeps } from './deps.js';
 import type { ExpiringCertificate } from './gateway-pki.js';
 import { expiringCertificates, readServerPki, requireCa, signCrl } from './gateway-pki.js';
 import { OBJECTS, findState, managedGatewayNames, readState, updateState } from './gateway-state.js';
-import { namespaceOf } from './model.js';
+import { namespaceOf } from '../model/gateway.js';
 
 const MAX_CRL_WRITES = 5;
 

@@ -1,9 +1,9 @@
-import type { ClusterInfoSource } from '../aks/cluster-info.js';
+import type { ClusterInfoSource } from '../model/cluster-info.js';
 import type { Config } from '../config.js';
-import type { ClusterPort } from '../kube/cluster.js';
+import type { ClusterPort } from '../model/cluster-port.js';
 import type { Logger } from '../logging.js';
-import type { OperationsPort } from '../operations/operations.js';
-import type { SecretStore } from '../secrets/secret-store.js';
+import type { OperationsPort } from '../model/operations-port.js';
+import type { SecretStore } from '../model/secret-store.js';
 
 /** Everything a use-case needs, built once by `shared/composition.ts` (or by a test with fakes). */
 export interface GatewayDeps {

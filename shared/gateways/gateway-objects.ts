@@ -2,14 +2,14 @@
  * From a gateway's state and PKI to the Kubernetes objects that make it, through the pure renderers and
  * manifest builders. Everything the cluster holds for a gateway is derived here, so it can be re-derived.
  */
-import type { KubeObject } from '../kube/cluster.js';
+import type { KubeObject } from '../model/cluster-port.js';
 import type { GatewayManifestInput } from '../kube/manifests.js';
 import { buildGatewayManifests, configHash } from '../kube/manifests.js';
 import { planAddresses, renderCcdEntry, renderEntrypoint, renderServerConf } from '../openvpn/index.js';
 import type { GatewayDeps } from './deps.js';
 import type { ServerPki } from './gateway-pki.js';
 import { OBJECTS } from './gateway-state.js';
-import type { GatewayState, ResolvedPortMapping } from './model.js';
+import type { GatewayState, ResolvedPortMapping } from '../model/gateway.js';
 
 /** CCD entries (file name = client name) for every active client. */
 export function ccdOf(state: GatewayState): Record<string, string> {

@@ -9,8 +9,8 @@ import { buildCrl, createCa, generateTlsCryptKey, issueServerCert } from '../pki
 import { serverCommonName } from '../openvpn/index.js';
 import type { GatewayDeps } from './deps.js';
 import { OBJECTS, updateState } from './gateway-state.js';
-import type { CrlInfo, GatewayState } from './model.js';
-import { namespaceOf } from './model.js';
+import type { CrlInfo, GatewayState } from '../model/gateway.js';
+import { namespaceOf } from '../model/gateway.js';
 
 /** The content of the `server-pki` Secret. */
 export interface ServerPki {

@@ -3,11 +3,11 @@
  * resourceVersion preconditions so concurrent requests never lose each other's changes.
  */
 import { NotFoundError } from '../errors.js';
-import type { ClusterPort } from '../kube/cluster.js';
+import type { ClusterPort } from '../model/cluster-port.js';
 import type { GatewayDeps } from './deps.js';
-import { parseStateConfigMapData, stateConfigMapData } from '../kube/manifests.js';
-import type { GatewayState } from './model.js';
-import { namespaceOf } from './model.js';
+import { parseStateConfigMapData, stateConfigMapData } from '../model/state-codec.js';
+import type { GatewayState } from '../model/gateway.js';
+import { namespaceOf } from '../model/gateway.js';
 
 /** Names of the objects of a gateway (DESIGN.md "What a gateway is"). */
 export const OBJECTS = Object.freeze({

@@ -3,8 +3,8 @@
  */
 import { ConflictError, InputError, NotFoundError } from '../errors.js';
 import { validateGatewaySpec } from '../openvpn/index.js';
-import type { RolloutStatus } from '../kube/cluster.js';
-import { rolloutComplete } from '../kube/cluster.js';
+import type { RolloutStatus } from '../model/cluster-port.js';
+import { rolloutComplete } from '../model/cluster-port.js';
 import type { GatewayDeps } from './deps.js';
 import type { ServerPki } from './gateway-pki.js';
 import { addDays, ensurePki, expiringCertificates, generatePki, serverPkiSecretData } from './gateway-pki.js';
@@ -16,8 +16,8 @@ import {
   stateObject,
 } from './gateway-objects.js';
 import { OBJECTS, findState, managedGatewayNames, readState, updateState } from './gateway-state.js';
-import type { GatewaySpec, GatewayState, GatewayStatus } from './model.js';
-import { namespaceOf } from './model.js';
+import type { GatewaySpec, GatewayState, GatewayStatus } from '../model/gateway.js';
+import { namespaceOf } from '../model/gateway.js';
 import type { GatewayView } from './views.js';
 import { GATEWAY_BODY_DEFAULTS } from './schemas.js';
 

@@ -1,6 +1,6 @@
 /** GET /operations/{id}: a long-running operation (provision, roll, delete) in the Azure LRO shape. */
 import { NotFoundError } from '../errors.js';
-import type { Operation } from '../operations/operations.js';
+import type { Operation } from '../model/operations-port.js';
 import type { GatewayDeps } from './deps.js';
 
 export async function getOperation(deps: Pick<GatewayDeps, 'operations'>, id: string): Promise<Operation> {

@@ -9,8 +9,8 @@ import type { GatewayDeps } from './deps.js';
 import { ensurePki } from './gateway-pki.js';
 import { gatewayObjects, startRollTo } from './gateway-objects.js';
 import { readState, updateState } from './gateway-state.js';
-import type { GatewayState, PortMapping } from './model.js';
-import { namespaceOf } from './model.js';
+import type { GatewayState, PortMapping } from '../model/gateway.js';
+import { namespaceOf } from '../model/gateway.js';
 
 export interface PortMappingsView {
   readonly mappings: readonly PortMapping[];

@@ -10,7 +10,7 @@
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { DEFAULT_CLIENT_VALIDITY_DAYS } from '../pki/index.js';
-import { MAX_GATEWAY_NAME, NAME_PATTERN } from './model.js';
+import { MAX_GATEWAY_NAME, NAME_PATTERN } from '../model/gateway.js';
 
 const NAME_MESSAGE =
   'must be a DNS label: 1-63 lower-case letters, digits or "-", starting and ending with a letter or digit';

@@ -1,5 +1,5 @@
 /** What the API returns: plain JSON views of the domain records. */
-import type { ClientRecord, CrlInfo, GatewaySpec, GatewayStatus, PortMapping } from './model.js';
+import type { ClientRecord, CrlInfo, GatewaySpec, GatewayStatus, PortMapping } from '../model/gateway.js';
 
 export interface GatewayView {
   readonly name: string;

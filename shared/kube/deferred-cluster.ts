@@ -1,4 +1,4 @@
-import type { ClusterPort } from './cluster.js';
+import type { ClusterPort } from '../model/cluster-port.js';
 
 /**
  * A ClusterPort whose adapter is still being built (AKS: the kubeconfig comes from ARM first). Every call

@@ -31,7 +31,13 @@ import {
   NotFoundError,
   UpstreamError,
 } from '../errors.js';
-import type { ClusterPort, KubeObject, KubeObjectRef, RolloutStatus, VersionedData } from './cluster.js';
+import type {
+  ClusterPort,
+  KubeObject,
+  KubeObjectRef,
+  RolloutStatus,
+  VersionedData,
+} from '../model/cluster-port.js';
 
 export interface KubeClusterOptions {
   readonly kubeConfig: KubeConfig;

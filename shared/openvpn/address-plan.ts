@@ -6,6 +6,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import { ConflictError, InputError } from '../errors.js';
+import { parseCanonicalCidr, toInt } from '../model/cidr.js';
 
 export interface AddressPlan {
   readonly network: string;
@@ -20,31 +21,7 @@ export interface AddressPlan {
 export const MIN_PREFIX = 16;
 export const MAX_PREFIX = 29;
 
-const toInt = (ip: string): number =>
-  ipaddr.IPv4.parse(ip)
-    .toByteArray()
-    .reduce((n, b) => n * 256 + b, 0);
 const toIp = (n: number): string => [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.');
-
-/** Parses a canonical IPv4 CIDR into [network as int, prefix]; undefined when it is not one. */
-export function parseCanonicalCidr(cidr: string): { network: number; prefix: number } | undefined {
-  if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr) || !ipaddr.IPv4.isValidCIDR(cidr)) return undefined;
-  const [addr, prefix] = ipaddr.IPv4.parseCIDR(cidr);
-  const network = toInt(addr.toString());
-  const size = 2 ** (32 - prefix);
-  if (network % size !== 0) return undefined;
-  return { network, prefix };
-}
-
-/** Whether two parsed CIDRs share any address. */
-export function cidrsOverlap(
-  a: { network: number; prefix: number },
-  b: { network: number; prefix: number },
-): boolean {
-  const aEnd = a.network + 2 ** (32 - a.prefix) - 1;
-  const bEnd = b.network + 2 ** (32 - b.prefix) - 1;
-  return a.network <= bEnd && b.network <= aEnd;
-}
 
 export function netmaskOf(prefix: number): string {
   return toIp(2 ** 32 - 2 ** (32 - prefix));

@@ -1,11 +1,5 @@
 export type { AddressPlan } from './address-plan.js';
-export {
-  allocateStaticIp,
-  cidrsOverlap,
-  netmaskOf,
-  parseCanonicalCidr,
-  planAddresses,
-} from './address-plan.js';
+export { allocateStaticIp, netmaskOf, planAddresses } from './address-plan.js';
 export {
   DATA_CIPHERS,
   TUN_DEVICE,

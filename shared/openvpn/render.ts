@@ -3,10 +3,11 @@
  * before it is written, so no input can add a directive, close an inline block or split a shell word.
  */
 import { InputError } from '../errors.js';
-import type { GatewaySpec, ResolvedPortMapping } from '../gateways/model.js';
-import { NAME_PATTERN } from '../gateways/model.js';
+import type { GatewaySpec, ResolvedPortMapping } from '../model/gateway.js';
+import { NAME_PATTERN } from '../model/gateway.js';
 import type { AddressPlan } from './address-plan.js';
-import { netmaskOf, parseCanonicalCidr, planAddresses } from './address-plan.js';
+import { parseCanonicalCidr } from '../model/cidr.js';
+import { netmaskOf, planAddresses } from './address-plan.js';
 import { POD_DIRS, POD_ROOT } from './paths.js';
 import {
   isHost,

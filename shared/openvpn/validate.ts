@@ -5,9 +5,10 @@
  */
 import { InputError } from '../errors.js';
 import type { FieldProblem } from '../errors.js';
-import type { GatewaySpec, ResolvedPortMapping } from '../gateways/model.js';
-import { MAX_GATEWAY_NAME, NAME_PATTERN } from '../gateways/model.js';
-import { MAX_PREFIX, MIN_PREFIX, cidrsOverlap, parseCanonicalCidr } from './address-plan.js';
+import type { GatewaySpec, ResolvedPortMapping } from '../model/gateway.js';
+import { MAX_GATEWAY_NAME, NAME_PATTERN } from '../model/gateway.js';
+import { cidrsOverlap, parseCanonicalCidr } from '../model/cidr.js';
+import { MAX_PREFIX, MIN_PREFIX } from './address-plan.js';
 
 const DNS_LABEL = /^[a-z][a-z0-9-]{1,61}[a-z0-9]$/;
 const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/i;

@@ -8,8 +8,8 @@ import { configHashAnnotation, desiredConfigHash } from '../gateways/gateway-obj
 import { ensurePki } from '../gateways/gateway-pki.js';
 import { OBJECTS, readState } from '../gateways/gateway-state.js';
 import { gatewayAddress } from '../gateways/gateways.js';
-import { namespaceOf } from '../gateways/model.js';
-import { rolloutComplete } from '../kube/cluster.js';
+import { namespaceOf } from '../model/gateway.js';
+import { rolloutComplete } from '../model/cluster-port.js';
 import type { BeginRollResult, RollProgress } from './orchestrators.js';
 import { ACTIVITY } from './orchestrators.js';
 

@@ -6,7 +6,7 @@
  */
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 import { UpstreamError } from '../errors.js';
-import type { Operation, OperationStatus, OperationsPort, RollRequest } from './operations.js';
+import type { Operation, OperationStatus, OperationsPort, RollRequest } from '../model/operations-port.js';
 import type { GatewayOperationInput, RollInput, Timing } from './orchestrators.js';
 import { ORCHESTRATOR, rollInstanceId } from './orchestrators.js';
 

@@ -17,7 +17,7 @@ import type { OrchestrationHandler } from 'durable-functions';
 import type { GatewayDeps } from '../gateways/deps.js';
 import type { Logger } from '../logging.js';
 import { makeActivities } from './activities.js';
-import type { Operation, OperationsPort, RollRequest } from './operations.js';
+import type { Operation, OperationsPort, RollRequest } from '../model/operations-port.js';
 import type { GatewayOperationInput, RollInput, Timing } from './orchestrators.js';
 import {
   deleteOrchestrator,

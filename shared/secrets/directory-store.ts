@@ -13,8 +13,8 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { InternalError } from '../errors.js';
-import { NAME_PATTERN } from '../gateways/model.js';
-import type { CaMaterial, ClientBundle, ClientSecretInfo, SecretStore } from './secret-store.js';
+import { NAME_PATTERN } from '../model/gateway.js';
+import type { CaMaterial, ClientBundle, ClientSecretInfo, SecretStore } from '../model/secret-store.js';
 
 interface StoredCa {
   readonly kind: 'ca';

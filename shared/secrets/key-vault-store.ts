@@ -14,8 +14,8 @@ import type { TokenCredential } from '@azure/identity';
 import type { SecretClientOptions } from '@azure/keyvault-secrets';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { ConflictError, DomainError, InternalError, NotFoundError, UpstreamError } from '../errors.js';
-import { NAME_PATTERN } from '../gateways/model.js';
-import type { CaMaterial, ClientBundle, ClientSecretInfo, SecretStore } from './secret-store.js';
+import { NAME_PATTERN } from '../model/gateway.js';
+import type { CaMaterial, ClientBundle, ClientSecretInfo, SecretStore } from '../model/secret-store.js';
 
 export interface KeyVaultSecretStoreOptions {
   readonly vaultUrl: string;

@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GatewaySpec } from '../../shared/gateways/model.js';
+import type { GatewaySpec } from '../../shared/model/gateway.js';
 import {
   planAddresses,
   renderCcdEntry,

@@ -7,7 +7,7 @@ import type { Config } from '../../shared/config.js';
 import { loadConfig } from '../../shared/config.js';
 import type { GatewayUseCases } from '../../shared/gateways/api-use-cases.js';
 import type { GatewayDeps } from '../../shared/gateways/deps.js';
-import type { Operation, OperationsPort } from '../../shared/operations/operations.js';
+import type { Operation, OperationsPort } from '../../shared/model/operations-port.js';
 
 export type UseCaseName = keyof GatewayUseCases;
 

@@ -10,7 +10,7 @@ import type {
   KubeObjectRef,
   RolloutStatus,
   VersionedData,
-} from '../../shared/kube/cluster.js';
+} from '../../shared/model/cluster-port.js';
 
 type Key = string;
 const keyOf = (kind: string, namespace: string | undefined, name: string): Key =>

@@ -4,7 +4,7 @@ import type {
   ClientBundle,
   ClientSecretInfo,
   SecretStore,
-} from '../../shared/secrets/secret-store.js';
+} from '../../shared/model/secret-store.js';
 
 export class MemorySecretStore implements SecretStore {
   readonly cas = new Map<string, CaMaterial>();

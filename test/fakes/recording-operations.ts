@@ -1,5 +1,5 @@
 /** An OperationsPort that records what was started, for domain tests (the orchestrations have their own tests). */
-import type { Operation, OperationsPort, RollRequest } from '../../shared/operations/operations.js';
+import type { Operation, OperationsPort, RollRequest } from '../../shared/model/operations-port.js';
 
 export class RecordingOperations implements OperationsPort {
   readonly started: (

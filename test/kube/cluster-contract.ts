@@ -5,9 +5,9 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, InputError, NotFoundError, UpstreamError } from '../../shared/errors.js';
-import type { GatewayState } from '../../shared/gateways/model.js';
-import type { KubeObject } from '../../shared/kube/cluster.js';
-import { rolloutComplete } from '../../shared/kube/cluster.js';
+import type { GatewayState } from '../../shared/model/gateway.js';
+import type { KubeObject } from '../../shared/model/cluster-port.js';
+import { rolloutComplete } from '../../shared/model/cluster-port.js';
 import { KubeCluster } from '../../shared/kube/kube-cluster.js';
 import { buildGatewayManifests } from '../../shared/kube/manifests.js';
 import { renderEntrypoint, renderServerConf } from '../../shared/openvpn/index.js';

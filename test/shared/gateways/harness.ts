@@ -1,5 +1,5 @@
 /** Builds GatewayDeps from plain fakes, with a controllable clock. */
-import type { ClusterInfo } from '../../../shared/aks/cluster-info.js';
+import type { ClusterInfo } from '../../../shared/model/cluster-info.js';
 import { loadConfig } from '../../../shared/config.js';
 import type { GatewayDeps } from '../../../shared/gateways/deps.js';
 import type { Logger } from '../../../shared/logging.js';

@@ -3,7 +3,7 @@ import { InputError } from '../../../shared/errors.js';
 import { issueClient, revokeClient } from '../../../shared/gateways/clients.js';
 import { putGateway } from '../../../shared/gateways/gateways.js';
 import { getPortMappings, replacePortMappings } from '../../../shared/gateways/port-mappings.js';
-import type { PortMapping } from '../../../shared/gateways/model.js';
+import type { PortMapping } from '../../../shared/model/gateway.js';
 import { makeHarness } from './harness.js';
 
 async function setup() {

@@ -1,52 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../shared/config.js';
 import { manifestInputOf } from '../../../shared/gateways/gateway-objects.js';
-import type { GatewayState } from '../../../shared/gateways/model.js';
 import type { GatewayManifestInput } from '../../../shared/kube/manifests.js';
-import {
-  buildGatewayManifests,
-  configHash,
-  parseStateConfigMapData,
-  stateConfigMapData,
-} from '../../../shared/kube/manifests.js';
+import { buildGatewayManifests, configHash } from '../../../shared/kube/manifests.js';
+import { state } from '../model/gateway-state.fixture.js';
 
-const spec = {
-  name: 'gw',
-  vpnSubnet: '10.140.0.0/24',
-  routes: ['10.0.0.0/16'],
-  port: 443,
-  dnsLabel: 'gw-vpn',
-  loadBalancer: { internal: true, sourceRanges: ['198.51.100.0/24'] },
-  clientCertValidityDays: 365,
-};
-const state: GatewayState = {
-  spec,
-  clients: [
-    {
-      name: 'a',
-      ip: '10.140.0.2',
-      serial: '0a1b',
-      issuedAt: '2026-11-22T12:00:00.123Z',
-      notAfter: '2027-11-22T12:00:00.000Z',
-      status: 'active',
-      keySource: 'generated',
-    },
-    {
-      name: 'b',
-      ip: '10.140.0.3',
-      serial: '0c2d',
-      issuedAt: '2026-11-22T12:00:00.000Z',
-      notAfter: '2027-11-22T12:00:00.000Z',
-      status: 'revoked',
-      revokedAt: '2026-11-23T00:00:00.000Z',
-      keySource: 'csr',
-    },
-  ],
-  portMappings: [{ port: 8081, client: 'a', targetPort: 80, protocol: 'tcp' }],
-  crl: { number: 2, thisUpdate: '2026-11-22T12:00:00.000Z', nextUpdate: '2026-12-22T12:00:00.000Z' },
-  server: { serial: '7f00', notAfter: '2031-11-22T12:00:00.000Z' },
-  createdAt: '2026-11-22T12:00:00.000Z',
-};
+const { spec } = state;
 const input: GatewayManifestInput = {
   spec,
   image: 'example.azurecr.io/openvpn:2.6',
@@ -205,37 +164,5 @@ describe('configHash', () => {
     ['CCD entries (read at connect)', { ccd: {} }, false],
   ])('changes with %s: %s', (_what, change, changes) => {
     expect(configHash({ ...input, ...change }) !== configHash(input)).toBe(changes);
-  });
-});
-
-describe('state ConfigMap', () => {
-  it('round-trips the state exactly', () => {
-    expect(parseStateConfigMapData(stateConfigMapData(state))).toStrictEqual(state);
-  });
-
-  it('holds 5,000 clients well under the 1 MiB object limit', () => {
-    const many: GatewayState = {
-      ...state,
-      clients: Array.from({ length: 5000 }, (_, i) => ({
-        name: `branch-site-${String(i).padStart(5, '0')}`,
-        ip: `10.140.${Math.floor(i / 250)}.${(i % 250) + 2}`,
-        serial: '3f'.repeat(16),
-        issuedAt: '2026-11-22T12:00:00.000Z',
-        notAfter: '2027-11-22T12:00:00.000Z',
-        status: 'active' as const,
-        keySource: 'generated' as const,
-      })),
-    };
-    const bytes = Object.values(stateConfigMapData(many)).reduce((n, v) => n + Buffer.byteLength(v), 0);
-    console.log(
-      `state ConfigMap: ${bytes} bytes for 5000 clients = ${(bytes / 5000).toFixed(1)} bytes/client`,
-    );
-    expect(bytes).toBeLessThan(1024 * 1024);
-  });
-
-  it('refuses a corrupted state instead of guessing', () => {
-    expect(() =>
-      parseStateConfigMapData({ ...stateConfigMapData(state), 'clients.json': '[["A"]]' }),
-    ).toThrow(/unreadable/);
   });
 });

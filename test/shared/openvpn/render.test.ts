@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../shared/errors.js';
-import type { GatewaySpec } from '../../../shared/gateways/model.js';
+import type { GatewaySpec } from '../../../shared/model/gateway.js';
 import {
   gatewaySpecProblems,
   planAddresses,

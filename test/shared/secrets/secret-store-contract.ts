@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DomainError } from '../../../shared/errors.js';
 import { ConflictError } from '../../../shared/errors.js';
-import type { SecretStore } from '../../../shared/secrets/secret-store.js';
+import type { SecretStore } from '../../../shared/model/secret-store.js';
 
 /** Faults a store is expected to ride out by retrying: the call succeeds as if nothing happened. */
 export type TransientFault = 'throttled' | 'server-error' | 'connection-reset';
