@@ -15,6 +15,11 @@ VERSION=1.20.5+really1.20.2-1.1+deb12u1
 ASSETS="${KUBE_ASSETS_DIR:-$HOME/.cache/aks-vpn-gateways/kube-v1.20.2}"
 BIN="$ASSETS/bin"
 
+# Concurrent test runs (several worktrees, parallel CI steps) share the cache: one builds, the others wait for it.
+mkdir -p "$ASSETS"
+exec 9>"$ASSETS/.build.lock"
+flock 9
+
 log() { echo "kube-apiserver build: $*" >&2; }
 die() {
   log "$*"
