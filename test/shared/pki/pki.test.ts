@@ -2,9 +2,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../shared/config.js';
-import { InputError } from '../../../shared/errors.js';
+import { InputError, InternalError } from '../../../shared/errors.js';
 import { generatePki } from '../../../shared/gateways/gateway-pki.js';
 import { GATEWAY_BODY_DEFAULTS } from '../../../shared/gateways/schemas.js';
 import type { CaMaterial, IssuedCert } from '../../../shared/pki/index.js';
@@ -128,6 +129,7 @@ describe('certificates', () => {
 });
 
 describe('CSR signing', () => {
+  const ACCEPTED = 'RSA (at least 2048 bits) or EC on P-256, P-384 or P-521';
   const csr = (keySpec: string[], subject = '/CN=evil/O=ignored', extra: string[] = []) => {
     const key = join(dir, 'csr.key');
     execFileSync(
@@ -193,6 +195,50 @@ describe('CSR signing', () => {
   });
 
   it.each([
+    ['an EC P-256', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], 'ec'],
+    ['an EC P-384', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384'], 'ec'],
+    ['an RSA-3072', ['-newkey', 'rsa:3072'], 'rsa'],
+  ] as const)(
+    'signs %s request that openssl verifies as a TLS client, with its key',
+    async (_k, spec, keyType) => {
+      const request = csr([...spec]);
+      const issued = await issueClientCert(ca, {
+        commonName: 'branch-k',
+        validityDays: 10,
+        csrPem: request,
+        now,
+      });
+      expect({ keyType: issued.keyType, keyPem: issued.keyPem }).toStrictEqual({
+        keyType,
+        keyPem: undefined,
+      });
+      const cert = file('k.pem', issued.certPem);
+      expect(
+        opensslStatus('verify', '-purpose', 'sslclient', '-CAfile', file('ca.crt', ca.certPem), cert),
+      ).toStrictEqual({ status: 0, output: `${cert}: OK\n` });
+      expect(openssl('x509', '-in', cert, '-noout', '-pubkey')).toBe(
+        openssl('req', '-in', join(dir, 'r.csr'), '-noout', '-pubkey'),
+      );
+    },
+  );
+
+  it("rejects a keyType that is not the CSR key's type", async () => {
+    const error = await issueClientCert(ca, {
+      commonName: 'branch-m',
+      csrPem: csr(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']),
+      keyType: 'rsa',
+      now,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).message).toBe(
+      "keyType is 'rsa' but the CSR's key is 'ec': leave keyType out with a CSR or make them match",
+    );
+    expect((error as InputError).problems).toStrictEqual([
+      { path: '/keyType', message: "must be 'ec' (the CSR's key) or left out" },
+    ]);
+  });
+
+  it.each([
     ['spaces and shell characters', '/CN=Evil Name; rm -rf *!'],
     ['upper case, dots, underscores and an e-mail', '/CN=Branch_X.example.COM/emailAddress=a@b.example'],
   ])('uses the client name as CN when the CSR subject has %s', async (_case, subject) => {
@@ -222,16 +268,22 @@ describe('CSR signing', () => {
       'key must have at least 2048 bits',
     ],
     [
-      'an EC P-256 key',
-      () => csr(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']),
-      'the CSR key is not RSA: only RSA keys of at least 2048 bits are accepted',
-      'key must be RSA (≥ 2048 bits)',
+      'an EC key on secp256k1',
+      () => csr(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:secp256k1']),
+      `the CSR key is EC on curve secp256k1: only ${ACCEPTED} keys are accepted`,
+      `key must be ${ACCEPTED}`,
     ],
     [
       'an Ed25519 key',
       () => csr(['-newkey', 'ed25519']),
-      'the CSR key is not RSA: only RSA keys of at least 2048 bits are accepted',
-      'key must be RSA (≥ 2048 bits)',
+      `the CSR key is ed25519: only ${ACCEPTED} keys are accepted`,
+      `key must be ${ACCEPTED}`,
+    ],
+    [
+      'an RSA-PSS signature',
+      () => csr(['-newkey', 'rsa:2048', '-sigopt', 'rsa_padding_mode:pss']),
+      'the CSR is signed with an algorithm this service does not check (1.2.840.113549.1.1.10): sign it with RSA PKCS#1 v1.5 or ECDSA',
+      'signature algorithm must be RSA PKCS#1 v1.5 or ECDSA',
     ],
     [
       'a tampered signature',
@@ -252,6 +304,176 @@ describe('CSR signing', () => {
     expect((error as InputError).message).toBe(message);
     expect((error as InputError).problems).toStrictEqual([{ path: '/csr', message: problem }]);
   });
+});
+
+describe.each([
+  ['rsa', 'RSA PRIVATE KEY', /Public Key Algorithm: rsaEncryption\n\s+Public-Key: \(2048 bit\)/],
+  [
+    'ec',
+    'PRIVATE KEY',
+    /Public Key Algorithm: id-ecPublicKey\n\s+Public-Key: \(256 bit\)[\s\S]*NIST CURVE: P-256/,
+  ],
+] as const)('a generated %s client key', (keyType, pemLabel, publicKeyText) => {
+  it('is the key its certificate certifies, which openssl verifies as a TLS client', async () => {
+    // WHEN a client is issued with a key of this type
+    const issued = await issueClientCert(ca, { commonName: `gen-${keyType}`, keyType, now });
+    // THEN the certificate carries that key type and chains to the CA as a TLS client
+    expect(issued.keyType).toBe(keyType);
+    const cert = file(`gen-${keyType}.crt`, issued.certPem);
+    expect(
+      opensslStatus('verify', '-purpose', 'sslclient', '-CAfile', file('ca.crt', ca.certPem), cert),
+    ).toStrictEqual({ status: 0, output: `${cert}: OK\n` });
+    expect(text(issued.certPem)).toMatch(publicKeyText);
+    // and the private key (PEM with LF line ends) is the certified key's
+    expect(issued.keyPem).toMatch(
+      new RegExp(`^-----BEGIN ${pemLabel}-----\n[^\r]+\n-----END ${pemLabel}-----\n$`),
+    );
+    const key = file(`gen-${keyType}.key`, issued.keyPem ?? '');
+    expect(openssl('pkey', '-in', key, '-pubout')).toBe(openssl('x509', '-in', cert, '-noout', '-pubkey'));
+  });
+});
+
+describe('CAs this code did not create', () => {
+  /** A CA as the previous node-forge implementation made it (every gateway created before native signing). */
+  const forgeCa = async (): Promise<CaMaterial> => {
+    const keys = await new Promise<forge.pki.rsa.KeyPair>((resolve, reject) =>
+      forge.pki.rsa.generateKeyPair({ bits: 2048, workers: -1 }, (err, k) =>
+        err ? reject(err) : resolve(k),
+      ),
+    );
+    const cert = forge.pki.createCertificate();
+    cert.publicKey = keys.publicKey;
+    cert.serialNumber = '0123456789abcdef';
+    cert.validity.notBefore = new Date(now.getTime() - DAY_MS);
+    cert.validity.notAfter = new Date(now.getTime() + 3650 * DAY_MS);
+    const cn = [
+      {
+        name: 'commonName',
+        value: 'old VPN CA',
+        valueTagClass: forge.asn1.Type.UTF8 as unknown as forge.asn1.Class,
+      },
+    ];
+    cert.setSubject(cn);
+    cert.setIssuer(cn);
+    cert.setExtensions([
+      { name: 'basicConstraints', cA: true, critical: true },
+      { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+      { name: 'subjectKeyIdentifier' },
+    ]);
+    cert.sign(keys.privateKey, forge.md.sha256.create());
+    return { certPem: forge.pki.certificateToPem(cert), keyPem: forge.pki.privateKeyToPem(keys.privateKey) };
+  };
+  /** An EC P-256 CA made by the openssl binary. */
+  const opensslEcCa = (): CaMaterial => {
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '30',
+      '-subj',
+      '/CN=EC VPN CA',
+      '-keyout',
+      join(dir, 'ec-ca.key'),
+      '-out',
+      join(dir, 'ec-ca.crt'),
+    );
+    return {
+      certPem: readFileSync(join(dir, 'ec-ca.crt'), 'utf8'),
+      keyPem: readFileSync(join(dir, 'ec-ca.key'), 'utf8'),
+    };
+  };
+
+  it.each([
+    ['the earlier node-forge implementation', forgeCa, 'sha256WithRSAEncryption'],
+    ['openssl with an EC P-256 key', () => Promise.resolve(opensslEcCa()), 'ecdsa-with-SHA256'],
+  ])(
+    'signs clients and CRLs that openssl verifies under a CA made by %s',
+    async (_maker, make, algorithm) => {
+      // GIVEN a CA made elsewhere
+      const issuer = await make();
+      const caFile = file('other-ca.crt', issuer.certPem);
+      // WHEN it issues an RSA and an EC client and revokes the first
+      const rsa = await issueClientCert(issuer, {
+        commonName: 'old-rsa',
+        validityDays: 10,
+        keyType: 'rsa',
+        now,
+      });
+      const ec = await issueClientCert(issuer, {
+        commonName: 'old-ec',
+        validityDays: 10,
+        keyType: 'ec',
+        now,
+      });
+      const crl = file(
+        'other.crl',
+        buildCrl(issuer, {
+          revoked: [{ serial: rsa.serial, revokedAt: now }],
+          crlNumber: 7,
+          nextUpdate: new Date(now.getTime() + DAY_MS),
+        }),
+      );
+      // THEN openssl verifies the signatures, made with the CA's algorithm, with the CA's SKI as AKI
+      expect(text(ec.certPem)).toContain(`Signature Algorithm: ${algorithm}`);
+      expect(extensions(ec.certPem)['X509v3 Authority Key Identifier']).toBe(
+        extensions(issuer.certPem)['X509v3 Subject Key Identifier'],
+      );
+      expect(opensslStatus('crl', '-in', crl, '-CAfile', caFile, '-noout')).toStrictEqual({
+        status: 0,
+        output: 'verify OK\n',
+      });
+      const ecFile = file('other-ec.crt', ec.certPem);
+      expect(opensslStatus('verify', '-crl_check', '-CAfile', caFile, '-CRLfile', crl, ecFile)).toStrictEqual(
+        {
+          status: 0,
+          output: `${ecFile}: OK\n`,
+        },
+      );
+      const revoked = opensslStatus(
+        'verify',
+        '-crl_check',
+        '-CAfile',
+        caFile,
+        '-CRLfile',
+        crl,
+        file('other-rsa.crt', rsa.certPem),
+      );
+      expect(revoked.output).toContain('certificate revoked');
+    },
+  );
+});
+
+describe('a damaged stored CA', () => {
+  it.each([
+    [
+      'certificate (cut short)',
+      () => ({
+        certPem: ca.certPem.replace(/\n[\s\S]*\n-----END/, '\nMIIBCgKCAQEA\n-----END'),
+        keyPem: ca.keyPem,
+      }),
+    ],
+    [
+      'key',
+      () => ({
+        certPem: ca.certPem,
+        keyPem: '-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n',
+      }),
+    ],
+  ])(
+    "is refused as an internal error, never as the caller's input, when its %s does not parse",
+    async (_part, damaged) => {
+      const error = await issueClientCert(damaged(), { commonName: 'x', keyType: 'ec', now }).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(InternalError);
+      expect((error as InternalError).message).toBe('the stored CA certificate or key does not parse');
+    },
+  );
 });
 
 describe('validity', () => {
