@@ -1,23 +1,23 @@
 /**
- * The ClusterPort contract, written once and run against each Kubernetes API server we support
- * (the sandbox's in-process server; a real kube-apiserver where one is available).
+ * The ClusterPort contract, written once and run against each implementation: the Kubernetes adapter
+ * against a real kube-apiserver, and the sandbox's embedded cluster. The adapter's own promises (one
+ * request per object, the API server's validation, faults and stalls at the network) run only where
+ * there is a network: `adapter` targets.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, InputError, NotFoundError, UpstreamError } from '../../shared/errors.js';
 import type { GatewayState } from '../../shared/model/gateway.js';
-import type { KubeObject } from '../../shared/model/cluster-port.js';
+import type { ClusterPort, KubeObject } from '../../shared/model/cluster-port.js';
 import { rolloutComplete } from '../../shared/model/cluster-port.js';
 import { KubeCluster } from '../../shared/kube/kube-cluster.js';
 import { buildGatewayManifests } from '../../shared/kube/manifests.js';
 import { renderEntrypoint, renderServerConf } from '../../shared/openvpn/index.js';
 
-export interface ContractTarget {
+/** A Kubernetes API server reached by the adapter, with a fault-injection proxy in front of it. */
+export interface AdapterTarget {
   readonly kubeConfig: KubeConfig;
-  /** New pods of Deployments never become ready (rollback tests). */
-  failNewPods(): void;
-  clearFailures(): void;
-  /** Make the nth matching request fail with `status` (or reset the connection). */
+  /** Make the nth matching request fail with `status` (or reset the connection, or stall). */
   injectFault(spec: {
     method?: string;
     path: RegExp;
@@ -27,6 +27,14 @@ export interface ContractTarget {
     delayMs?: number;
   }): void;
   clearFaults(): void;
+}
+
+export interface ContractTarget {
+  /** Either the port itself, or an API server the contract reaches through the adapter. */
+  readonly under: { readonly cluster: ClusterPort } | { readonly adapter: AdapterTarget };
+  /** New pods of Deployments never become ready (rollback tests). */
+  failNewPods(): void;
+  clearFailures(): void;
   close(): Promise<void>;
 }
 
@@ -47,7 +55,8 @@ export async function eventually<T>(
 
 const complete = rolloutComplete;
 
-function gateway(name: string) {
+/** The objects of a gateway `name`, as the manifest builders make them. */
+export function gateway(name: string) {
   const spec = {
     name,
     vpnSubnet: '10.140.0.0/24',
@@ -77,10 +86,15 @@ function gateway(name: string) {
   });
 }
 
-export function describeClusterContract(name: string, start: () => Promise<ContractTarget>): void {
+export function describeClusterContract(
+  name: string,
+  kind: 'adapter' | 'port',
+  start: () => Promise<ContractTarget>,
+): void {
   describe(`ClusterPort contract: ${name}`, () => {
     let target: ContractTarget;
-    let cluster: KubeCluster;
+    let adapter: AdapterTarget | undefined;
+    let cluster: ClusterPort;
     let requests = 0;
 
     // A client with a short request deadline for the stalled-server cases (the main one keeps a generous
@@ -91,15 +105,20 @@ export function describeClusterContract(name: string, start: () => Promise<Contr
 
     beforeAll(async () => {
       target = await start();
+      if ('cluster' in target.under) {
+        cluster = target.under.cluster;
+        return;
+      }
+      adapter = target.under.adapter;
       cluster = new KubeCluster({
-        kubeConfig: target.kubeConfig,
+        kubeConfig: adapter.kubeConfig,
         fieldManager: 'aks-vpn-gateways',
         retry: { attempts: 4, baseDelayMs: 20, maxDelayMs: 200 },
         requestTimeoutMs: 20_000,
         onRequest: () => (requests += 1),
       });
       impatient = new KubeCluster({
-        kubeConfig: target.kubeConfig,
+        kubeConfig: adapter.kubeConfig,
         fieldManager: 'aks-vpn-gateways',
         retry: { attempts: 2, baseDelayMs: 20, maxDelayMs: 200 },
         requestTimeoutMs: REQUEST_TIMEOUT_MS,
@@ -112,8 +131,10 @@ export function describeClusterContract(name: string, start: () => Promise<Contr
       const objects = gateway('contract-a');
       requests = 0;
       await cluster.apply(objects);
-      console.log(`${name}: apply of a gateway (${objects.length} objects) = ${requests} requests`);
-      expect(requests).toBe(objects.length);
+      if (adapter) {
+        console.log(`${name}: apply of a gateway (${objects.length} objects) = ${requests} requests`);
+        expect(requests).toBe(objects.length);
+      }
       const before = await cluster.readConfigMap('vpn-contract-a', 'server');
       const rolloutBefore = await cluster.readRollout('vpn-contract-a', 'openvpn');
       await cluster.apply(objects);
@@ -211,31 +232,6 @@ export function describeClusterContract(name: string, start: () => Promise<Contr
       expect(address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     });
 
-    it.each([
-      ['apply', (o: KubeObject) => cluster.apply([o])],
-      ['create', (o: KubeObject) => cluster.create(o)],
-    ])('maps the 422 of an invalid object (%s) to InputError, and stores nothing', async (verb, write) => {
-      // GIVEN a Service with port 0, which the real kube-apiserver's validation refuses
-      const invalid: KubeObject = {
-        apiVersion: 'v1',
-        kind: 'Service',
-        metadata: { name: 'invalid-port', namespace: 'vpn-contract-a' },
-        spec: { type: 'ClusterIP', ports: [{ name: 'x', port: 0, protocol: 'TCP' }] },
-      };
-      requests = 0;
-      // WHEN written THEN one request, refused as the caller's fault with the server's own words
-      const error = await write(invalid).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(InputError);
-      expect((error as InputError).message).toBe(
-        `the Kubernetes API rejected it: ${verb} Service vpn-contract-a/invalid-port: Service "invalid-port" is invalid: ` +
-          '[spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive, ' +
-          'spec.ports[0].targetPort: Invalid value: 0: must be between 1 and 65535, inclusive]',
-      );
-      expect(requests).toBe(1);
-      const names = (await cluster.list('Service', 'vpn-contract-a', '')).map((s) => s.metadata.name);
-      expect(names).not.toContain('invalid-port');
-    });
-
     it('maps missing objects to NotFound or undefined', async () => {
       await expect(cluster.readRollout('vpn-nowhere', 'openvpn')).rejects.toBeInstanceOf(NotFoundError);
       expect(await cluster.readConfigMap('vpn-nowhere', 'state')).toBeUndefined();
@@ -245,85 +241,132 @@ export function describeClusterContract(name: string, start: () => Promise<Contr
       await cluster.delete({ kind: 'Service', namespace: 'vpn-nowhere', name: 'pm-1' });
     });
 
-    it.each([
-      ['a 500', { status: 500 }],
-      ['a 429', { status: 429 }],
-      ['a connection reset', { reset: true }],
-    ])('retries %s and succeeds', async (_case, fault) => {
-      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 1, ...fault });
-      try {
-        expect((await cluster.readConfigMap('vpn-contract-a', 'server'))?.data['server.conf']).toContain(
-          'port 443',
-        );
-      } finally {
-        target.clearFaults();
-      }
+    it('refuses a replace at a stale resourceVersion, and a write into a missing namespace', async () => {
+      const current = await cluster.readConfigMap('vpn-contract-a', 'ccd');
+      await cluster.patchConfigMapData('vpn-contract-a', 'ccd', { stale: 'maker' });
+      await expect(
+        cluster.replaceConfigMap('vpn-contract-a', 'ccd', {}, current?.resourceVersion ?? ''),
+      ).rejects.toBeInstanceOf(ConflictError);
+      expect((await cluster.readConfigMap('vpn-contract-a', 'ccd'))?.data['stale']).toBe('maker');
+      const [, server] = gateway('contract-a');
+      const elsewhere = { ...server!, metadata: { ...server!.metadata, namespace: 'vpn-nowhere' } };
+      await expect(cluster.create(elsewhere)).rejects.toBeInstanceOf(NotFoundError);
     });
 
-    it('maps an injected 409 on a write to ConflictError without retrying, and survives a delay', async () => {
-      target.injectFault({ method: 'PATCH', path: /\/configmaps\/ccd$/, nth: 1, status: 409 });
-      try {
-        await expect(
-          cluster.patchConfigMapData('vpn-contract-a', 'ccd', { beta: 'x' }),
-        ).rejects.toBeInstanceOf(ConflictError);
-      } finally {
-        target.clearFaults();
-      }
-      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 1, delayMs: 300 });
-      try {
-        const started = Date.now();
-        expect((await cluster.readConfigMap('vpn-contract-a', 'server'))?.data['server.conf']).toContain(
-          'port 443',
+    if (kind === 'adapter')
+      describe('the adapter at the network', () => {
+        const net = (): AdapterTarget => {
+          if (!adapter) throw new Error('no API server under test');
+          return adapter;
+        };
+        it.each([
+          ['apply', (o: KubeObject) => cluster.apply([o])],
+          ['create', (o: KubeObject) => cluster.create(o)],
+        ])(
+          'maps the 422 of an invalid object (%s) to InputError, and stores nothing',
+          async (verb, write) => {
+            // GIVEN a Service with port 0, which the real kube-apiserver's validation refuses
+            const invalid: KubeObject = {
+              apiVersion: 'v1',
+              kind: 'Service',
+              metadata: { name: 'invalid-port', namespace: 'vpn-contract-a' },
+              spec: { type: 'ClusterIP', ports: [{ name: 'x', port: 0, protocol: 'TCP' }] },
+            };
+            requests = 0;
+            // WHEN written THEN one request, refused as the caller's fault with the server's own words
+            const error = await write(invalid).catch((e: unknown) => e);
+            expect(error).toBeInstanceOf(InputError);
+            expect((error as InputError).message).toBe(
+              `the Kubernetes API rejected it: ${verb} Service vpn-contract-a/invalid-port: Service "invalid-port" is invalid: ` +
+                '[spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive, ' +
+                'spec.ports[0].targetPort: Invalid value: 0: must be between 1 and 65535, inclusive]',
+            );
+            expect(requests).toBe(1);
+            const names = (await cluster.list('Service', 'vpn-contract-a', '')).map((s) => s.metadata.name);
+            expect(names).not.toContain('invalid-port');
+          },
         );
-        console.log(`${name}: read through a 300 ms injected delay took ${Date.now() - started} ms`);
-      } finally {
-        target.clearFaults();
-      }
-    });
 
-    it('aborts a request the server does not answer in time and retries it', async () => {
-      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 1, delayMs: STALL_MS });
-      try {
-        requests = 0;
-        expect((await impatient.readConfigMap('vpn-contract-a', 'server'))?.data['server.conf']).toContain(
-          'port 443',
-        );
-        expect(requests).toBe(2);
-      } finally {
-        target.clearFaults();
-      }
-    });
-
-    it('gives up on a server that never answers with a transient UpstreamError', async () => {
-      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 1, delayMs: STALL_MS });
-      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 2, delayMs: STALL_MS });
-      try {
-        requests = 0;
-        const error = await impatient.readConfigMap('vpn-contract-a', 'server').catch((e: unknown) => e);
-        expect(error).toBeInstanceOf(UpstreamError);
-        expect(error).toMatchObject({
-          transient: true,
-          message: `read ConfigMap vpn-contract-a/server: no answer within ${REQUEST_TIMEOUT_MS} ms`,
+        it.each([
+          ['a 500', { status: 500 }],
+          ['a 429', { status: 429 }],
+          ['a connection reset', { reset: true }],
+        ])('retries %s and succeeds', async (_case, fault) => {
+          net().injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 1, ...fault });
+          try {
+            expect((await cluster.readConfigMap('vpn-contract-a', 'server'))?.data['server.conf']).toContain(
+              'port 443',
+            );
+          } finally {
+            net().clearFaults();
+          }
         });
-        expect(requests).toBe(2);
-      } finally {
-        target.clearFaults();
-      }
-    });
 
-    it('gives up on a persistent 503 with a transient UpstreamError', async () => {
-      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 1, status: 503 });
-      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 2, status: 503 });
-      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 3, status: 503 });
-      target.injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 4, status: 503 });
-      try {
-        const error = await cluster.readConfigMap('vpn-contract-a', 'server').catch((e: unknown) => e);
-        expect(error).toBeInstanceOf(UpstreamError);
-        expect((error as UpstreamError).transient).toBe(true);
-      } finally {
-        target.clearFaults();
-      }
-    });
+        it('maps an injected 409 on a write to ConflictError without retrying, and survives a delay', async () => {
+          net().injectFault({ method: 'PATCH', path: /\/configmaps\/ccd$/, nth: 1, status: 409 });
+          try {
+            await expect(
+              cluster.patchConfigMapData('vpn-contract-a', 'ccd', { beta: 'x' }),
+            ).rejects.toBeInstanceOf(ConflictError);
+          } finally {
+            net().clearFaults();
+          }
+          net().injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 1, delayMs: 300 });
+          try {
+            const started = Date.now();
+            expect((await cluster.readConfigMap('vpn-contract-a', 'server'))?.data['server.conf']).toContain(
+              'port 443',
+            );
+            console.log(`${name}: read through a 300 ms injected delay took ${Date.now() - started} ms`);
+          } finally {
+            net().clearFaults();
+          }
+        });
+
+        it('aborts a request the server does not answer in time and retries it', async () => {
+          net().injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 1, delayMs: STALL_MS });
+          try {
+            requests = 0;
+            expect(
+              (await impatient.readConfigMap('vpn-contract-a', 'server'))?.data['server.conf'],
+            ).toContain('port 443');
+            expect(requests).toBe(2);
+          } finally {
+            net().clearFaults();
+          }
+        });
+
+        it('gives up on a server that never answers with a transient UpstreamError', async () => {
+          net().injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 1, delayMs: STALL_MS });
+          net().injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 2, delayMs: STALL_MS });
+          try {
+            requests = 0;
+            const error = await impatient.readConfigMap('vpn-contract-a', 'server').catch((e: unknown) => e);
+            expect(error).toBeInstanceOf(UpstreamError);
+            expect(error).toMatchObject({
+              transient: true,
+              message: `read ConfigMap vpn-contract-a/server: no answer within ${REQUEST_TIMEOUT_MS} ms`,
+            });
+            expect(requests).toBe(2);
+          } finally {
+            net().clearFaults();
+          }
+        });
+
+        it('gives up on a persistent 503 with a transient UpstreamError', async () => {
+          net().injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 1, status: 503 });
+          net().injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 2, status: 503 });
+          net().injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 3, status: 503 });
+          net().injectFault({ method: 'GET', path: /\/configmaps\/server$/, nth: 4, status: 503 });
+          try {
+            const error = await cluster.readConfigMap('vpn-contract-a', 'server').catch((e: unknown) => e);
+            expect(error).toBeInstanceOf(UpstreamError);
+            expect((error as UpstreamError).transient).toBe(true);
+          } finally {
+            net().clearFaults();
+          }
+        });
+      });
 
     it('deletes a namespace and sees it gone', async () => {
       await cluster.apply(gateway('contract-b').slice(0, 2));
