@@ -8,7 +8,6 @@
  */
 import { ConflictError, InputError, NotFoundError, toDomainError } from '../errors.js';
 import {
-  MAPPINGS_KEY,
   allocateStaticIp,
   planAddresses,
   renderCcdEntry,
@@ -21,14 +20,14 @@ import { issueClientCert } from '../pki/index.js';
 import type { GatewayDeps } from './deps.js';
 import { readServerPki, requireCa } from './gateway-pki.js';
 import { resolvePortMappings } from './gateway-objects.js';
-import { OBJECTS, readState, updateState } from './gateway-state.js';
+import { readState, updateState } from './gateway-state.js';
 import { writeCurrentCrl } from './crl.js';
 import { gatewayAddress } from './gateways.js';
 import { removeMappingsOf, syncPortMappings } from './port-mappings.js';
 import type { ClientRecord, GatewayState } from '../model/gateway.js';
-import { namespaceOf } from '../model/gateway.js';
 import type { ClientView } from './views.js';
 import { clientView } from './views.js';
+import { CONFIG_KEYS, OBJECTS, namespaceOf } from '../model/names.js';
 
 export interface IssueClientInput {
   readonly name: string;
@@ -251,7 +250,7 @@ async function finishRevocation(
   const deployed = await deps.cluster.readConfigMap(ns, OBJECTS.portMappings);
   const operationId =
     deployed !== undefined &&
-    deployed.data[MAPPINGS_KEY] !== renderPortMappingsFile(resolvePortMappings(state))
+    deployed.data[CONFIG_KEYS.mappings] !== renderPortMappingsFile(resolvePortMappings(state))
       ? await syncPortMappings(deps, gateway, 'port-mappings')
       : undefined;
   return { ...clientView(gateway, client), ...(operationId ? { operationId } : {}) };

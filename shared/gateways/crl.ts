@@ -8,8 +8,8 @@ import { crlNeedsRenewal } from '../pki/index.js';
 import type { GatewayDeps } from './deps.js';
 import type { ExpiringCertificate } from './gateway-pki.js';
 import { expiringCertificates, readServerPki, requireCa, signCrl } from './gateway-pki.js';
-import { OBJECTS, findState, managedGatewayNames, readState, updateState } from './gateway-state.js';
-import { namespaceOf } from '../model/gateway.js';
+import { findState, managedGatewayNames, readState, updateState } from './gateway-state.js';
+import { OBJECTS, SERVER_PKI_KEYS, namespaceOf } from '../model/names.js';
 
 const MAX_CRL_WRITES = 5;
 
@@ -22,7 +22,9 @@ export async function writeCurrentCrl(deps: GatewayDeps, gateway: string, ca: Ca
   for (let attempt = 0; attempt < MAX_CRL_WRITES; attempt += 1) {
     const state = await readState(deps.cluster, gateway);
     const signed = signCrl(deps, ca, state.clients, state.crl.number, deps.clock());
-    await deps.cluster.patchSecretData(namespaceOf(gateway), OBJECTS.serverPki, { 'crl.pem': signed.pem });
+    await deps.cluster.patchSecretData(namespaceOf(gateway), OBJECTS.serverPki, {
+      [SERVER_PKI_KEYS.crlPem]: signed.pem,
+    });
     const latest = await updateState(deps.cluster, gateway, (s) =>
       s.crl.number === signed.info.number ? { ...s, crl: signed.info } : undefined,
     );

@@ -7,9 +7,8 @@ import type { GatewayManifestInput } from '../kube/manifests.js';
 import { buildGatewayManifests, configHash } from '../kube/manifests.js';
 import { planAddresses, renderCcdEntry, renderEntrypoint, renderServerConf } from '../openvpn/index.js';
 import type { GatewayDeps } from './deps.js';
-import type { ServerPki } from './gateway-pki.js';
-import { OBJECTS } from './gateway-state.js';
-import type { GatewayState, ResolvedPortMapping } from '../model/gateway.js';
+import type { GatewayState, ResolvedPortMapping, ServerPki } from '../model/gateway.js';
+import { OBJECTS, domainKeys } from '../model/names.js';
 
 /** CCD entries (file name = client name) for every active client. */
 export function ccdOf(state: GatewayState): Record<string, string> {
@@ -48,7 +47,7 @@ export function manifestInputOf(
 
 /** The pod-template annotation that carries the config hash. */
 export function configHashAnnotation(deps: Pick<GatewayDeps, 'config'>): string {
-  return `${deps.config.LABEL_DOMAIN}/config-hash`;
+  return domainKeys(deps.config.LABEL_DOMAIN).configHashAnnotation;
 }
 
 export function desiredConfigHash(

@@ -8,18 +8,10 @@ import type { CaMaterial, IssuedCert } from '../pki/index.js';
 import { buildCrl, createCa, generateTlsCryptKey, issueServerCert } from '../pki/index.js';
 import { serverCommonName } from '../openvpn/index.js';
 import type { GatewayDeps } from './deps.js';
-import { OBJECTS, updateState } from './gateway-state.js';
-import type { CrlInfo, GatewayState } from '../model/gateway.js';
-import { namespaceOf } from '../model/gateway.js';
-
-/** The content of the `server-pki` Secret. */
-export interface ServerPki {
-  readonly caCrt: string;
-  readonly serverCrt: string;
-  readonly serverKey: string;
-  readonly tlsCryptKey: string;
-  readonly crlPem: string;
-}
+import { updateState } from './gateway-state.js';
+import type { CrlInfo, GatewayState, ServerPki } from '../model/gateway.js';
+import { OBJECTS, namespaceOf } from '../model/names.js';
+import { parseServerPkiSecretData } from '../model/server-pki-codec.js';
 
 const DAY_MS = 86_400_000;
 
@@ -100,29 +92,7 @@ export async function readServerPki(
   gateway: string,
 ): Promise<ServerPki | undefined> {
   const secret = await deps.cluster.readSecret(namespaceOf(gateway), OBJECTS.serverPki);
-  const d = secret?.data;
-  if (!d) return undefined;
-  const pki = {
-    caCrt: d['ca.crt'],
-    serverCrt: d['server.crt'],
-    serverKey: d['server.key'],
-    tlsCryptKey: d['tls-crypt.key'],
-    crlPem: d['crl.pem'],
-  };
-  return Object.values(pki).every((v) => typeof v === 'string' && v.length > 0)
-    ? (pki as ServerPki)
-    : undefined;
-}
-
-/** The Secret data keys of a ServerPki. */
-export function serverPkiSecretData(pki: ServerPki): Record<string, string> {
-  return {
-    'ca.crt': pki.caCrt,
-    'server.crt': pki.serverCrt,
-    'server.key': pki.serverKey,
-    'tls-crypt.key': pki.tlsCryptKey,
-    'crl.pem': pki.crlPem,
-  };
+  return secret ? parseServerPkiSecretData(secret.data) : undefined;
 }
 
 /** The gateway CA from the secret store; a clear error when it is gone. */

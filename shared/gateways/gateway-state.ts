@@ -7,18 +7,7 @@ import type { ClusterPort } from '../model/cluster-port.js';
 import type { GatewayDeps } from './deps.js';
 import { parseStateConfigMapData, stateConfigMapData } from '../model/state-codec.js';
 import type { GatewayState } from '../model/gateway.js';
-import { namespaceOf } from '../model/gateway.js';
-
-/** Names of the objects of a gateway (DESIGN.md "What a gateway is"). */
-export const OBJECTS = Object.freeze({
-  state: 'state',
-  ccd: 'ccd',
-  server: 'server',
-  portMappings: 'port-mappings',
-  serverPki: 'server-pki',
-  deployment: 'openvpn',
-  service: 'openvpn',
-});
+import { OBJECTS, domainKeys, namespaceOf } from '../model/names.js';
 
 /** The gateway's state, or undefined when the gateway does not exist. */
 export async function findState(cluster: ClusterPort, gateway: string): Promise<GatewayState | undefined> {
@@ -62,7 +51,7 @@ export async function updateState(
 
 /** Names of every gateway this API manages on the cluster (namespaces carrying the gateway label), sorted. */
 export async function managedGatewayNames(deps: Pick<GatewayDeps, 'cluster' | 'config'>): Promise<string[]> {
-  const label = `${deps.config.LABEL_DOMAIN}/gateway`;
+  const label = domainKeys(deps.config.LABEL_DOMAIN).gatewayLabel;
   const namespaces = await deps.cluster.list('Namespace', undefined, label);
   return namespaces
     .map((n) => n.metadata.labels?.[label])

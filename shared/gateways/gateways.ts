@@ -6,8 +6,8 @@ import { validateGatewaySpec } from '../openvpn/index.js';
 import type { RolloutStatus } from '../model/cluster-port.js';
 import { rolloutComplete } from '../model/cluster-port.js';
 import type { GatewayDeps } from './deps.js';
-import type { ServerPki } from './gateway-pki.js';
-import { addDays, ensurePki, expiringCertificates, generatePki, serverPkiSecretData } from './gateway-pki.js';
+import { addDays, ensurePki, expiringCertificates, generatePki } from './gateway-pki.js';
+import { serverPkiSecretData } from '../model/server-pki-codec.js';
 import {
   configHashAnnotation,
   desiredConfigHash,
@@ -15,11 +15,11 @@ import {
   startRollTo,
   stateObject,
 } from './gateway-objects.js';
-import { OBJECTS, findState, managedGatewayNames, readState, updateState } from './gateway-state.js';
-import type { GatewaySpec, GatewayState, GatewayStatus } from '../model/gateway.js';
-import { namespaceOf } from '../model/gateway.js';
+import { findState, managedGatewayNames, readState, updateState } from './gateway-state.js';
+import type { GatewaySpec, GatewayState, GatewayStatus, ServerPki } from '../model/gateway.js';
 import type { GatewayView } from './views.js';
 import { GATEWAY_BODY_DEFAULTS } from './schemas.js';
+import { OBJECTS, namespaceOf } from '../model/names.js';
 
 /** The PUT body after schema validation; omitted fields take their defaults. */
 export interface GatewayInput {

@@ -10,7 +10,7 @@ import { ensurePki } from './gateway-pki.js';
 import { gatewayObjects, startRollTo } from './gateway-objects.js';
 import { readState, updateState } from './gateway-state.js';
 import type { GatewayState, PortMapping } from '../model/gateway.js';
-import { namespaceOf } from '../model/gateway.js';
+import { PORT_MAPPING_SERVICE_PREFIX, domainKeys, namespaceOf } from '../model/names.js';
 
 export interface PortMappingsView {
   readonly mappings: readonly PortMapping[];
@@ -90,9 +90,10 @@ export async function syncPortMappings(deps: GatewayDeps, gateway: string, reaso
     const objects = gatewayObjects(deps, state, pki, 'port-mappings');
     await deps.cluster.apply(objects);
     const wanted = new Set(objects.filter((o) => o.kind === 'Service').map((o) => o.metadata.name));
-    const existing = await deps.cluster.list('Service', ns, `${deps.config.LABEL_DOMAIN}/gateway=${gateway}`);
+    const selector = `${domainKeys(deps.config.LABEL_DOMAIN).gatewayLabel}=${gateway}`;
+    const existing = await deps.cluster.list('Service', ns, selector);
     for (const service of existing)
-      if (service.metadata.name.startsWith('pm-') && !wanted.has(service.metadata.name))
+      if (service.metadata.name.startsWith(PORT_MAPPING_SERVICE_PREFIX) && !wanted.has(service.metadata.name))
         await deps.cluster.delete({ kind: 'Service', namespace: ns, name: service.metadata.name });
     const latest = await readState(deps.cluster, gateway);
     const settled = JSON.stringify(latest.portMappings) === JSON.stringify(state.portMappings);

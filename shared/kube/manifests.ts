@@ -1,6 +1,8 @@
 /**
- * Pure, typed builders of every Kubernetes object of a gateway (DESIGN.md "What a gateway is"), each
- * validated against the Kubernetes schemas (kubernetes-models) before it leaves, returned as plain JSON.
+ * Pure, typed builders of every Kubernetes object of a gateway (its namespace; the `server`, `ccd`,
+ * `port-mappings` and `state` ConfigMaps; the `server-pki` Secret; the `openvpn` Deployment and
+ * LoadBalancer Service; one `pm-<port>` Service per port mapping), each validated against the Kubernetes
+ * schemas (kubernetes-models) before it leaves, returned as plain JSON.
  */
 import { createHash } from 'node:crypto';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -9,18 +11,22 @@ import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { InternalError } from '../errors.js';
-import type { GatewaySpec, GatewayState, ResolvedPortMapping } from '../model/gateway.js';
-import { namespaceOf } from '../model/gateway.js';
-import { stateConfigMapData } from '../model/state-codec.js';
-import {
-  ENTRYPOINT_KEY,
-  MAPPINGS_KEY,
-  POD_DIRS,
-  POD_PATHS,
-  SERVER_CONF_KEY,
-  renderPortMappingsFile,
-} from '../openvpn/index.js';
 import type { KubeObject } from '../model/cluster-port.js';
+import type { GatewaySpec, GatewayState, ResolvedPortMapping, ServerPki } from '../model/gateway.js';
+import {
+  APP_NAME,
+  AZURE_SERVICE_ANNOTATIONS,
+  CONFIG_KEYS,
+  K8S_LABELS,
+  MANAGED_BY,
+  OBJECTS,
+  domainKeys,
+  namespaceOf,
+  portMappingServiceName,
+} from '../model/names.js';
+import { serverPkiSecretData } from '../model/server-pki-codec.js';
+import { stateConfigMapData } from '../model/state-codec.js';
+import { POD_DIRS, POD_PATHS, renderPortMappingsFile } from '../openvpn/index.js';
 
 export interface GatewayManifestInput {
   readonly spec: GatewaySpec;
@@ -31,31 +37,22 @@ export interface GatewayManifestInput {
   readonly ccd: Readonly<Record<string, string>>;
   readonly portMappings: readonly ResolvedPortMapping[];
   readonly state: GatewayState;
-  readonly pki: {
-    readonly caCrt: string;
-    readonly serverCrt: string;
-    readonly serverKey: string;
-    readonly tlsCryptKey: string;
-    readonly crlPem: string;
-  };
+  readonly pki: ServerPki;
 }
 
-export const APP_NAME = 'openvpn';
-export const MANAGED_BY = 'aks-vpn-gateways';
-
 /** Labels of every object of a gateway; the first two also select its pod. */
-export function gatewayLabels(gateway: string, labelDomain: string): Record<string, string> {
+function gatewayLabels(gateway: string, labelDomain: string): Record<string, string> {
   return {
-    'app.kubernetes.io/name': APP_NAME,
-    'app.kubernetes.io/instance': gateway,
-    'app.kubernetes.io/managed-by': MANAGED_BY,
-    'app.kubernetes.io/part-of': MANAGED_BY,
-    [`${labelDomain}/gateway`]: gateway,
+    [K8S_LABELS.name]: APP_NAME,
+    [K8S_LABELS.instance]: gateway,
+    [K8S_LABELS.managedBy]: MANAGED_BY,
+    [K8S_LABELS.partOf]: MANAGED_BY,
+    [domainKeys(labelDomain).gatewayLabel]: gateway,
   };
 }
 
 function podSelector(gateway: string): Record<string, string> {
-  return { 'app.kubernetes.io/name': APP_NAME, 'app.kubernetes.io/instance': gateway };
+  return { [K8S_LABELS.name]: APP_NAME, [K8S_LABELS.instance]: gateway };
 }
 
 /** Validates a kubernetes-models object and returns it as plain JSON. */
@@ -102,41 +99,38 @@ export function buildGatewayManifests(input: GatewayManifestInput): KubeObject[]
   const labels = gatewayLabels(gateway, labelDomain);
   const meta = (name: string) => ({ name, namespace, labels });
   const mappingsFile = renderPortMappingsFile(input.portMappings);
+  const keys = domainKeys(labelDomain);
 
   const objects: KubeObject[] = [
     checked(new Namespace({ metadata: { name: namespace, labels } })),
     checked(
       new ConfigMap({
-        metadata: meta('server'),
-        data: { [SERVER_CONF_KEY]: input.serverConf, [ENTRYPOINT_KEY]: input.entrypoint },
+        metadata: meta(OBJECTS.server),
+        data: { [CONFIG_KEYS.serverConf]: input.serverConf, [CONFIG_KEYS.entrypoint]: input.entrypoint },
       }),
     ),
-    checked(new ConfigMap({ metadata: meta('ccd'), data: { ...input.ccd } })),
-    checked(new ConfigMap({ metadata: meta('port-mappings'), data: { [MAPPINGS_KEY]: mappingsFile } })),
-    checked(new ConfigMap({ metadata: meta('state'), data: stateConfigMapData(input.state) })),
+    checked(new ConfigMap({ metadata: meta(OBJECTS.ccd), data: { ...input.ccd } })),
+    checked(
+      new ConfigMap({ metadata: meta(OBJECTS.portMappings), data: { [CONFIG_KEYS.mappings]: mappingsFile } }),
+    ),
+    checked(new ConfigMap({ metadata: meta(OBJECTS.state), data: stateConfigMapData(input.state) })),
     checked(
       new Secret({
-        metadata: meta('server-pki'),
+        metadata: meta(OBJECTS.serverPki),
         type: 'Opaque',
-        data: {
-          'ca.crt': b64(input.pki.caCrt),
-          'server.crt': b64(input.pki.serverCrt),
-          'server.key': b64(input.pki.serverKey),
-          'tls-crypt.key': b64(input.pki.tlsCryptKey),
-          'crl.pem': b64(input.pki.crlPem),
-        },
+        data: Object.fromEntries(
+          Object.entries(serverPkiSecretData(input.pki)).map(([key, value]) => [key, b64(value)]),
+        ),
       }),
     ),
     checked(deployment(input, labels)),
     checked(
       new Service({
         metadata: {
-          ...meta('openvpn'),
+          ...meta(OBJECTS.service),
           annotations: {
-            ...(spec.dnsLabel ? { 'service.beta.kubernetes.io/azure-dns-label-name': spec.dnsLabel } : {}),
-            ...(spec.loadBalancer.internal
-              ? { 'service.beta.kubernetes.io/azure-load-balancer-internal': 'true' }
-              : {}),
+            ...(spec.dnsLabel ? { [AZURE_SERVICE_ANNOTATIONS.dnsLabelName]: spec.dnsLabel } : {}),
+            ...(spec.loadBalancer.internal ? { [AZURE_SERVICE_ANNOTATIONS.internal]: 'true' } : {}),
           },
         },
         spec: {
@@ -153,17 +147,17 @@ export function buildGatewayManifests(input: GatewayManifestInput): KubeObject[]
       checked(
         new Service({
           metadata: {
-            name: `pm-${m.port}`,
+            name: portMappingServiceName(m.port),
             namespace,
-            labels: { ...labels, [`${labelDomain}/port-mapping`]: String(m.port) },
-            annotations: { [`${labelDomain}/target`]: `${m.client}:${m.targetPort}` },
+            labels: { ...labels, [keys.portMappingLabel]: String(m.port) },
+            annotations: { [keys.targetAnnotation]: `${m.client}:${m.targetPort}` },
           },
           spec: {
             type: 'ClusterIP',
             selector: podSelector(gateway),
             ports: [
               {
-                name: `pm-${m.port}`,
+                name: portMappingServiceName(m.port),
                 port: m.port,
                 targetPort: m.port,
                 protocol: m.protocol === 'udp' ? 'UDP' : 'TCP',
@@ -181,7 +175,7 @@ function deployment(input: GatewayManifestInput, labels: Record<string, string>)
   const { spec, labelDomain } = input;
   const mount = (name: string, mountPath: string, readOnly = true) => ({ name, mountPath, readOnly });
   return new Deployment({
-    metadata: { name: 'openvpn', namespace: namespaceOf(spec.name), labels },
+    metadata: { name: OBJECTS.deployment, namespace: namespaceOf(spec.name), labels },
     spec: {
       replicas: 1,
       revisionHistoryLimit: 5,
@@ -190,7 +184,10 @@ function deployment(input: GatewayManifestInput, labels: Record<string, string>)
       // gateway down, and the roll orchestration can roll back to a pod that still runs.
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
       template: {
-        metadata: { labels, annotations: { [`${labelDomain}/config-hash`]: configHash(input) } },
+        metadata: {
+          labels,
+          annotations: { [domainKeys(labelDomain).configHashAnnotation]: configHash(input) },
+        },
         spec: {
           terminationGracePeriodSeconds: 15,
           // net.ipv4.ip_forward is an unsafe sysctl on AKS (kubelet refuses it in securityContext.sysctls):
@@ -211,7 +208,7 @@ function deployment(input: GatewayManifestInput, labels: Record<string, string>)
             {
               name: 'openvpn',
               image: input.image,
-              command: ['sh', `${POD_PATHS.serverDir}/${ENTRYPOINT_KEY}`],
+              command: ['sh', `${POD_PATHS.serverDir}/${CONFIG_KEYS.entrypoint}`],
               ports: [{ name: 'vpn', containerPort: spec.port, protocol: 'TCP' }],
               securityContext: { capabilities: { add: ['NET_ADMIN', 'MKNOD'] } },
               readinessProbe: { tcpSocket: { port: 'vpn' }, initialDelaySeconds: 2, periodSeconds: 5 },
@@ -223,19 +220,19 @@ function deployment(input: GatewayManifestInput, labels: Record<string, string>)
               },
               resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '1', memory: '256Mi' } },
               volumeMounts: [
-                mount('server', POD_PATHS.serverDir),
-                mount('pki', POD_PATHS.pkiDir),
-                mount('ccd', POD_PATHS.ccdDir),
-                mount('port-mappings', POD_PATHS.portMappingsDir),
+                mount(POD_DIRS.server, POD_PATHS.serverDir),
+                mount(POD_DIRS.pki, POD_PATHS.pkiDir),
+                mount(POD_DIRS.ccd, POD_PATHS.ccdDir),
+                mount(POD_DIRS.portMappings, POD_PATHS.portMappingsDir),
                 mount(POD_DIRS.run, POD_PATHS.runDir, false),
               ],
             },
           ],
           volumes: [
-            { name: 'server', configMap: { name: 'server' } },
-            { name: 'pki', secret: { secretName: 'server-pki', defaultMode: 0o400 } },
-            { name: 'ccd', configMap: { name: 'ccd' } },
-            { name: 'port-mappings', configMap: { name: 'port-mappings' } },
+            { name: POD_DIRS.server, configMap: { name: OBJECTS.server } },
+            { name: POD_DIRS.pki, secret: { secretName: OBJECTS.serverPki, defaultMode: 0o400 } },
+            { name: POD_DIRS.ccd, configMap: { name: OBJECTS.ccd } },
+            { name: POD_DIRS.portMappings, configMap: { name: OBJECTS.portMappings } },
             { name: POD_DIRS.run, emptyDir: {} },
           ],
         },

@@ -104,7 +104,11 @@ export interface GatewayStatus {
   readonly expiringCertificates?: readonly { kind: 'server' | 'client'; name: string; notAfter: string }[];
 }
 
-/** Kubernetes namespace of a gateway. */
-export function namespaceOf(gateway: string): string {
-  return `vpn-${gateway}`;
+/** The server's PKI as the pod mounts it (the `server-pki` Secret); never the CA key. */
+export interface ServerPki {
+  readonly caCrt: string;
+  readonly serverCrt: string;
+  readonly serverKey: string;
+  readonly tlsCryptKey: string;
+  readonly crlPem: string;
 }

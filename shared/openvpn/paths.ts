@@ -28,14 +28,3 @@ export const POD_PATHS = Object.freeze({
   portMappingsDir: `${POD_ROOT}/${POD_DIRS.portMappings}`,
   runDir: `${POD_ROOT}/${POD_DIRS.run}`,
 });
-
-export const SERVER_PKI_KEYS = Object.freeze([
-  'ca.crt',
-  'server.crt',
-  'server.key',
-  'tls-crypt.key',
-  'crl.pem',
-] as const);
-export const SERVER_CONF_KEY = 'server.conf';
-export const ENTRYPOINT_KEY = 'entrypoint.sh';
-export const MAPPINGS_KEY = 'mappings.txt';

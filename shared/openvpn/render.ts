@@ -8,6 +8,7 @@ import { NAME_PATTERN } from '../model/gateway.js';
 import type { AddressPlan } from './address-plan.js';
 import { parseCanonicalCidr } from '../model/cidr.js';
 import { netmaskOf, planAddresses } from './address-plan.js';
+import { CONFIG_KEYS, SERVER_PKI_KEYS } from '../model/names.js';
 import { POD_DIRS, POD_ROOT } from './paths.js';
 import {
   isHost,
@@ -58,13 +59,13 @@ export function renderServerConf(spec: GatewaySpec): string {
     // A client without a CCD entry (revoked, or not yet delivered by the kubelet) is refused.
     'ccd-exclusive',
     ...spec.routes.map(routeDirective),
-    `ca ${POD_DIRS.pki}/ca.crt`,
-    `cert ${POD_DIRS.pki}/server.crt`,
-    `key ${POD_DIRS.pki}/server.key`,
+    `ca ${POD_DIRS.pki}/${SERVER_PKI_KEYS.caCrt}`,
+    `cert ${POD_DIRS.pki}/${SERVER_PKI_KEYS.serverCrt}`,
+    `key ${POD_DIRS.pki}/${SERVER_PKI_KEYS.serverKey}`,
     'dh none',
-    `tls-crypt ${POD_DIRS.pki}/tls-crypt.key`,
+    `tls-crypt ${POD_DIRS.pki}/${SERVER_PKI_KEYS.tlsCryptKey}`,
     // Re-read at every handshake when its size or mtime changed (the kubelet's atomic swap changes both).
-    `crl-verify ${POD_DIRS.pki}/crl.pem`,
+    `crl-verify ${POD_DIRS.pki}/${SERVER_PKI_KEYS.crlPem}`,
     'remote-cert-tls client',
     'tls-version-min 1.2',
     `data-ciphers ${DATA_CIPHERS}`,
@@ -156,7 +157,7 @@ VPN_NET='${spec.vpnSubnet}'
 SERVER_IP='${plan.serverIp}'
 ROUTES='${spec.routes.join(' ')}'
 TUN='${TUN_DEVICE}'
-MAPPINGS='${POD_DIRS.portMappings}/mappings.txt'
+MAPPINGS='${POD_DIRS.portMappings}/${CONFIG_KEYS.mappings}'
 CCD='${POD_DIRS.ccd}'
 MGMT='${POD_DIRS.run}/management.sock'
 
@@ -243,6 +244,6 @@ watch() {
 
 # After exec, OpenVPN keeps this shell's PID: the watcher follows it and stops with it.
 watch $$ &
-exec openvpn --cd "$ROOT" --config '${POD_DIRS.server}/server.conf'
+exec openvpn --cd "$ROOT" --config '${POD_DIRS.server}/${CONFIG_KEYS.serverConf}'
 `;
 }

@@ -6,16 +6,14 @@ import { NotFoundError } from '../errors.js';
 import type { GatewayDeps } from '../gateways/deps.js';
 import { configHashAnnotation, desiredConfigHash } from '../gateways/gateway-objects.js';
 import { ensurePki } from '../gateways/gateway-pki.js';
-import { OBJECTS, readState } from '../gateways/gateway-state.js';
+import { readState } from '../gateways/gateway-state.js';
 import { gatewayAddress } from '../gateways/gateways.js';
-import { namespaceOf } from '../model/gateway.js';
 import { rolloutComplete } from '../model/cluster-port.js';
 import type { BeginRollResult, RollProgress } from './orchestrators.js';
 import { ACTIVITY } from './orchestrators.js';
+import { OBJECTS, RESTARTED_AT_ANNOTATION, namespaceOf } from '../model/names.js';
 
 export type Activity = (input: unknown) => Promise<unknown>;
-
-const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
 
 export function makeActivities(deps: GatewayDeps): Readonly<Record<string, Activity>> {
   const { cluster } = deps;
@@ -38,7 +36,7 @@ export function makeActivities(deps: GatewayDeps): Readonly<Record<string, Activ
       const targetHash = await currentDesiredHash(gateway);
       const before = await cluster.readRollout(ns, OBJECTS.deployment);
       const annotations: Record<string, string> = { [configHashAnnotation(deps)]: targetHash };
-      if (force) annotations[RESTARTED_AT] = restartedAt;
+      if (force) annotations[RESTARTED_AT_ANNOTATION] = restartedAt;
       const changed = Object.entries(annotations).some(([k, v]) => before.templateAnnotations[k] !== v);
       if (changed) await cluster.patchPodTemplateAnnotations(ns, OBJECTS.deployment, annotations);
       deps.log.info('roll started', { gateway, targetHash, changed, force });

@@ -1,0 +1,91 @@
+/**
+ * Every name the API gives to something in the cluster, once: the gateway's namespace and objects, the
+ * keys of its ConfigMaps and Secret (which are also file names in the pod), and the labels and
+ * annotations it sets or reads. Builders, use-cases and adapters take them from here, so a name cannot
+ * differ between where an object is written and where it is read.
+ */
+import type { ServerPki } from './gateway.js';
+
+/** Kubernetes namespace of a gateway: everything of the gateway lives in it. */
+export function namespaceOf(gateway: string): string {
+  return `vpn-${gateway}`;
+}
+
+/** Names of the objects of a gateway, inside its namespace. */
+export const OBJECTS = Object.freeze({
+  /** ConfigMap: the record of truth (spec, clients, CRL metadata, port mappings). */
+  state: 'state',
+  /** ConfigMap: one client-config-dir entry per active client. */
+  ccd: 'ccd',
+  /** ConfigMap: `server.conf` and the entrypoint. */
+  server: 'server',
+  /** ConfigMap: the mappings file the entrypoint turns into iptables rules. */
+  portMappings: 'port-mappings',
+  /** Secret: the server's PKI (never the CA key). */
+  serverPki: 'server-pki',
+  deployment: 'openvpn',
+  /** The LoadBalancer Service clients dial. */
+  service: 'openvpn',
+});
+
+/** Prefix of the ClusterIP Services that expose port mappings inside the cluster. */
+export const PORT_MAPPING_SERVICE_PREFIX = 'pm-';
+
+/** ClusterIP Service (and its port name) of the port mapping on gateway port `port`. */
+export function portMappingServiceName(port: number): string {
+  return `${PORT_MAPPING_SERVICE_PREFIX}${port}`;
+}
+
+/** Keys of the `server-pki` Secret, which are also the file names in the pod's PKI directory. */
+export const SERVER_PKI_KEYS: Readonly<Record<keyof ServerPki, string>> = Object.freeze({
+  caCrt: 'ca.crt',
+  serverCrt: 'server.crt',
+  serverKey: 'server.key',
+  tlsCryptKey: 'tls-crypt.key',
+  crlPem: 'crl.pem',
+});
+
+/** Keys of the `server` and `port-mappings` ConfigMaps (file names in the pod). */
+export const CONFIG_KEYS = Object.freeze({
+  serverConf: 'server.conf',
+  entrypoint: 'entrypoint.sh',
+  mappings: 'mappings.txt',
+});
+
+/** Value of `app.kubernetes.io/name` on every object of a gateway. */
+export const APP_NAME = 'openvpn';
+/** Value of `app.kubernetes.io/managed-by` and `part-of`. */
+export const MANAGED_BY = 'aks-vpn-gateways';
+
+/** The well-known labels every object of a gateway carries. */
+export const K8S_LABELS = Object.freeze({
+  name: 'app.kubernetes.io/name',
+  instance: 'app.kubernetes.io/instance',
+  managedBy: 'app.kubernetes.io/managed-by',
+  partOf: 'app.kubernetes.io/part-of',
+});
+
+/** Labels and annotations under the deployment's LABEL_DOMAIN (e.g. `vpn.aks-gateways.io/gateway`). */
+export function domainKeys(labelDomain: string) {
+  return Object.freeze({
+    /** Label on every object of a gateway, the gateway's name: how the API finds its gateways. */
+    gatewayLabel: `${labelDomain}/gateway`,
+    /** Label on a `pm-<port>` Service: the mapped port. */
+    portMappingLabel: `${labelDomain}/port-mapping`,
+    /** Pod-template annotation: the hash of everything the server reads at start. */
+    configHashAnnotation: `${labelDomain}/config-hash`,
+    /** Annotation on a `pm-<port>` Service: the `client:targetPort` it leads to. */
+    targetAnnotation: `${labelDomain}/target`,
+  });
+}
+
+/** Pod-template annotation `kubectl rollout restart` sets: a new value forces new pods. */
+export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
+
+/** Annotations of AKS's cloud provider on the LoadBalancer Service. */
+export const AZURE_SERVICE_ANNOTATIONS = Object.freeze({
+  /** Gives the public IP the DNS name `<label>.<region>.cloudapp.azure.com`. */
+  dnsLabelName: 'service.beta.kubernetes.io/azure-dns-label-name',
+  /** `true`: a load balancer on the VNet instead of a public IP. */
+  internal: 'service.beta.kubernetes.io/azure-load-balancer-internal',
+});
