@@ -3,6 +3,7 @@
 import azureFunctions from '@azure/functions';
 import df from 'durable-functions';
 import { functionsComposition } from '../shared/composition.js';
+import { methodsOf } from '../shared/gateways/api.js';
 import type { RouteDefinition } from '../shared/http.js';
 
 const { app } = azureFunctions;
@@ -28,7 +29,7 @@ export function registerRoutes(routes: readonly RouteDefinition[]): void {
   for (const { operation, makeHandler } of routes)
     app.http(operation.operationId, {
       route: operation.route,
-      methods: [operation.method],
+      methods: methodsOf(operation.method),
       authLevel: operation.authLevel,
       // Routes that touch the domain may start or read long-running operations (Durable Functions client).
       ...(operation.authLevel === 'function' && operation.operationId !== 'getOpenApi'

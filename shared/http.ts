@@ -172,9 +172,13 @@ export function contextLogger(context: InvocationContext, base: Record<string, u
   };
 }
 
+/**
+ * Only `application/json`: other `+json` types carry semantics of their own (a merge patch, a JSON
+ * patch) that the API does not implement, so treating them as a full replacement would be wrong.
+ */
 function isJsonMediaType(contentType: string): boolean {
   const [essence = '', ...params] = contentType.split(';').map((p) => p.trim().toLowerCase());
-  if (essence !== JSON_CONTENT_TYPE && !/^application\/[a-z0-9.+-]+\+json$/.test(essence)) return false;
+  if (essence !== JSON_CONTENT_TYPE) return false;
   const charset = params.find((p) => p.startsWith('charset='))?.slice('charset='.length);
   return charset === undefined || charset.replace(/"/g, '') === 'utf-8';
 }
@@ -206,7 +210,7 @@ async function readLimited(body: ReadableStream<Uint8Array> | null, maxBytes: nu
 
 /**
  * The request's JSON body, or undefined when it has none. 413 past `maxBytes` (checked on
- * Content-Length first, then while streaming), 415 unless `application/json` (or `+json`) in UTF-8,
+ * Content-Length first, then while streaming), 415 unless `application/json` in UTF-8,
  * 400 when the bytes are not UTF-8 JSON.
  */
 export async function readJsonBody(request: HttpRequest, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
@@ -286,9 +290,20 @@ export function parseInput<S extends z.ZodType>(
   throw new InputError(`${what[location]} invalid`, zodProblems(parsed.error.issues, location));
 }
 
-/** The query string as a plain object (last value wins), for schema validation. */
+/** The query string as a plain object for schema validation; a repeated parameter is ambiguous (400). */
 export function queryObject(request: HttpRequest): Record<string, string> {
-  return Object.fromEntries(request.query.entries());
+  const query: Record<string, string> = {};
+  const repeated = new Set<string>();
+  for (const [key, value] of request.query.entries()) {
+    if (Object.hasOwn(query, key)) repeated.add(key);
+    query[key] = value;
+  }
+  if (repeated.size > 0)
+    throw new InputError(
+      'the query parameters are invalid',
+      [...repeated].map((key) => ({ path: problemPath('query', [key]), message: 'given more than once' })),
+    );
+  return query;
 }
 
 /**
@@ -330,11 +345,11 @@ export function apiHandler(
   body: (call: ApiCall) => Promise<HttpResponseInit>,
 ): HttpHandler {
   return async (request, context) => {
-    const instance = safePath(request.url);
+    const instance = requestPath(request, context);
     try {
       const principal = authorize(api.config(), request.headers, options.role);
       let resolved: Promise<GatewayDeps> | undefined;
-      return await body({
+      const response = await body({
         request,
         context,
         params: request.params,
@@ -342,6 +357,7 @@ export function apiHandler(
         useCases: api.useCases,
         deps: () => (resolved ??= api.deps(context)),
       });
+      return request.method === 'HEAD' ? withoutBody(response) : response;
     } catch (e: unknown) {
       const response = problemResponse(e, { instance, requestId: context.invocationId });
       const status = response.status ?? 500;
@@ -361,14 +377,32 @@ export function apiHandler(
             stack: undefined,
           }),
         );
-      return response;
+      return request.method === 'HEAD' ? withoutBody(response) : response;
     }
   };
 }
 
-function safePath(url: string): string | undefined {
+/** HEAD (RFC 9110 §9.3.2): the GET answer's status and headers, no content. */
+function withoutBody(response: HttpResponseInit): HttpResponseInit {
+  const rest: HttpResponseInit = { ...response };
+  delete rest.body;
+  delete rest.jsonBody;
+  return rest;
+}
+
+/** Trigger metadata key under which a host hands over the request path exactly as it was sent. */
+export const RAW_PATH_METADATA = 'rawPath';
+
+/**
+ * The request path for a problem's `instance`, as the caller sent it: `HttpRequest.url` has been through
+ * WHATWG URL parsing, which resolves `%2e%2e` segments into a path the caller never sent, so a host
+ * that still has the raw target (the sandbox) passes it in the trigger metadata.
+ */
+function requestPath(request: HttpRequest, context: InvocationContext): string | undefined {
+  const raw = context.triggerMetadata?.[RAW_PATH_METADATA];
+  if (typeof raw === 'string') return raw;
   try {
-    return new URL(url).pathname;
+    return new URL(request.url).pathname;
   } catch {
     return undefined;
   }

@@ -34,6 +34,11 @@ export interface ApiResponse {
   readonly headers?: readonly ('Location' | 'Operation-Location')[] | undefined;
 }
 
+/** The methods a route answers: its own, and HEAD beside GET (RFC 9110 §9.3.2: HEAD is GET without content). */
+export function methodsOf(method: HttpMethodName): (HttpMethodName | 'HEAD')[] {
+  return method === 'GET' ? ['GET', 'HEAD'] : [method];
+}
+
 export interface ApiOperation {
   /** Also the Azure Functions function name. */
   readonly operationId: string;

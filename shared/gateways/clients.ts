@@ -16,9 +16,9 @@ import {
   serverCommonName,
 } from '../openvpn/index.js';
 import type { IssuedCert } from '../pki/index.js';
-import { issueClientCert } from '../pki/index.js';
+import { issueClientCert, readCertificateInfo } from '../pki/index.js';
 import type { GatewayDeps } from './deps.js';
-import { readServerPki, requireCa } from './gateway-pki.js';
+import { readServerPki, requireCa, wholeDaysUntil } from './gateway-pki.js';
 import { resolvePortMappings } from './gateway-objects.js';
 import { readState, updateState } from './gateway-state.js';
 import { writeCurrentCrl } from './crl.js';
@@ -59,9 +59,16 @@ export async function issueClient(
     before.clients.map((c) => c.ip),
     input.staticIp,
   );
-  const validityDays = input.validityDays ?? before.spec.clientCertValidityDays;
   const ca = await requireCa(deps, gateway);
   const now = deps.clock();
+  // The gateway's default never outlives the CA: it is capped at the CA's remaining whole days (an
+  // explicit validityDays beyond the CA is the caller's error and refused).
+  const validityDays =
+    input.validityDays ??
+    Math.min(
+      before.spec.clientCertValidityDays,
+      wholeDaysUntil(now, readCertificateInfo(ca.certPem).notAfter),
+    );
   const cert: IssuedCert = await issueClientCert(ca, {
     commonName: input.name,
     validityDays,

@@ -19,6 +19,11 @@ export function addDays(date: Date, days: number): Date {
   return new Date(date.getTime() + days * DAY_MS);
 }
 
+/** Whole days from `now` until `until` (0 when it has passed). */
+export function wholeDaysUntil(now: Date, until: Date): number {
+  return Math.max(0, Math.floor((until.getTime() - now.getTime()) / DAY_MS));
+}
+
 /** Everything a brand-new gateway needs, generated in memory (nothing written yet). */
 export interface FreshPki {
   readonly ca: CaMaterial;

@@ -2,11 +2,13 @@
  * Gateway use-cases: create or update (PUT), read, list, delete, restart.
  */
 import { ConflictError, InputError, NotFoundError } from '../errors.js';
-import { validateGatewaySpec } from '../openvpn/index.js';
+import { routesContaining, validateGatewaySpec } from '../openvpn/index.js';
+import { readCertificateInfo } from '../pki/index.js';
+import type { ClusterInfo } from '../model/cluster-info.js';
 import type { RolloutStatus } from '../model/cluster-port.js';
 import { rolloutComplete } from '../model/cluster-port.js';
 import type { GatewayDeps } from './deps.js';
-import { addDays, ensurePki, expiringCertificates, generatePki } from './gateway-pki.js';
+import { addDays, ensurePki, expiringCertificates, generatePki, wholeDaysUntil } from './gateway-pki.js';
 import { serverPkiSecretData } from '../model/server-pki-codec.js';
 import {
   configHashAnnotation,
@@ -44,13 +46,9 @@ export async function resolveSpec(
   deps: GatewayDeps,
   name: string,
   input: GatewayInput,
+  loadBalancerAddress?: string,
 ): Promise<GatewaySpec> {
-  let routes = input.routes ? [...input.routes] : undefined;
-  if (!routes) {
-    const info = await deps.clusterInfo.describe();
-    const discovered = [info.serviceCidr, info.podCidr].filter((r): r is string => Boolean(r));
-    routes = [...new Set([...discovered, ...(info.podCidr ? [] : deps.config.DEFAULT_ROUTES)])];
-  }
+  let routes = input.routes ? [...input.routes] : defaultRoutes(deps, await deps.clusterInfo.describe());
   const base = [...new Set(routes)];
   const extras = [...new Set(input.extraRoutes ?? [])].filter((r) => !base.includes(r));
   routes = [...base, ...extras];
@@ -73,6 +71,17 @@ export async function resolveSpec(
   };
   try {
     validateGatewaySpec(spec);
+    // The load balancer's address (known once provisioned) is the gateway's own address as much as a
+    // publicHost IP: a route containing it would send the tunnel through itself.
+    const covering = loadBalancerAddress ? routesContaining(routes, loadBalancerAddress) : [];
+    if (covering.length > 0)
+      throw new InputError(
+        `a route contains the gateway's load balancer address ${loadBalancerAddress}`,
+        covering.map((i) => ({
+          path: `/routes/${i}`,
+          message: `${routes[i]} contains the gateway's own address ${loadBalancerAddress}: clients would send the tunnel through itself`,
+        })),
+      );
   } catch (e: unknown) {
     if (!(e instanceof InputError)) throw e;
     // Point each route problem at what the caller sent: `/extraRoutes/j`, `/routes/i`, or the
@@ -91,6 +100,15 @@ export async function resolveSpec(
   return spec;
 }
 
+/**
+ * The routes a gateway gets when the PUT names none: the cluster's service and pod CIDRs, plus
+ * DEFAULT_ROUTES when the pod CIDR cannot be discovered.
+ */
+function defaultRoutes(deps: Pick<GatewayDeps, 'config'>, info: ClusterInfo): string[] {
+  const discovered = [info.serviceCidr, info.podCidr].filter((r): r is string => Boolean(r));
+  return [...new Set([...discovered, ...(info.podCidr ? [] : deps.config.DEFAULT_ROUTES)])];
+}
+
 export interface PutGatewayResult {
   readonly gateway: GatewayView;
   readonly created: boolean;
@@ -104,8 +122,11 @@ export async function putGateway(
   name: string,
   input: GatewayInput,
 ): Promise<PutGatewayResult> {
-  const spec = await resolveSpec(deps, name, input);
   const existing = await findState(deps.cluster, name);
+  const loadBalancerAddress = existing
+    ? await deps.cluster.readLoadBalancerAddress(namespaceOf(name), OBJECTS.service)
+    : undefined;
+  const spec = await resolveSpec(deps, name, input, loadBalancerAddress);
   if (!existing) {
     const created = await createGateway(deps, spec);
     if (created) return created;
@@ -117,6 +138,7 @@ export async function putGateway(
 async function createGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutGatewayResult | undefined> {
   const now = deps.clock();
   const fresh = await generatePki(deps, spec.name, now);
+  requireValidityWithinCa(spec, fresh.ca.certPem, now);
   const state: GatewayState = {
     spec,
     clients: [],
@@ -139,6 +161,22 @@ async function createGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutG
   const operationId = await deps.operations.startProvision(spec.name);
   deps.log.info('gateway created', { gateway: spec.name, operationId });
   return { gateway: await viewOf(deps, state), created: true, operationId };
+}
+
+/**
+ * A gateway's default client validity must end before its CA does: otherwise every issue that relies on
+ * the default would be refused on a field the caller never sent.
+ */
+function requireValidityWithinCa(spec: GatewaySpec, caPem: string, now: Date): void {
+  const caNotAfter = readCertificateInfo(caPem).notAfter;
+  // Strictly before: a default that ends with the CA would be refused a moment after this check.
+  if (addDays(now, spec.clientCertValidityDays) >= caNotAfter)
+    throw new InputError(`clientCertValidityDays ${spec.clientCertValidityDays} outlives the gateway's CA`, [
+      {
+        path: '/clientCertValidityDays',
+        message: `must end before the CA expires (${caNotAfter.toISOString()}): less than ${wholeDaysUntil(now, caNotAfter)} days`,
+      },
+    ]);
 }
 
 function sameSpec(a: GatewaySpec, b: GatewaySpec): boolean {
@@ -176,6 +214,7 @@ async function updateGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutG
     throw new ConflictError(`port ${spec.port} is used by a port mapping`);
 
   const repaired = await ensurePki(deps, current);
+  requireValidityWithinCa(spec, repaired.pki.caCrt, deps.clock());
   const state = await updateState(deps.cluster, name, (s) =>
     sameSpec(s.spec, spec) ? undefined : { ...s, spec },
   );
@@ -267,10 +306,16 @@ async function viewOf(
     gatewayAddress(deps, spec),
     deps.clusterInfo.describe(),
   ]);
-  const horizon = addDays(now, deps.config.EXPIRY_WARNING_DAYS).toISOString();
   const expiring = expiringCertificates(state, now, deps.config.EXPIRY_WARNING_DAYS);
-  const messages = [...info.notes];
-  if (state.crl.nextUpdate <= horizon) messages.push(`CRL expires at ${state.crl.nextUpdate}`);
+  // The notes explain where default routes came from: they say nothing about routes the caller chose.
+  const defaults = defaultRoutes(deps, info);
+  const routesAreDefault = defaults.length > 0 && defaults.every((r) => spec.routes.includes(r));
+  const messages = routesAreDefault ? [...info.notes] : [];
+  // The timer re-signs a CRL once it is within CRL_RENEW_BEFORE_DAYS of its nextUpdate: one still that
+  // close was not renewed, which is worth a warning (a fresh CRL is not).
+  const renewBy = addDays(now, deps.config.CRL_RENEW_BEFORE_DAYS).toISOString();
+  if (state.crl.nextUpdate <= renewBy)
+    messages.push(`CRL expires at ${state.crl.nextUpdate} and has not been renewed`);
   if (expiring.length > 0)
     messages.push(`${expiring.length} certificate(s) expire within ${deps.config.EXPIRY_WARNING_DAYS} days`);
   const failed = rollout?.conditions.find((c) => c.type === 'Progressing' && c.status === 'False');

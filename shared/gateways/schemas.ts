@@ -46,7 +46,8 @@ export const cidrSchema = z
     if (
       rest.length > 0 ||
       prefix === undefined ||
-      !/^\d{1,2}$/.test(prefix) ||
+      // One spelling per network: `/08` would be stored as written and differ from `/8`.
+      !/^(0|[1-9]\d?)$/.test(prefix) ||
       Number(prefix) > 32 ||
       !ipaddr.IPv4.isValidFourPartDecimal(address)
     ) {
@@ -131,10 +132,12 @@ export const loadBalancerSchema = z.strictObject({
 /** `PUT /api/gateways/{gateway}`; an absent body means "all defaults". */
 export const putGatewayBodySchema = z.strictObject({
   vpnSubnet: cidrSchema.default(GATEWAY_BODY_DEFAULTS.vpnSubnet).meta({
-    description: 'Tunnel network (at least /29)',
+    description:
+      'Tunnel network, /16 to /28, outside special-purpose blocks (0/8, 127/8, 169.254/16, 224/4, 240/4)',
   }),
   routes: z.array(cidrSchema).min(1).max(32).optional().meta({
-    description: "CIDRs pushed to clients; default: the cluster's service and pod CIDRs",
+    description:
+      "CIDRs pushed to clients; default: the cluster's service and pod CIDRs. Each at most /8 wide, outside special-purpose blocks, never containing the gateway's own address",
   }),
   extraRoutes: z.array(cidrSchema).max(32).optional().meta({
     description: 'CIDRs pushed in addition to `routes` (or to the discovered cluster CIDRs)',

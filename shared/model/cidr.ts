@@ -10,9 +10,13 @@ export const toInt = (ip: string): number =>
     .toByteArray()
     .reduce((n, b) => n * 256 + b, 0);
 
+const OCTET = '(0|[1-9]\\d{0,2})';
+const CANONICAL_CIDR = new RegExp(`^${OCTET}(\\.${OCTET}){3}/(0|[1-9]\\d?)$`);
+
 /** Parses a canonical IPv4 CIDR into [network as int, prefix]; undefined when it is not one. */
 export function parseCanonicalCidr(cidr: string): { network: number; prefix: number } | undefined {
-  if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr) || !ipaddr.IPv4.isValidCIDR(cidr)) return undefined;
+  // One spelling per network: no leading zeros in octets or prefix (`10.0.0.0/08` is not `10.0.0.0/8`).
+  if (!CANONICAL_CIDR.test(cidr) || !ipaddr.IPv4.isValidCIDR(cidr)) return undefined;
   const [addr, prefix] = ipaddr.IPv4.parseCIDR(cidr);
   const network = toInt(addr.toString());
   const size = 2 ** (32 - prefix);

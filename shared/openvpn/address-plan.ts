@@ -19,7 +19,12 @@ export interface AddressPlan {
 }
 
 export const MIN_PREFIX = 16;
-export const MAX_PREFIX = 29;
+/**
+ * The smallest tunnel network: a /28 leaves OpenVPN's pool (the top quarter less the broadcast address)
+ * 3 addresses; with a /29 it would hold 1 and OpenVPN 2.6 refuses to start ("IPv4 pool size is too
+ * small (1), must be at least 2").
+ */
+export const MAX_PREFIX = 28;
 
 const toIp = (n: number): string => [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.');
 

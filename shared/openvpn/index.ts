@@ -1,5 +1,5 @@
 export type { AddressPlan } from './address-plan.js';
-export { allocateStaticIp, netmaskOf, planAddresses } from './address-plan.js';
+export { MAX_PREFIX, MIN_PREFIX, allocateStaticIp, netmaskOf, planAddresses } from './address-plan.js';
 export {
   DATA_CIPHERS,
   TUN_DEVICE,
@@ -10,5 +10,11 @@ export {
   renderServerConf,
   serverCommonName,
 } from './render.js';
-export { gatewaySpecProblems, validateGatewaySpec } from './validate.js';
+export {
+  MIN_ROUTE_PREFIX,
+  SPECIAL_PURPOSE_RANGES,
+  gatewaySpecProblems,
+  routesContaining,
+  validateGatewaySpec,
+} from './validate.js';
 export * from './paths.js';

@@ -27,6 +27,57 @@ export function isIpv4(value: string): boolean {
 
 const isPort = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
 
+/**
+ * Special-purpose IPv4 blocks (RFC 6890) that can be neither a tunnel network, nor a pushed route, nor an
+ * address clients dial: OpenVPN refuses `server 0.0.0.0 …`, and a route into loopback, link-local,
+ * multicast or reserved space breaks the client's own host.
+ */
+export const SPECIAL_PURPOSE_RANGES: readonly { readonly cidr: string; readonly what: string }[] = [
+  { cidr: '0.0.0.0/8', what: '"this network" block 0.0.0.0/8' },
+  { cidr: '127.0.0.0/8', what: 'loopback block 127.0.0.0/8' },
+  { cidr: '169.254.0.0/16', what: 'link-local block 169.254.0.0/16' },
+  { cidr: '224.0.0.0/4', what: 'multicast block 224.0.0.0/4' },
+  { cidr: '240.0.0.0/4', what: 'reserved block 240.0.0.0/4' },
+];
+
+/**
+ * The widest route pushed: a /8. No private block is wider (10.0.0.0/8 is the widest), and a wider route
+ * would pull a large part of the Internet, and with it the path to the gateway itself, into the tunnel.
+ */
+export const MIN_ROUTE_PREFIX = 8;
+
+interface Cidr {
+  readonly network: number;
+  readonly prefix: number;
+}
+
+/** A /32 for an address already checked with isIpv4. */
+function hostCidr(address: string): Cidr | undefined {
+  return isIpv4(address) ? parseCanonicalCidr(`${address}/32`) : undefined;
+}
+
+const SPECIAL = SPECIAL_PURPOSE_RANGES.flatMap((r) => {
+  const parsed = parseCanonicalCidr(r.cidr);
+  return parsed ? [{ ...r, parsed }] : [];
+});
+
+const contains = (outer: Cidr, inner: Cidr) => outer.prefix <= inner.prefix && cidrsOverlap(outer, inner);
+
+/** The special-purpose block `cidr` overlaps, if any. */
+function specialBlockOf(cidr: Cidr): string | undefined {
+  return SPECIAL.find((s) => cidrsOverlap(s.parsed, cidr))?.what;
+}
+
+/** Indexes of the routes that contain `address` (an IPv4 address; none for a host name). */
+export function routesContaining(routes: readonly string[], address: string): number[] {
+  const host = hostCidr(address);
+  if (!host) return [];
+  return routes.flatMap((r, i) => {
+    const cidr = parseCanonicalCidr(r);
+    return cidr && contains(cidr, host) ? [i] : [];
+  });
+}
+
 /** Every problem with a gateway spec; empty when it can be rendered. */
 export function gatewaySpecProblems(spec: GatewaySpec): FieldProblem[] {
   const problems: FieldProblem[] = [];
@@ -37,13 +88,24 @@ export function gatewaySpecProblems(spec: GatewaySpec): FieldProblem[] {
   if (!subnet) add('/vpnSubnet', 'must be a canonical IPv4 CIDR, e.g. 10.140.0.0/24');
   else if (subnet.prefix < MIN_PREFIX || subnet.prefix > MAX_PREFIX)
     add('/vpnSubnet', `prefix must be between /${MIN_PREFIX} and /${MAX_PREFIX}`);
+  else {
+    const special = specialBlockOf(subnet);
+    if (special) add('/vpnSubnet', `overlaps the ${special}`);
+  }
   if (spec.routes.length === 0) add('/routes', 'at least one route is required');
-  const parsedRoutes: { i: number; cidr: { network: number; prefix: number } }[] = [];
+  const parsedRoutes: { i: number; cidr: Cidr }[] = [];
   spec.routes.forEach((route, i) => {
     const cidr = parseCanonicalCidr(route);
     if (!cidr) return add(`/routes/${i}`, `'${route}' is not a canonical IPv4 CIDR`);
     if (cidr.prefix === 0)
       return add(`/routes/${i}`, 'a default route would send all client traffic to the cluster');
+    const special = specialBlockOf(cidr);
+    if (special) add(`/routes/${i}`, `${route} overlaps the ${special}`);
+    else if (cidr.prefix < MIN_ROUTE_PREFIX)
+      add(
+        `/routes/${i}`,
+        `${route} is wider than /${MIN_ROUTE_PREFIX}: it would pull the path to the gateway into the tunnel`,
+      );
     if (subnet && cidrsOverlap(cidr, subnet))
       add(`/routes/${i}`, `${route} overlaps the VPN subnet ${spec.vpnSubnet}`);
     const clash = parsedRoutes.find((p) => cidrsOverlap(p.cidr, cidr));
@@ -55,6 +117,16 @@ export function gatewaySpecProblems(spec: GatewaySpec): FieldProblem[] {
     add('/dnsLabel', 'must be 3–63 lower-case letters, digits or -, starting with a letter');
   if (spec.publicHost !== undefined && !isHost(spec.publicHost))
     add('/publicHost', 'must be a host name or an IPv4 address');
+  else if (spec.publicHost !== undefined) {
+    const host = hostCidr(spec.publicHost);
+    const special = host && specialBlockOf(host);
+    if (special) add('/publicHost', `is in the ${special}`);
+    for (const i of routesContaining(spec.routes, spec.publicHost))
+      add(
+        `/routes/${i}`,
+        `${spec.routes[i]} contains the gateway's own address ${spec.publicHost}: clients would send the tunnel through itself`,
+      );
+  }
   spec.loadBalancer.sourceRanges.forEach((r, i) => {
     if (!parseCanonicalCidr(r)) add(`/loadBalancer/sourceRanges/${i}`, `'${r}' is not a canonical IPv4 CIDR`);
   });

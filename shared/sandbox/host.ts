@@ -14,7 +14,7 @@ import type { Composition } from '../composition.js';
 import { NotFoundError } from '../errors.js';
 import type { RouteDefinition } from '../http.js';
 import { MAX_BODY_BYTES, PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX, problemResponse } from '../http.js';
-import { redactSecrets } from '../http.js';
+import { RAW_PATH_METADATA, redactSecrets } from '../http.js';
 import { Router } from './router.js';
 
 const { HttpRequest, HttpResponse, InvocationContext } = azureFunctions;
@@ -154,6 +154,7 @@ export async function startSandboxHost(options: SandboxHostOptions): Promise<San
       const context = new InvocationContext({
         invocationId,
         functionName,
+        triggerMetadata: { [RAW_PATH_METADATA]: rawPath },
         logHandler: (level, ...args) =>
           write(
             `${new Date().toISOString()} ${level} ${functionName} ${redactSecrets(args.map(String).join(' '))}`,

@@ -3,6 +3,7 @@
  * the way the Functions host does, for the sandbox host. Segments are matched before percent-decoding,
  * so `a%2Fb` stays one segment and reaches the handler's name validation (400) instead of another route.
  */
+import { methodsOf } from '../gateways/api.js';
 import type { RouteDefinition } from '../http.js';
 
 export const ROUTE_PREFIX = '/api/';
@@ -59,11 +60,14 @@ export class Router {
     if (candidates.length === 0) return { kind: 'not-found' };
     const best = Math.max(...candidates.map((c) => c.literals));
     const matching = candidates.filter((c) => c.literals === best);
-    const hit = matching.find((c) => c.definition.operation.method === method.toUpperCase());
+    // HEAD is served by the GET route (the handler wrapper drops the content), as the Functions host
+    // does for routes registered with both methods.
+    const wanted = method.toUpperCase() === 'HEAD' ? 'GET' : method.toUpperCase();
+    const hit = matching.find((c) => c.definition.operation.method === wanted);
     if (hit) return { kind: 'match', definition: hit.definition, params: hit.params };
     return {
       kind: 'method-not-allowed',
-      allow: [...new Set(matching.map((c) => c.definition.operation.method))],
+      allow: [...new Set(matching.flatMap((c) => methodsOf(c.definition.operation.method)))],
     };
   }
 }

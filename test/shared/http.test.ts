@@ -18,9 +18,11 @@ import {
 import type { ApiContext } from '../../shared/http.js';
 import {
   MAX_BODY_BYTES,
+  RAW_PATH_METADATA,
   apiHandler,
   parseInput,
   problemResponse,
+  queryObject,
   readJsonBody,
   redactSecrets,
 } from '../../shared/http.js';
@@ -115,13 +117,10 @@ describe('readJsonBody', () => {
     });
   });
 
-  it('accepts application/json with charset utf-8 and +json types', async () => {
+  it('accepts application/json with charset utf-8', async () => {
     await expect(
       readJsonBody(put('{}', { 'content-type': 'application/json; charset=UTF-8' })),
     ).resolves.toStrictEqual({});
-    await expect(
-      readJsonBody(put('[]', { 'content-type': 'application/merge-patch+json' })),
-    ).resolves.toStrictEqual([]);
   });
 
   it('returns undefined for an absent body, with or without a content type', async () => {
@@ -135,6 +134,9 @@ describe('readJsonBody', () => {
     ['text/plain', '{}'],
     ['application/x-www-form-urlencoded', 'a=b'],
     ['application/json; charset=latin1', '{}'],
+    // A merge patch or JSON patch has semantics of its own: applying it as a full replacement is wrong.
+    ['application/merge-patch+json', '{"port":444}'],
+    ['application/json-patch+json', '[]'],
   ])('rejects content type %s with 415', async (type, body) => {
     await expect(readJsonBody(put(body, { 'content-type': type }))).rejects.toBeInstanceOf(
       UnsupportedMediaTypeError,
@@ -254,6 +256,53 @@ describe('apiHandler', () => {
     );
     expect(response.status).toBe(401);
     expect(ran).toBe(false);
+  });
+});
+
+describe('queryObject', () => {
+  it('returns each parameter once', () => {
+    const request = new Request({ method: 'DELETE', url: 'http://h/api/x?force=true&a=1' });
+    expect(queryObject(request)).toStrictEqual({ force: 'true', a: '1' });
+  });
+
+  it('rejects a repeated parameter instead of letting the last value win', () => {
+    const request = new Request({ method: 'DELETE', url: 'http://h/api/x?force=false&force=true' });
+    expect(() => queryObject(request)).toThrow(InputError);
+    try {
+      queryObject(request);
+    } catch (e: unknown) {
+      expect((e as InputError).problems).toStrictEqual([{ path: '?force', message: 'given more than once' }]);
+    }
+  });
+});
+
+describe('apiHandler on HEAD and raw paths', () => {
+  const api: ApiContext = {
+    config: () => loadConfig({}),
+    useCases: {} as ApiContext['useCases'],
+    deps: () => Promise.reject(new InternalError('no deps in this test')),
+  };
+
+  it('answers HEAD with the GET status and headers and no content', async () => {
+    const handler = apiHandler(api, {}, () =>
+      Promise.resolve({ status: 200, jsonBody: { a: 1 }, headers: { 'content-type': 'application/json' } }),
+    );
+    const response = await handler(
+      new Request({ method: 'HEAD', url: 'http://h/api/gateways' }),
+      new InvocationContext(),
+    );
+    expect(response).toStrictEqual({ status: 200, headers: { 'content-type': 'application/json' } });
+  });
+
+  it('names the path as sent in a problem instance, not its dot-segment resolution', async () => {
+    const handler = apiHandler(api, {}, () => Promise.reject(new InputError('bad name')));
+    const response = await handler(
+      new Request({ method: 'GET', url: 'http://h/api/gateways/g1/clients/%2e%2e/profile' }),
+      new InvocationContext({
+        triggerMetadata: { [RAW_PATH_METADATA]: '/api/gateways/g1/clients/%2e%2e/profile' },
+      }),
+    );
+    expect(bodyOf(response).instance).toBe('/api/gateways/g1/clients/%2e%2e/profile');
   });
 });
 

@@ -7,6 +7,7 @@ import {
   putGateway,
   restartGateway,
 } from '../../../shared/gateways/gateways.js';
+import { readCertificateInfo } from '../../../shared/pki/index.js';
 import { makeHarness } from './harness.js';
 
 describe('putGateway', () => {
@@ -153,6 +154,63 @@ describe('putGateway', () => {
     expect(repaired.created).toBe(false);
     expect(await h.secrets.getCa('gw')).toBeDefined();
     expect((await h.cluster.readSecret('vpn-gw', 'server-pki'))?.data['crl.pem']).toMatch(/BEGIN X509 CRL/);
+  });
+});
+
+describe('putGateway: specs that break the data plane or the contract', () => {
+  it("rejects a route containing the load balancer's address once it is known, changing nothing", async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    const before = JSON.stringify([...h.cluster.objects.values()]);
+    // WHEN a route covers the address the load balancer got (203.0.113.10)
+    const error = await putGateway(h.deps, 'gw', { routes: ['10.0.0.0/16', '203.0.113.0/24'] }).catch(
+      (e: unknown) => e,
+    );
+    // THEN
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).problems.map((p) => p.path)).toStrictEqual(['/routes/1']);
+    expect(JSON.stringify([...h.cluster.objects.values()])).toBe(before);
+  });
+
+  it("refuses a default client validity that reaches the CA's expiry, at creation and at update", async () => {
+    const h = makeHarness();
+    await expect(putGateway(h.deps, 'gw', { clientCertValidityDays: 3650 })).rejects.toBeInstanceOf(
+      InputError,
+    );
+    expect(h.cluster.objects.size).toBe(0);
+    expect(h.secrets.cas.size).toBe(0);
+    await putGateway(h.deps, 'gw', {});
+    h.setNow(new Date(Date.parse('2026-11-22T12:00:00Z') + 10 * 86_400_000));
+    const error = await putGateway(h.deps, 'gw', { clientCertValidityDays: 3645 }).catch((e: unknown) => e);
+    expect((error as InputError).problems.map((p) => p.path)).toStrictEqual(['/clientCertValidityDays']);
+  });
+
+  it("caps a default issue at the CA's remaining days instead of refusing a field the caller never sent", async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', { clientCertValidityDays: 3649 });
+    h.setNow(new Date(Date.parse('2026-11-22T12:00:00Z') + 100 * 86_400_000));
+    const { issueClient } = await import('../../../shared/gateways/clients.js');
+    const issued = await issueClient(h.deps, 'gw', { name: 'late' });
+    const ca = await h.secrets.getCa('gw');
+    expect(Date.parse(issued.notAfter)).toBeLessThanOrEqual(
+      readCertificateInfo(ca?.certPem ?? '').notAfter.getTime(),
+    );
+  });
+
+  it('warns of neither the CRL nor route discovery on a fresh gateway whose routes were given', async () => {
+    const h = makeHarness();
+    h.clusterInfo.info = {
+      notes: ['cluster CIDRs cannot be discovered for this target and DEFAULT_ROUTES is empty'],
+    };
+    const { gateway } = await putGateway(h.deps, 'gw', { routes: ['10.9.0.0/16'] });
+    expect(gateway.status.message).toBeUndefined();
+  });
+
+  it('warns of a CRL within CRL_RENEW_BEFORE_DAYS of its nextUpdate (the timer did not renew it)', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    h.setNow(new Date(Date.parse('2026-11-22T12:00:00Z') + 24 * 86_400_000));
+    expect((await getGateway(h.deps, 'gw')).status.message).toMatch(/^CRL expires at .* not been renewed$/);
   });
 });
 

@@ -17,15 +17,16 @@ describe('planAddresses', () => {
       },
     ],
     [
-      '192.168.8.0/29',
+      '192.168.8.0/28',
       {
         network: '192.168.8.0',
-        netmask: '255.255.255.248',
-        prefixLength: 29,
+        netmask: '255.255.255.240',
+        prefixLength: 28,
         serverIp: '192.168.8.1',
-        broadcast: '192.168.8.7',
-        staticRange: { first: '192.168.8.2', last: '192.168.8.5' },
-        pool: { first: '192.168.8.6', last: '192.168.8.6' },
+        broadcast: '192.168.8.15',
+        staticRange: { first: '192.168.8.2', last: '192.168.8.11' },
+        // OpenVPN 2.6 refuses a pool of fewer than 2 addresses: the smallest subnet leaves it 3.
+        pool: { first: '192.168.8.12', last: '192.168.8.14' },
       },
     ],
   ])('plans %s', (cidr, plan) => {
@@ -35,7 +36,10 @@ describe('planAddresses', () => {
   it.each([
     '10.140.0.1/24',
     '10.140.0.0/30',
+    '10.140.0.0/29',
     '10.0.0.0/8',
+    '10.140.0.0/024',
+    '010.140.0.0/24',
     '10.140.0.0',
     '::1/64',
     '10.140.0.0/24\nroute 0.0.0.0',
@@ -71,9 +75,8 @@ describe('allocateStaticIp', () => {
 
   it('reports a taken address and a full range as conflicts', () => {
     expect(() => allocateStaticIp(plan, ['10.140.0.9'], '10.140.0.9')).toThrow(ConflictError);
-    const small = planAddresses('10.1.1.0/29');
-    expect(() => allocateStaticIp(small, ['10.1.1.2', '10.1.1.3', '10.1.1.4', '10.1.1.5'])).toThrow(
-      ConflictError,
-    );
+    const small = planAddresses('10.1.1.0/28');
+    const full = Array.from({ length: 10 }, (_, i) => `10.1.1.${i + 2}`);
+    expect(() => allocateStaticIp(small, full)).toThrow(ConflictError);
   });
 });

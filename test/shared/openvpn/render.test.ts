@@ -107,6 +107,33 @@ describe('input that could inject configuration is rejected', () => {
   });
 });
 
+describe('specs the real OpenVPN server would refuse, or that break the tunnel, are rejected', () => {
+  it.each<[string, Partial<GatewaySpec>, string]>([
+    // OpenVPN 2.6: "IPv4 pool size is too small (1), must be at least 2"
+    ['a /29 VPN subnet', { vpnSubnet: '10.140.0.0/29' }, '/vpnSubnet'],
+    // OpenVPN 2.6: "error parsing --server parameters"
+    ['a VPN subnet in 0.0.0.0/8', { vpnSubnet: '0.0.0.0/24' }, '/vpnSubnet'],
+    ['a multicast VPN subnet', { vpnSubnet: '224.0.0.0/24' }, '/vpnSubnet'],
+    ['a reserved VPN subnet', { vpnSubnet: '240.0.0.0/24' }, '/vpnSubnet'],
+    ['a loopback route', { routes: ['127.0.0.0/8'] }, '/routes/0'],
+    ['a link-local route', { routes: ['169.254.0.0/16'] }, '/routes/0'],
+    ['a route with a zero-padded prefix', { routes: ['10.0.0.0/08'] }, '/routes/0'],
+    ['a route wider than /8', { routes: ['128.0.0.0/1'] }, '/routes/0'],
+    ['a public host of 0.0.0.0', { publicHost: '0.0.0.0' }, '/publicHost'],
+    ['a loopback public host', { publicHost: '127.0.0.1' }, '/publicHost'],
+    [
+      "a route containing the gateway's public host",
+      { routes: ['10.0.0.0/16', '20.0.0.0/8'], publicHost: '20.50.1.2' },
+      '/routes/1',
+    ],
+  ])('rejects %s', (_case, change, path) => {
+    const bad = { ...spec, ...change };
+    expect(gatewaySpecProblems(bad).map((p) => p.path)).toContain(path);
+    expect(() => renderServerConf(bad)).toThrow(InputError);
+    expect(() => renderEntrypoint(bad)).toThrow(InputError);
+  });
+});
+
 describe('renderCcdEntry', () => {
   it('pushes the static address with the subnet mask', () => {
     expect(renderCcdEntry(planAddresses('10.140.0.0/24'), '10.140.0.7')).toBe(

@@ -12,7 +12,7 @@ import { api, memoryBackend, sandboxBackend, waitForOperation } from './sandbox-
 
 interface Case {
   readonly name: string;
-  readonly method: 'GET' | 'PUT' | 'POST' | 'DELETE';
+  readonly method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
   /** Raw request target below /api, sent exactly as written (no URL normalisation). */
   readonly path: string;
   /** A string is sent as is; anything else as JSON; a function is called once setup has run. */
@@ -21,11 +21,14 @@ interface Case {
   readonly status: 400 | 404 | 409 | 413 | 415;
   /** The problem `errors[].path` expected (400 only). */
   readonly errorPath?: string;
+  /** The problem `instance` expected, when the case is about it. */
+  readonly instance?: string;
 }
 
 const MIB = 1024 * 1024;
 const plan = planAddresses('10.140.0.0/24');
 let c1Ip = '';
+let g1Address = '';
 let badSignatureCsr = '';
 
 /** Sends a request without URL normalisation (fetch would turn /gateways/.. into /). */
@@ -560,7 +563,140 @@ const CASES: readonly Case[] = [
   { name: 'restart an unknown gateway', method: 'POST', path: '/gateways/g9/restart', status: 404 },
   { name: 'delete an unknown gateway', method: 'DELETE', path: '/gateways/g9', status: 404 },
   { name: 'unknown operation', method: 'GET', path: '/operations/no-such-op', status: 404 },
+  // Accepted by validation once, then broke the data plane or the contract (issue 10, rows 8-16)
+  {
+    name: 'vpnSubnet /29 (OpenVPN refuses a pool of 1)',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { vpnSubnet: '10.9.0.0/29', routes: ['10.0.0.0/16'] },
+    status: 400,
+    errorPath: '/vpnSubnet',
+  },
+  {
+    name: 'vpnSubnet 0.0.0.0/24 (OpenVPN cannot parse it)',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { vpnSubnet: '0.0.0.0/24', routes: ['10.0.0.0/16'] },
+    status: 400,
+    errorPath: '/vpnSubnet',
+  },
+  {
+    name: 'vpnSubnet in multicast space',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { vpnSubnet: '224.0.0.0/24', routes: ['10.0.0.0/16'] },
+    status: 400,
+    errorPath: '/vpnSubnet',
+  },
+  {
+    name: "route containing the gateway's publicHost",
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { routes: ['20.0.0.0/8'], publicHost: '20.50.1.2' },
+    status: 400,
+    errorPath: '/routes/0',
+  },
+  {
+    name: 'route wider than /8',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { routes: ['128.0.0.0/1'] },
+    status: 400,
+    errorPath: '/routes/0',
+  },
+  {
+    name: 'routes splitting everything but the VPN subnet',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { routes: complementOf('10.140.0.0/24') },
+    status: 400,
+    errorPath: '/routes/0',
+  },
+  {
+    name: "route containing the gateway's load balancer address",
+    method: 'PUT',
+    path: g,
+    body: () => ({ routes: ['10.0.0.0/16', '10.244.0.0/16', `${g1Address}/32`] }),
+    status: 400,
+    errorPath: '/routes/2',
+  },
+  {
+    name: 'loopback route',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { routes: ['127.0.0.0/8'] },
+    status: 400,
+    errorPath: '/routes/0',
+  },
+  {
+    name: 'route with a zero-padded prefix',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { routes: ['10.0.0.0/08'] },
+    status: 400,
+    errorPath: '/routes/0',
+  },
+  {
+    name: 'publicHost 0.0.0.0',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { routes: ['10.0.0.0/16'], publicHost: '0.0.0.0' },
+    status: 400,
+    errorPath: '/publicHost',
+  },
+  {
+    name: 'merge patch of a gateway',
+    method: 'PUT',
+    path: g,
+    body: '{"port":444}',
+    headers: { 'content-type': 'application/merge-patch+json' },
+    status: 415,
+  },
+  {
+    name: "gateway default client validity reaching the CA's expiry",
+    method: 'PUT',
+    path: g,
+    body: { routes: ['10.0.0.0/16', '10.244.0.0/16'], clientCertValidityDays: 3650 },
+    status: 400,
+    errorPath: '/clientCertValidityDays',
+  },
+  {
+    name: 'new gateway default client validity of 3650 days',
+    method: 'PUT',
+    path: '/gateways/g9',
+    body: { routes: ['10.0.0.0/16'], clientCertValidityDays: 3650 },
+    status: 400,
+    errorPath: '/clientCertValidityDays',
+  },
+  {
+    name: 'revoke with force given twice',
+    method: 'DELETE',
+    path: `${g}/clients/c1?force=false&force=true`,
+    status: 400,
+    errorPath: '?force',
+  },
+  {
+    name: 'profile of %2e%2e (instance as sent)',
+    method: 'GET',
+    path: `${g}/clients/%2e%2e/profile`,
+    status: 400,
+    errorPath: '{client}',
+    instance: '/api/gateways/g1/clients/%2e%2e/profile',
+  },
 ];
+
+/** The CIDRs that together cover every IPv4 address outside `cidr` (one per prefix length). */
+function complementOf(cidr: string): string[] {
+  const [address = '', prefix = '0'] = cidr.split('/');
+  const network = address.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+  const toIp = (n: number) => [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.');
+  return Array.from({ length: Number(prefix) }, (_, i) => {
+    const size = 2 ** (32 - (i + 1));
+    // The sibling of the block of length i+1 that holds `cidr`.
+    const sibling = (Math.floor(network / size) ^ 1) * size;
+    return `${toIp(sibling)}/${i + 1}`;
+  });
+}
 
 const BACKENDS: readonly { name: string; start: () => Promise<ApiBackend> }[] = [
   { name: 'memory fakes', start: memoryBackend },
@@ -583,6 +719,9 @@ describe.each(BACKENDS)('bad input over HTTP ($name)', ({ start }) => {
     for (const name of ['c1', 'c2', 'c3'])
       expect((await api(base, 'POST', '/gateways/g1/clients', { name })).status).toBe(201);
     c1Ip = (await api(base, 'GET', '/gateways/g1/clients/c1')).json<{ ip: string }>().ip;
+    g1Address =
+      (await api(base, 'GET', '/gateways/g1')).json<{ status: { address?: string } }>().status.address ?? '';
+    expect(g1Address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     expect((await api(base, 'DELETE', '/gateways/g1/clients/c2')).status).toBe(200);
     const mapped = await api(base, 'PUT', '/gateways/g1/port-mappings', {
       mappings: [{ port: 8081, client: 'c3', targetPort: 80 }],
@@ -614,7 +753,22 @@ describe.each(BACKENDS)('bad input over HTTP ($name)', ({ start }) => {
     });
     expect(problem.status).toBe(c.status);
     if (c.errorPath !== undefined) expect(problem.errors?.map((e) => e.path)).toContain(c.errorPath);
+    if (c.instance !== undefined) expect((problem as { instance?: string }).instance).toBe(c.instance);
     // AND nothing changed anywhere
     expect(await backend.snapshot()).toStrictEqual(before);
+  });
+
+  it('answers HEAD on a GET route with the GET status and no content (RFC 9110)', async () => {
+    const head = await raw(backend.url, { name: 'HEAD', method: 'HEAD', path: '/gateways', status: 400 });
+    expect({ status: head.status, type: head.contentType, body: head.body }).toStrictEqual({
+      status: 200,
+      type: 'application/json',
+      body: '',
+    });
+  });
+
+  it('reports no CRL expiry and no discovery note on a fresh gateway with routes given', async () => {
+    const view = (await api(backend.url, 'GET', '/gateways/g1')).json<{ status: { message?: string } }>();
+    expect(view.status.message).toBeUndefined();
   });
 });

@@ -64,7 +64,7 @@ describe('sandbox host over HTTP', () => {
       404,
       'application/problem+json',
     ]);
-    expect([wrong.status, wrong.headers.get('allow')]).toStrictEqual([405, 'GET']);
+    expect([wrong.status, wrong.headers.get('allow')]).toStrictEqual([405, 'GET, HEAD']);
   });
 
   it('passes %2F inside a name to the handler, which refuses it', async () => {

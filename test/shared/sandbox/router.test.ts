@@ -33,7 +33,16 @@ describe('Router', () => {
   it('answers method-not-allowed with the allowed methods', () => {
     expect(router.match('PATCH', '/api/gateways/g1')).toStrictEqual({
       kind: 'method-not-allowed',
-      allow: ['PUT', 'GET', 'DELETE'],
+      allow: ['PUT', 'GET', 'HEAD', 'DELETE'],
+    });
+  });
+
+  it('serves HEAD with the GET route and refuses HEAD where there is no GET', () => {
+    const head = router.match('HEAD', '/api/gateways');
+    expect(head.kind === 'match' ? head.definition.operation.operationId : head).toBe('listGateways');
+    expect(router.match('HEAD', '/api/gateways/g1/restart')).toStrictEqual({
+      kind: 'method-not-allowed',
+      allow: ['POST'],
     });
   });
 
