@@ -1,7 +1,7 @@
 import type { HttpResponseInit } from '@azure/functions';
-import { API } from '../shared/gateways/api.js';
-import type { RouteDefinition } from '../shared/http.js';
-import { defineRoute } from '../shared/http.js';
+import { API } from '../shared/api/routes.js';
+import type { RouteDefinition } from '../shared/http/route.js';
+import { defineRoute } from '../shared/http/route.js';
 import { registerRoutes } from './register.js';
 
 /** The DER bytes of a PEM "X509 CRL" block. */

@@ -1,6 +1,6 @@
-import { API } from '../shared/gateways/api.js';
-import type { RouteDefinition } from '../shared/http.js';
-import { absoluteUrl, defineRoute, json, operationLocation } from '../shared/http.js';
+import { API } from '../shared/api/routes.js';
+import type { RouteDefinition } from '../shared/http/route.js';
+import { absoluteUrl, defineRoute, json, operationLocation } from '../shared/http/route.js';
 import { registerRoutes } from './register.js';
 
 /** PUT /api/gateways/{gateway}: 201 (created) or 200, `Operation-Location` when work started. */

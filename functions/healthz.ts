@@ -1,6 +1,6 @@
 import type { HttpHandler } from '@azure/functions';
-import { API } from '../shared/gateways/api.js';
-import type { RouteDefinition } from '../shared/http.js';
+import { API } from '../shared/api/routes.js';
+import type { RouteDefinition } from '../shared/http/route.js';
 import { VERSION } from '../shared/version.js';
 import { registerRoutes } from './register.js';
 

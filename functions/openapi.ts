@@ -1,7 +1,7 @@
-import { API } from '../shared/gateways/api.js';
-import { openApiDocument } from '../shared/gateways/openapi.js';
-import type { RouteDefinition } from '../shared/http.js';
-import { defineRoute, json } from '../shared/http.js';
+import { API } from '../shared/api/routes.js';
+import { openApiDocument } from '../shared/api/openapi.js';
+import type { RouteDefinition } from '../shared/http/route.js';
+import { defineRoute, json } from '../shared/http/route.js';
 import { registerRoutes } from './register.js';
 
 /** GET /api/openapi.json: generated from the schemas the handlers validate with. */

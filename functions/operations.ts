@@ -1,6 +1,6 @@
-import { API } from '../shared/gateways/api.js';
-import type { RouteDefinition } from '../shared/http.js';
-import { defineRoute, json } from '../shared/http.js';
+import { API } from '../shared/api/routes.js';
+import type { RouteDefinition } from '../shared/http/route.js';
+import { defineRoute, json } from '../shared/http/route.js';
 import { registerRoutes } from './register.js';
 
 /** GET /api/operations/{id}: a long-running operation in the Azure LRO shape. */

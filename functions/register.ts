@@ -3,8 +3,8 @@
 import azureFunctions from '@azure/functions';
 import df from 'durable-functions';
 import { functionsComposition } from '../shared/composition.js';
-import { methodsOf } from '../shared/gateways/api.js';
-import type { RouteDefinition } from '../shared/http.js';
+import { methodsOf } from '../shared/api/routes.js';
+import type { RouteDefinition } from '../shared/http/route.js';
 
 const { app } = azureFunctions;
 

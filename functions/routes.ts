@@ -1,6 +1,6 @@
 // Every route of the API table with its handler factory: the sandbox host serves exactly this list, and
 // importing it registers the same list with the Functions host.
-import type { RouteDefinition } from '../shared/http.js';
+import type { RouteDefinition } from '../shared/http/route.js';
 import { clientRoutes } from './clients.js';
 import { crlRoutes } from './crl.js';
 import { gatewayRoutes } from './gateways.js';

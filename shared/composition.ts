@@ -20,12 +20,11 @@ import { getClient, getClientProfile, issueClient, listClients, revokeClient } f
 import { getCrl } from './gateways/crl.js';
 import { deleteGateway, getGateway, listGateways, putGateway, restartGateway } from './gateways/gateways.js';
 import { getPortMappings, replacePortMappings } from './gateways/port-mappings.js';
-import type { ApiContext } from './http.js';
-import { contextLogger } from './http.js';
+import type { ApiContext } from './http/route.js';
 import type { ClusterPort } from './model/cluster-port.js';
 import { KubeCluster } from './kube/kube-cluster.js';
 import type { Logger } from './logging.js';
-import { consoleLogger } from './logging.js';
+import { consoleLogger, contextLogger } from './logging.js';
 import { ContainerServiceClient } from '@azure/arm-containerservice';
 import { DefaultAzureCredential } from '@azure/identity';
 import df from 'durable-functions';

@@ -1,6 +1,6 @@
 /**
  * The project's typed errors. Every layer throws one of these (or lets `toDomainError` wrap what it
- * caught), and `shared/http.ts` holds the one table from error type to HTTP status.
+ * caught), and `shared/http/error-status.ts` holds the one table from error type to HTTP status.
  */
 
 /** One problem with one input field, reported to callers in problem+json `errors[]`. */

@@ -6,7 +6,7 @@
  */
 import type { GatewayDeps } from './deps.js';
 import type { PortMapping } from '../model/gateway.js';
-import type { IssueClientBody, PutGatewayBody } from './schemas.js';
+import type { IssueClientBody, PutGatewayBody } from '../api/schemas.js';
 
 /** A view the handler returns as JSON as is. */
 export type View = object;

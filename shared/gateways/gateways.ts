@@ -20,7 +20,7 @@ import {
 import { findState, managedGatewayNames, readState, updateState } from './gateway-state.js';
 import type { GatewaySpec, GatewayState, GatewayStatus, ServerPki } from '../model/gateway.js';
 import type { GatewayView } from './views.js';
-import { GATEWAY_BODY_DEFAULTS } from './schemas.js';
+import { GATEWAY_BODY_DEFAULTS } from '../api/schemas.js';
 import { OBJECTS, namespaceOf } from '../model/names.js';
 
 /** The PUT body after schema validation; omitted fields take their defaults. */

@@ -1,6 +1,6 @@
 /**
  * The domain model shared by every layer. Validation of raw input into these types lives in
- * `shared/gateways/schemas.ts` (HTTP) and the renderers re-check what they emit.
+ * `shared/api/schemas.ts` (HTTP) and the renderers re-check what they emit.
  */
 
 /** DNS label: gateway and client names become file names, config lines and Kubernetes names. */

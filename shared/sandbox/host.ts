@@ -12,9 +12,11 @@ import azureFunctions from '@azure/functions';
 import type { HttpResponseInit } from '@azure/functions';
 import type { Composition } from '../composition.js';
 import { NotFoundError } from '../errors.js';
-import type { RouteDefinition } from '../http.js';
-import { MAX_BODY_BYTES, PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX, problemResponse } from '../http.js';
-import { RAW_PATH_METADATA, redactSecrets } from '../http.js';
+import type { RouteDefinition } from '../http/route.js';
+import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX, problemResponse } from '../http/error-status.js';
+import { MAX_BODY_BYTES } from '../http/json-body.js';
+import { redactSecrets } from '../http/log-redaction.js';
+import { RAW_PATH_METADATA } from '../http/route.js';
 import { Router } from './router.js';
 
 const { HttpRequest, HttpResponse, InvocationContext } = azureFunctions;

@@ -2,7 +2,7 @@
  * Handler-test doubles: use-cases that record their calls and answer from a script, and an ApiContext
  * that hands them out. The real use-cases are exercised by the API tests through the sandbox.
  */
-import type { ApiContext } from '../../shared/http.js';
+import type { ApiContext } from '../../shared/http/route.js';
 import type { Config } from '../../shared/config.js';
 import { loadConfig } from '../../shared/config.js';
 import type { GatewayUseCases } from '../../shared/gateways/api-use-cases.js';

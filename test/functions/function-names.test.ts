@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CRL_TIMER } from '../../functions/crl-timer.js';
-import { API } from '../../shared/gateways/api.js';
+import { API } from '../../shared/api/routes.js';
 import { ACTIVITY, ORCHESTRATOR } from '../../shared/operations/orchestrators.js';
 
 // The Functions host refuses to start when two functions share a name; HTTP routes, orchestrators,

@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { ALL_ROUTES } from '../../functions/routes.js';
 import { crlPemToDer } from '../../functions/crl.js';
 import { ConflictError, NotFoundError, UpstreamError } from '../../shared/errors.js';
-import { API } from '../../shared/gateways/api.js';
-import type { ApiOperationId } from '../../shared/gateways/api.js';
+import { API } from '../../shared/api/routes.js';
+import type { ApiOperationId } from '../../shared/api/routes.js';
 import type { UseCaseCall, UseCaseName } from '../fakes/fake-use-cases.js';
 import { FixedOperations, fakeApiContext, scriptedUseCases } from '../fakes/fake-use-cases.js';
 

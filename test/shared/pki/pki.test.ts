@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../shared/config.js';
 import { InputError, InternalError } from '../../../shared/errors.js';
 import { generatePki } from '../../../shared/gateways/gateway-pki.js';
-import { GATEWAY_BODY_DEFAULTS } from '../../../shared/gateways/schemas.js';
+import { GATEWAY_BODY_DEFAULTS } from '../../../shared/api/schemas.js';
 import type { CaMaterial, IssuedCert } from '../../../shared/pki/index.js';
 import {
   buildCrl,

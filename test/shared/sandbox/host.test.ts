@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALL_ROUTES } from '../../../functions/routes.js';
 import type { Composition } from '../../../shared/composition.js';
-import { MAX_BODY_BYTES } from '../../../shared/http.js';
+import { MAX_BODY_BYTES } from '../../../shared/http/json-body.js';
 import type { SandboxHost } from '../../../shared/sandbox/host.js';
 import { startSandboxHost } from '../../../shared/sandbox/host.js';
 import type { UseCaseCall } from '../../fakes/fake-use-cases.js';

@@ -11,7 +11,7 @@ import {
   gatewayListSchema,
   gatewaySchema,
   portMappingsSchema,
-} from '../../../shared/gateways/schemas.js';
+} from '../../../shared/api/schemas.js';
 import type { ApiBackend, SandboxUnderTest } from './sandbox-harness.js';
 import {
   api,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ALL_ROUTES } from '../../../functions/routes.js';
-import { API } from '../../../shared/gateways/api.js';
+import { API } from '../../../shared/api/routes.js';
 import { Router } from '../../../shared/sandbox/router.js';
 
 const router = new Router(

@@ -1,13 +1,13 @@
 /**
  * `GET /api/openapi.json`: the OpenAPI 3.1 document, generated with zod 4's `z.toJSONSchema` from the
- * same schemas the handlers validate with, for every operation of the API table (`api.ts`).
+ * same schemas the handlers validate with, for every operation of the API table (`routes.ts`).
  * Request bodies are rendered as the schema's input (fields with defaults are optional), responses as
  * its output.
  */
 import { z } from 'zod';
 import { VERSION } from '../version.js';
-import type { ApiOperation } from './api.js';
-import { API, ERROR_STATUSES } from './api.js';
+import type { ApiOperation } from './routes.js';
+import { API, ERROR_STATUSES } from './routes.js';
 import { problemSchema } from './schemas.js';
 
 type JsonObject = Record<string, unknown>;

@@ -1,6 +1,6 @@
 /**
  * The API's schemas (zod 4): every request body, route and query parameter the handlers validate, and
- * every response body. `shared/gateways/openapi.ts` generates the OpenAPI document from these same
+ * every response body. `shared/api/openapi.ts` generates the OpenAPI document from these same
  * objects, so the contract and the checks cannot drift apart.
  *
  * These schemas check shape and syntax (types, ranges, CIDR and name syntax, unknown fields). Checks that

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { API } from '../../../shared/gateways/api.js';
-import { openApiDocument } from '../../../shared/gateways/openapi.js';
+import { API } from '../../../shared/api/routes.js';
+import { openApiDocument } from '../../../shared/api/openapi.js';
 
 interface Doc {
   openapi: string;

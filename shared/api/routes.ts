@@ -1,5 +1,5 @@
 /**
- * The API table (DESIGN.md "API"), once: route template, method, required role, parameter and body
+ * The API table, once: route template, method, required role, parameter and body
  * schemas, responses. The function registrations (`functions/*.ts`), the sandbox host's router and the
  * OpenAPI document (`openapi.ts`) all read it, so a route cannot exist in one and not the others.
  */
@@ -61,7 +61,7 @@ export interface ApiOperation {
 
 const op = <const T extends ApiOperation>(o: T): T => o;
 
-/** Every route of the API, in DESIGN.md's order. */
+/** Every route of the API, in the order of the README's API table. */
 export const API = {
   healthz: op({
     operationId: 'healthz',

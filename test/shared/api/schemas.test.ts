@@ -6,8 +6,8 @@ import {
   putGatewayBodySchema,
   putPortMappingsBodySchema,
   revokeQuerySchema,
-} from '../../../shared/gateways/schemas.js';
-import { parseInput } from '../../../shared/http.js';
+} from '../../../shared/api/schemas.js';
+import { parseInput } from '../../../shared/http/input-problems.js';
 
 function problemsOf(run: () => unknown): { path: string; message: string }[] {
   try {
