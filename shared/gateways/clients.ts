@@ -77,7 +77,10 @@ export async function issueClient(
   });
 
   let record: ClientRecord | undefined;
+  // The address plan of the state the record is written into (a concurrent PUT may change the subnet).
+  let written = plan;
   await updateState(deps.cluster, gateway, (s) => {
+    written = planAddresses(s.spec.vpnSubnet);
     const existing = s.clients.find((c) => c.name === input.name);
     // Our own write, seen again when the adapter retried a write whose answer was lost: already done.
     if (existing?.serial === cert.serial) {
@@ -86,7 +89,7 @@ export async function issueClient(
     }
     if (existing) throw new ConflictError(`client '${input.name}' already exists on gateway '${gateway}'`);
     const ip = allocateStaticIp(
-      plan,
+      written,
       s.clients.map((c) => c.ip),
       input.staticIp,
     );
@@ -105,7 +108,7 @@ export async function issueClient(
   const issued = record;
   try {
     await deps.cluster.patchConfigMapData(namespaceOf(gateway), OBJECTS.ccd, {
-      [issued.name]: renderCcdEntry(plan, issued.ip),
+      [issued.name]: renderCcdEntry(written, issued.ip),
     });
     // Without an address yet (no load balancer, no publicHost) the profile is stored empty: it is
     // rendered again on every download anyway.

@@ -179,6 +179,16 @@ function requireValidityWithinCa(spec: GatewaySpec, caPem: string, now: Date): v
     ]);
 }
 
+/** The state-dependent rules of a spec change: 409 when the gateway's clients or mappings forbid it. */
+function requireSpecChangeAllowed(state: GatewayState, spec: GatewaySpec): void {
+  if (state.spec.vpnSubnet !== spec.vpnSubnet && state.clients.length > 0)
+    throw new ConflictError(
+      `vpnSubnet cannot change while the gateway has clients (their static addresses are in ${state.spec.vpnSubnet})`,
+    );
+  if (state.portMappings.some((m) => m.port === spec.port))
+    throw new ConflictError(`port ${spec.port} is used by a port mapping`);
+}
+
 function sameSpec(a: GatewaySpec, b: GatewaySpec): boolean {
   return JSON.stringify(canonicalSpec(a)) === JSON.stringify(canonicalSpec(b));
 }
@@ -206,18 +216,17 @@ async function updateGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutG
   if (sameSpec(current.spec, spec) && healthy) {
     return { gateway: await viewOf(deps, current, rollout), created: false };
   }
-  if (current.spec.vpnSubnet !== spec.vpnSubnet && current.clients.length > 0)
-    throw new ConflictError(
-      `vpnSubnet cannot change while the gateway has clients (their static addresses are in ${current.spec.vpnSubnet})`,
-    );
-  if (current.portMappings.some((m) => m.port === spec.port))
-    throw new ConflictError(`port ${spec.port} is used by a port mapping`);
-
+  // Fail fast before any PKI work; the same checks run again inside the conditional write below.
+  requireSpecChangeAllowed(current, spec);
   const repaired = await ensurePki(deps, current);
   requireValidityWithinCa(spec, repaired.pki.caCrt, deps.clock());
-  const state = await updateState(deps.cluster, name, (s) =>
-    sameSpec(s.spec, spec) ? undefined : { ...s, spec },
-  );
+  // One decision per write: the checks that depend on the state run on the state being replaced, again
+  // on every retry, so an issue or a port-mapping change that lands first is never overlooked.
+  const state = await updateState(deps.cluster, name, (s) => {
+    if (sameSpec(s.spec, spec)) return undefined;
+    requireSpecChangeAllowed(s, spec);
+    return { ...s, spec };
+  });
   const pki: ServerPki = repaired.pki;
   const deployedHash = rollout?.templateAnnotations[configHashAnnotation(deps)];
   const objects = gatewayObjects(
