@@ -21,6 +21,7 @@ function step(name, cmd, args) {
 if (extraArgs.length === 0) {
   step('lint', 'npx', ['eslint', '.', '--max-warnings=0']);
   step('prettier', 'npx', ['prettier', '--check', '.']);
+  step('layers', 'npm', ['run', '--silent', 'lint:layers']);
   step('typecheck', 'npx', ['tsc', '-p', 'tsconfig.check.json']);
 }
 
