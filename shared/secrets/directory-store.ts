@@ -10,7 +10,7 @@
  *   `<gateway>/clients/<client>.json`  one client
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { InternalError } from '../errors.js';
 import { NAME_PATTERN } from '../model/gateway.js';
@@ -40,6 +40,15 @@ function requireName(what: string, name: string): string {
   return name;
 }
 
+async function syncDirectory(directory: string): Promise<void> {
+  const handle = await open(directory, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 export class DirectorySecretStore implements SecretStore {
   private readonly directory: string;
   private ready: Promise<void> | undefined;
@@ -51,12 +60,24 @@ export class DirectorySecretStore implements SecretStore {
   private ensureDirectory(): Promise<void> {
     this.ready ??= mkdir(this.directory, { recursive: true, mode: 0o700 })
       .then(() => chmod(this.directory, 0o700))
+      .then(() => this.removeTempFiles())
       .catch((e: unknown) => {
         // Not cached: the next call tries again once the directory is reachable.
         this.ready = undefined;
         throw e;
       });
     return this.ready;
+  }
+
+  /**
+   * Removes the temp files of writes that a crash interrupted (they may hold a private key), before
+   * this store's first read or write. The store is the only writer of its directory (one sandbox host).
+   */
+  private async removeTempFiles(): Promise<void> {
+    const entries = await readdir(this.directory, { recursive: true });
+    await Promise.all(
+      entries.filter((e) => e.endsWith('.tmp')).map((e) => rm(join(this.directory, e), { force: true })),
+    );
   }
 
   private gatewayDirectory(gateway: string): string {
@@ -80,14 +101,28 @@ export class DirectorySecretStore implements SecretStore {
       await this.ensureDirectory();
       await mkdir(dirname(path), { recursive: true, mode: 0o700 });
       const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-      await writeFile(temp, JSON.stringify(value), { mode: 0o600 });
-      await rename(temp, path);
+      try {
+        // Flushed before the rename and the directory after it: an acknowledged write survives a crash.
+        const file = await open(temp, 'w', 0o600);
+        try {
+          await file.writeFile(JSON.stringify(value));
+          await file.sync();
+        } finally {
+          await file.close();
+        }
+        await rename(temp, path);
+        await syncDirectory(dirname(path));
+      } finally {
+        // A failed write leaves no temp file behind (after a rename this finds nothing).
+        await rm(temp, { force: true });
+      }
     } catch (e: unknown) {
       throw new InternalError(`secret file ${path} could not be written`, { cause: e });
     }
   }
 
   private async read<T extends Stored>(path: string): Promise<T | undefined> {
+    await this.ensureDirectory();
     try {
       return JSON.parse(await readFile(path, 'utf8')) as T;
     } catch (e: unknown) {
@@ -139,6 +174,7 @@ export class DirectorySecretStore implements SecretStore {
 
   async listClients(gateway: string): Promise<ClientSecretInfo[]> {
     const directory = this.clientsDirectory(gateway);
+    await this.ensureDirectory();
     let files: string[];
     try {
       files = await readdir(directory);

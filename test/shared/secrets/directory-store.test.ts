@@ -1,4 +1,13 @@
-import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -55,6 +64,53 @@ describe('DirectorySecretStore files', () => {
         expect(statSync(join(directory, d)).mode & 0o777).toBe(0o700);
       for (const f of ['gw/ca.json', 'gw/clients/c1.json'])
         expect(statSync(join(directory, f)).mode & 0o777).toBe(0o600);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('removes the temp files a crash left behind before its first read', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'secrets-'));
+    try {
+      // GIVEN the temp files of two writes interrupted by a crash (one holds a private key)
+      const directory = join(root, 'store');
+      await new DirectorySecretStore({ directory }).putCa('gw', { certPem: 'c', keyPem: 'k' });
+      mkdirSync(join(directory, 'gw', 'clients'), { mode: 0o700 });
+      writeFileSync(
+        join(directory, 'gw', 'clients', 'c1.json.0a1b2c3d4e5f.tmp'),
+        '{"bundle":{"keyPem":"K"}}',
+      );
+      writeFileSync(join(directory, 'gw', 'ca.json.0a1b2c3d4e5f.tmp'), '{"ca":');
+      // WHEN the store restarts and is read
+      expect(await new DirectorySecretStore({ directory }).listClients('gw')).toStrictEqual([]);
+      // THEN no temp file is left
+      expect(readdirSync(directory, { recursive: true, encoding: 'utf8' }).sort()).toStrictEqual([
+        'gw',
+        'gw/ca.json',
+        'gw/clients',
+      ]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('leaves no temp file behind when a write fails', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'secrets-'));
+    try {
+      const directory = join(root, 'store');
+      const store = new DirectorySecretStore({ directory });
+      await store.putCa('gw', { certPem: 'c', keyPem: 'k' });
+      // a directory where the client's file belongs makes the rename fail
+      mkdirSync(join(directory, 'gw', 'clients', 'c1.json'), { recursive: true });
+      await expect(
+        store.putClient(
+          'gw',
+          'c1',
+          { certPem: 'c', keyPem: 'K', profile: 'p' },
+          { serial: '01', notAfter: 'x' },
+        ),
+      ).rejects.toBeInstanceOf(InternalError);
+      expect(readdirSync(join(directory, 'gw', 'clients'))).toStrictEqual(['c1.json']);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
