@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A real kube-apiserver + kube-controller-manager + etcd for the integration tests, from Debian packages only
-# (see ../shared/KUBE-APISERVER.md). Prints the directory holding all three on its last line.
+# (upstream v1.20.2 from Debian bookworm's kubernetes source package, built in GOPATH mode). Prints the directory
+# holding all three on its last line.
 #
 #  - KUBEBUILDER_ASSETS set (the envtest convention) and holding kube-apiserver + etcd:
 #      - with kube-controller-manager too: used as is;

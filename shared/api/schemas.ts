@@ -260,4 +260,3 @@ export const acceptedSchema = z.object({ operationId: z.string() });
 
 export type PutGatewayBody = z.output<typeof putGatewayBodySchema>;
 export type IssueClientBody = z.output<typeof issueClientBodySchema>;
-export type PutPortMappingsBody = z.output<typeof putPortMappingsBodySchema>;

@@ -6,7 +6,7 @@
  * key (patches of different keys commute), and the CRL is re-derived from the state after every write
  * until the CRL written matches the latest state, so no concurrent revocation is ever lost.
  */
-import { ConflictError, InputError, NotFoundError, toDomainError } from '../errors.js';
+import { ConflictError, NotFoundError, toDomainError } from '../errors.js';
 import {
   allocateStaticIp,
   planAddresses,
@@ -264,19 +264,4 @@ async function finishRevocation(
       ? await syncPortMappings(deps, gateway, 'port-mappings')
       : undefined;
   return { ...clientView(gateway, client), ...(operationId ? { operationId } : {}) };
-}
-
-/** Validation helper shared with the port-mapping use-case. */
-export function requireActiveClient(state: GatewayState, name: string, path: string): ClientRecord {
-  const client = state.clients.find((c) => c.name === name);
-  if (!client || client.status !== 'active')
-    throw new InputError(`port mapping target '${name}' is not an active client`, [
-      {
-        path,
-        message: client
-          ? `client '${name}' is revoked`
-          : `no client '${name}' on gateway '${state.spec.name}'`,
-      },
-    ]);
-  return client;
 }

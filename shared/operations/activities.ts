@@ -2,7 +2,6 @@
  * The activities of the orchestrations. Each is idempotent (it may run more than once) and throws on
  * failure so the orchestrator's retries apply. Built from the use-cases' dependencies.
  */
-import { NotFoundError } from '../errors.js';
 import type { GatewayDeps } from '../gateways/deps.js';
 import { configHashAnnotation, desiredConfigHash } from '../gateways/gateway-objects.js';
 import { ensurePki } from '../gateways/gateway-pki.js';
@@ -74,9 +73,4 @@ export function makeActivities(deps: GatewayDeps): Readonly<Record<string, Activ
       return true;
     },
   };
-}
-
-/** Whether an error means "nothing to do any more" rather than a failure worth retrying. */
-export function isGone(e: unknown): boolean {
-  return e instanceof NotFoundError;
 }

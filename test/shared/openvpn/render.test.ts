@@ -36,7 +36,7 @@ const directives = (conf: string) =>
 const PEM = (label: string) => `-----BEGIN ${label}-----\nQUJD\n-----END ${label}-----\n`;
 
 describe('renderServerConf', () => {
-  it('renders exactly the directives DESIGN.md asks for', () => {
+  it('renders exactly the directives of a TCP server with static client addresses, tls-crypt and a CRL', () => {
     expect(directives(renderServerConf(spec))).toStrictEqual([
       ['port', '443'],
       ['proto', 'tcp-server'],
