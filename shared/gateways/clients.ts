@@ -49,10 +49,14 @@ export async function issueClient(
   gateway: string,
   input: IssueClientInput,
 ): Promise<ClientView> {
-  const before = await readState(deps.cluster, gateway);
+  let before = await readState(deps.cluster, gateway);
+  const taken = before.clients.find((c) => c.name === input.name);
+  if (taken) {
+    if (!(await forgetIfAbandoned(deps, gateway, taken)))
+      throw new ConflictError(`client '${input.name}' already exists on gateway '${gateway}'`);
+    before = await readState(deps.cluster, gateway);
+  }
   const plan = planAddresses(before.spec.vpnSubnet);
-  if (before.clients.some((c) => c.name === input.name))
-    throw new ConflictError(`client '${input.name}' already exists on gateway '${gateway}'`);
   // Fail fast on a bad or taken address before any key is made; re-checked against the latest state below.
   allocateStaticIp(
     plan,
@@ -146,6 +150,31 @@ async function forgetClient(deps: GatewayDeps, gateway: string, record: ClientRe
   );
 }
 
+/**
+ * How long an issue may take between writing the client's record and storing its material. A record
+ * still without material after this was left by an issue that crashed half-way: it is rolled back.
+ */
+export const ABANDONED_ISSUE_MINUTES = 10;
+
+/**
+ * Rolls back the record (and CCD entry) of an issue that crashed before the secret store had the
+ * client's material, so the name can be issued again instead of being unusable for good: its private
+ * key never left the crashed process, so the certificate can never be used. True when it did.
+ */
+async function forgetIfAbandoned(deps: GatewayDeps, gateway: string, client: ClientRecord): Promise<boolean> {
+  if (client.status !== 'active') return false;
+  const age = deps.clock().getTime() - Date.parse(client.issuedAt);
+  if (age < ABANDONED_ISSUE_MINUTES * 60_000) return false;
+  if ((await deps.secrets.getClient(gateway, client.name)) !== undefined) return false;
+  deps.log.warn('rolling back an issue abandoned half-way', {
+    gateway,
+    client: client.name,
+    serial: client.serial,
+  });
+  await forgetClient(deps, gateway, client);
+  return true;
+}
+
 async function renderProfile(
   deps: GatewayDeps,
   gateway: string,
@@ -191,6 +220,10 @@ export async function getClientProfile(deps: GatewayDeps, gateway: string, name:
   if (client.status !== 'active')
     throw new ConflictError(`client '${name}' is revoked: its profile is no longer available`);
   const bundle = await deps.secrets.getClient(gateway, name);
+  if (!bundle && (await forgetIfAbandoned(deps, gateway, client)))
+    throw new NotFoundError(
+      `client '${name}' does not exist on gateway '${gateway}': its issue failed half-way and was rolled back`,
+    );
   if (!bundle) throw new NotFoundError(`the material of client '${name}' is missing from the secret store`);
   return renderProfile(deps, gateway, bundle.certPem, bundle.keyPem);
 }

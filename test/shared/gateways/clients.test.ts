@@ -146,6 +146,39 @@ describe('issueClient', () => {
   });
 });
 
+describe('an issue that crashed after writing its record (issue 10 row 3)', () => {
+  /** The state and CCD entry of an issue whose process died before the secret store had its material. */
+  async function halfIssued() {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    const first = await issueClient(h.deps, 'gw', { name: 'c1' });
+    h.secrets.clients.delete('gw/c1');
+    return { h, first };
+  }
+
+  it('refuses a retry while the first issue may still be running, then issues the name again', async () => {
+    const { h, first } = await halfIssued();
+    await expect(issueClient(h.deps, 'gw', { name: 'c1' })).rejects.toBeInstanceOf(ConflictError);
+    // WHEN the retry comes after the abandonment bound
+    h.setNow(new Date(Date.parse(first.issuedAt) + 11 * 60_000));
+    const again = await issueClient(h.deps, 'gw', { name: 'c1' });
+    // THEN the name is usable again: one record, its CCD entry and its material
+    expect(again.serial).not.toBe(first.serial);
+    expect((await listClients(h.deps, 'gw')).map((c) => c.serial)).toStrictEqual([again.serial]);
+    expect((await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data['c1']).toMatch(/^ifconfig-push /);
+    expect(await h.secrets.getClient('gw', 'c1')).toBeDefined();
+  });
+
+  it('rolls the record back when its profile is read after the abandonment bound', async () => {
+    const { h, first } = await halfIssued();
+    await expect(getClientProfile(h.deps, 'gw', 'c1')).rejects.toThrow(/missing from the secret store/);
+    h.setNow(new Date(Date.parse(first.issuedAt) + 11 * 60_000));
+    await expect(getClientProfile(h.deps, 'gw', 'c1')).rejects.toThrow(/rolled back/);
+    expect(await listClients(h.deps, 'gw')).toStrictEqual([]);
+    expect((await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data['c1']).toBeUndefined();
+  });
+});
+
 describe('profiles', () => {
   it('renders the profile with the current address and port', async () => {
     const { h } = await gatewayWithClient();
