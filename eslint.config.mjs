@@ -5,7 +5,17 @@ import prettier from 'eslint-config-prettier';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'dist-sandbox/**', 'node_modules/**', '.data/**', '.cache/**', 'coverage/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'dist-sandbox/**',
+      'node_modules/**',
+      '.data/**',
+      '.cache/**',
+      'coverage/**',
+      '.azd-package/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -1,6 +1,7 @@
-// aks-vpn-gateways: the Function app (Flex Consumption, Node 20), its storage (Durable Functions task hub),
-// Key Vault (RBAC, soft delete, purge protection) and monitoring, all reached with one user-assigned
-// managed identity and no keys. The AKS cluster already exists; the identity gets the roles it needs on it.
+// aks-vpn-gateways: the Function app (Flex Consumption), its storage (Durable Functions task hub), Key Vault
+// (RBAC, soft delete, purge protection), monitoring and the gateway image's container registry, all reached
+// with one user-assigned managed identity and no keys. The AKS cluster already exists; the identity gets the
+// Azure roles it needs on it, and the cluster's kubelet identity gets AcrPull on the registry.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -18,8 +19,14 @@ param aksResourceGroup string
 @description('Name of the existing AKS cluster.')
 param aksClusterName string
 
-@description('OpenVPN gateway container image (built from infra/image/Dockerfile).')
-param openvpnImage string = 'ghcr.io/aks-vpn-gateways/openvpn:2.6'
+@description('OpenVPN gateway image by digest. Set by the postprovision hook (scripts/azd/build-image.sh) after it builds infra/image in the registry; empty on the very first provision, when the hook sets the app setting itself.')
+param openvpnImage string = ''
+
+@description('An existing Azure Container Registry for the gateway image; empty: one is created in the app\'s resource group.')
+param containerRegistryName string = ''
+
+@description('Resource group of the existing registry; empty: the AKS cluster\'s resource group.')
+param containerRegistryResourceGroup string = ''
 
 @description('Enforce Entra app roles (Gateways.Admin, Clients.Issue, Reader) from App Service Authentication.')
 param authRolesEnabled string = 'false'
@@ -27,6 +34,11 @@ param authRolesEnabled string = 'false'
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
+var createRegistry = empty(containerRegistryName)
+var registryName = createRegistry ? '${abbrs.containerRegistryRegistries}${resourceToken}' : containerRegistryName
+var registryResourceGroup = createRegistry
+  ? rg.name
+  : (empty(containerRegistryResourceGroup) ? aksResourceGroup : containerRegistryResourceGroup)
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -82,7 +94,8 @@ module api 'app/api.bicep' = {
     name: '${abbrs.webSitesFunctions}api-${resourceToken}'
     planName: '${abbrs.webServerFarms}${resourceToken}'
     location: location
-    tags: union(tags, { 'azd-service-name': 'api' })
+    tags: tags
+    serviceName: 'api'
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
     storageAccountName: storage.outputs.name
@@ -123,9 +136,33 @@ module aksRbac 'app/aks-rbac.bicep' = {
   }
 }
 
+module registry 'app/registry.bicep' = if (createRegistry) {
+  name: 'registry'
+  scope: rg
+  params: {
+    name: registryName
+    location: location
+    tags: tags
+  }
+}
+
+module acrPull 'app/acr-pull.bicep' = {
+  name: 'acr-pull'
+  scope: resourceGroup(registryResourceGroup)
+  dependsOn: [registry]
+  params: {
+    registryName: registryName
+    kubeletPrincipalId: aksRbac.outputs.kubeletPrincipalId
+  }
+}
+
 output AZURE_LOCATION string = location
 output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = api.outputs.name
 output API_BASE_URL string = 'https://${api.outputs.defaultHostName}/api'
 output KEY_VAULT_URL string = vault.outputs.uri
 output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+// The object id the ClusterRole binding names (scripts/cluster-access.sh).
+output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output AZURE_CONTAINER_REGISTRY_NAME string = registryName
+output AZURE_CONTAINER_REGISTRY_ENDPOINT string = acrPull.outputs.loginServer

@@ -41,7 +41,9 @@ const schema = z
     SECRET_STORE: z.enum(['directory', 'keyvault']).default('directory'),
     SECRETS_DIR: z.string().min(1).default('.data/secrets'),
     KEY_VAULT_URL: z.string().url().optional(),
-    OPENVPN_IMAGE: z.string().min(1).default('ghcr.io/aks-vpn-gateways/openvpn:2.6'),
+    // No default outside the sandbox: a default would name a registry the deployer does not own, and a pod
+    // that cannot pull its image only shows as a roll that times out. Infra sets it to the image by digest.
+    OPENVPN_IMAGE: z.string().min(1).optional(),
     LABEL_DOMAIN: z
       .string()
       .max(253)
@@ -72,6 +74,12 @@ const schema = z
       for (const key of ['AZURE_SUBSCRIPTION_ID', 'AKS_RESOURCE_GROUP', 'AKS_CLUSTER_NAME'] as const)
         if (!env[key])
           ctx.addIssue({ code: 'custom', path: [key], message: 'required when KUBE_TARGET=aks' });
+    if (target !== 'sandbox' && !env.OPENVPN_IMAGE)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['OPENVPN_IMAGE'],
+        message: `required when KUBE_TARGET=${target}: the gateway image in a registry the cluster can pull (azd sets it to the image built from infra/image, by digest)`,
+      });
     if (env.SECRET_STORE === 'keyvault' && !env.KEY_VAULT_URL)
       ctx.addIssue({
         code: 'custom',
@@ -80,10 +88,14 @@ const schema = z
       });
   });
 
+/** The image name the sandbox renders into its Deployments: nothing pulls it, and it names no registry. */
+export const SANDBOX_OPENVPN_IMAGE = 'localhost/aks-vpn-gateways/openvpn:sandbox';
+
 export type Config = Readonly<
-  Omit<z.output<typeof schema>, 'KUBE_TARGET' | 'DEFAULT_ROUTES'> & {
+  Omit<z.output<typeof schema>, 'KUBE_TARGET' | 'DEFAULT_ROUTES' | 'OPENVPN_IMAGE'> & {
     KUBE_TARGET: 'sandbox' | 'kubeconfig' | 'aks';
     DEFAULT_ROUTES: readonly string[];
+    OPENVPN_IMAGE: string;
   }
 >;
 
@@ -99,6 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return Object.freeze({
     ...v,
     KUBE_TARGET: v.KUBE_TARGET ?? (v.KUBECONFIG ? 'kubeconfig' : 'sandbox'),
+    OPENVPN_IMAGE: v.OPENVPN_IMAGE ?? SANDBOX_OPENVPN_IMAGE,
     DEFAULT_ROUTES: Object.freeze(
       v.DEFAULT_ROUTES.split(',')
         .map((s) => s.trim())

@@ -2,7 +2,10 @@
 param name string
 param planName string
 param location string
+@description('Tags of the plan and the site.')
 param tags object = {}
+@description('The azd service this site hosts: tagged on the site only (azd before 1.24 refuses a tag on more than one resource).')
+param serviceName string
 param identityId string
 param identityClientId string
 param storageAccountName string
@@ -23,7 +26,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 resource api 'Microsoft.Web/sites@2024-04-01' = {
   name: name
   location: location
-  tags: tags
+  tags: union(tags, { 'azd-service-name': serviceName })
   kind: 'functionapp,linux'
   identity: {
     type: 'UserAssigned'

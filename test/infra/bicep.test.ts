@@ -21,7 +21,7 @@ function params(source: string): Map<string, boolean> {
 
 /** `module sym 'path' = { ... params: { ... } }` blocks of main.bicep. */
 function modules(source: string): { path: string; body: string }[] {
-  return [...source.matchAll(/^module \w+ '([^']+)' = \{([\s\S]*?)^\}/gm)].map((m) => ({
+  return [...source.matchAll(/^module \w+ '([^']+)' = (?:if \([^)]*\) )?\{([\s\S]*?)^\}/gm)].map((m) => ({
     path: m[1]!,
     body: m[2]!,
   }));
@@ -54,6 +54,18 @@ describe('infra', () => {
     const abbreviations = JSON.parse(read(join(infra, 'abbreviations.json'))) as Record<string, string>;
     for (const m of main.matchAll(/abbrs\.(\w+)/g)) expect(abbreviations).toHaveProperty(m[1]!);
     expect(main).toContain('uniqueString(subscription().id, environmentName, location)');
+  });
+
+  it('tags only the Function app site with azd-service-name (azd before 1.24 refuses a second tagged resource)', () => {
+    const sources = [main, ...moduleFiles.map((f) => read(join(infra, 'app', f)))];
+    const tagged = sources
+      .flatMap((s) => [
+        ...s.matchAll(/^resource \w+ '([^@']+)@[^']+'[^\n]*\{\n(?:(?!^\}).*\n)*?\s+tags: ([^\n]+)/gm),
+      ])
+      .filter((m) => m[2]!.includes('azd-service-name'))
+      .map((m) => m[1]);
+    expect(tagged).toStrictEqual(['Microsoft.Web/sites']);
+    expect(main).not.toMatch(/azd-service-name/);
   });
 
   it('uses RBAC with guid() role assignment names, managed identity and no keys', () => {

@@ -30,7 +30,12 @@ describe('createComposition', () => {
       ['Kubernetes: sandbox API server', 'secret store: directory .data/secrets', 'operations: in-process'],
     ],
     [
-      { KUBECONFIG: '/k/config', SECRET_STORE: 'keyvault', KEY_VAULT_URL: 'https://kv.vault.azure.net' },
+      {
+        KUBECONFIG: '/k/config',
+        OPENVPN_IMAGE: 'contoso.azurecr.io/aks-vpn-gateways/openvpn:1',
+        SECRET_STORE: 'keyvault',
+        KEY_VAULT_URL: 'https://kv.vault.azure.net',
+      },
       'functions',
       [
         'Kubernetes: kubeconfig /k/config',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../shared/config.js';
+import { SANDBOX_OPENVPN_IMAGE, loadConfig } from '../../shared/config.js';
 import { ConfigError } from '../../shared/errors.js';
 
 describe('loadConfig', () => {
@@ -13,7 +13,9 @@ describe('loadConfig', () => {
   });
 
   it('chooses the kubeconfig target when KUBECONFIG is set', () => {
-    expect(loadConfig({ KUBECONFIG: '/tmp/kc' }).KUBE_TARGET).toBe('kubeconfig');
+    expect(loadConfig({ KUBECONFIG: '/tmp/kc', OPENVPN_IMAGE: 'contoso.azurecr.io/vpn:1' }).KUBE_TARGET).toBe(
+      'kubeconfig',
+    );
   });
 
   it('lists every bad or missing setting at once', () => {
@@ -31,9 +33,44 @@ describe('loadConfig', () => {
         'AKS_RESOURCE_GROUP',
         'AZURE_SUBSCRIPTION_ID',
         'KEY_VAULT_URL',
+        'OPENVPN_IMAGE',
         'SANDBOX_PORT',
       ].sort(),
     );
+  });
+
+  it.each([
+    [
+      'aks',
+      {
+        AZURE_SUBSCRIPTION_ID: '00000000-0000-0000-0000-000000000000',
+        AKS_RESOURCE_GROUP: 'rg',
+        AKS_CLUSTER_NAME: 'c',
+      },
+    ],
+    ['kubeconfig', { KUBECONFIG: '/tmp/kc' }],
+  ])('stops the start when KUBE_TARGET=%s has no OPENVPN_IMAGE, naming the setting', (target, env) => {
+    // GIVEN a real cluster target and no image (an empty app setting counts as unset)
+    const error = (() => {
+      try {
+        loadConfig({ KUBE_TARGET: target, ...env, OPENVPN_IMAGE: '' });
+      } catch (e: unknown) {
+        return e;
+      }
+      return undefined;
+    })();
+    // THEN one problem, naming the setting and what to set it to
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toStrictEqual([
+      `OPENVPN_IMAGE: required when KUBE_TARGET=${target}: the gateway image in a registry the cluster can pull (azd sets it to the image built from infra/image, by digest)`,
+    ]);
+  });
+
+  it('renders a registry-less placeholder image in the sandbox, and the configured image elsewhere', () => {
+    expect(loadConfig({}).OPENVPN_IMAGE).toBe(SANDBOX_OPENVPN_IMAGE);
+    expect(SANDBOX_OPENVPN_IMAGE.startsWith('localhost/')).toBe(true);
+    const image = 'contoso.azurecr.io/aks-vpn-gateways/openvpn@sha256:' + 'a'.repeat(64);
+    expect(loadConfig({ KUBECONFIG: '/tmp/kc', OPENVPN_IMAGE: image }).OPENVPN_IMAGE).toBe(image);
   });
 });
 
