@@ -145,7 +145,6 @@ export function createComposition(options: CompositionOptions): Composition {
             client: armClient(),
             resourceGroup: c.AKS_RESOURCE_GROUP ?? '',
             clusterName: c.AKS_CLUSTER_NAME ?? '',
-            credentials: c.AKS_CREDENTIALS,
             credential: azureCredential(),
             serverAppId: c.AKS_SERVER_APP_ID,
             log,

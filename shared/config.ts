@@ -23,7 +23,14 @@ const schema = z
     AZURE_SUBSCRIPTION_ID: z.string().uuid().optional(),
     AKS_RESOURCE_GROUP: z.string().min(1).optional(),
     AKS_CLUSTER_NAME: z.string().min(1).optional(),
-    AKS_CREDENTIALS: z.enum(['user', 'admin']).default('user'),
+    // Removed setting, still recognised so that an old deployment's 'admin' stops the start instead of
+    // being ignored: the API only uses the cluster-user kubeconfig.
+    AKS_CREDENTIALS: z
+      .literal('user', {
+        error:
+          "only 'user': the local admin credential ('admin') was removed; it bypasses Entra ID and Kubernetes RBAC (the API's rights are the ClusterRole in infra/kube)",
+      })
+      .optional(),
     AKS_SERVER_APP_ID: z.string().min(1).default('6dae42f8-4368-4678-94ff-3960e28e3630'),
     ARM_ENDPOINT: z.string().url().default('https://management.azure.com'),
     DEFAULT_ROUTES: z

@@ -93,8 +93,7 @@ export const realScheduler: RefreshScheduler = {
 
 export interface AksKubeConfigOptions extends AksTarget {
   readonly client: ContainerServiceClient;
-  readonly credentials: 'user' | 'admin';
-  /** For user credentials whose kubeconfig uses the kubelogin exec plugin. */
+  /** For the cluster-user kubeconfig's kubelogin exec plugin, replaced by a token from this credential. */
   readonly credential: TokenCredential;
   /** The AKS server application (Entra) whose token the API server accepts. */
   readonly serverAppId: string;
@@ -118,15 +117,11 @@ export interface AksKubeConfigOptions extends AksTarget {
 export async function aksKubeConfig(o: AksKubeConfigOptions): Promise<KubeConfig> {
   let result;
   try {
-    result =
-      o.credentials === 'admin'
-        ? await o.client.managedClusters.listClusterAdminCredentials(o.resourceGroup, o.clusterName)
-        : await o.client.managedClusters.listClusterUserCredentials(o.resourceGroup, o.clusterName);
+    // Only ever the cluster-user kubeconfig: the local admin credential bypasses Entra ID and Kubernetes
+    // RBAC, so the API never asks for it (the identity's rights are its ClusterRole, infra/kube).
+    result = await o.client.managedClusters.listClusterUserCredentials(o.resourceGroup, o.clusterName);
   } catch (e: unknown) {
-    throw armError(
-      e,
-      `listing ${o.credentials} credentials of AKS cluster ${o.resourceGroup}/${o.clusterName}`,
-    );
+    throw armError(e, `listing user credentials of AKS cluster ${o.resourceGroup}/${o.clusterName}`);
   }
   const value = result.kubeconfigs?.[0]?.value;
   if (!value) throw new UpstreamError(`AKS cluster ${o.clusterName} returned no kubeconfig`);

@@ -23,6 +23,7 @@ import {
   domainKeys,
   namespaceOf,
   portMappingServiceName,
+  POD_SECURITY,
 } from '../model/names.js';
 import { serverPkiSecretData } from '../model/server-pki-codec.js';
 import { stateConfigMapData } from '../model/state-codec.js';
@@ -92,6 +93,12 @@ export function configHash(input: GatewayManifestInput): string {
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
+/** The namespace's Pod Security Admission level: the pod's init container is privileged. */
+function podSecurityLabels(): Record<string, string> {
+  const { level, enforceLabel, warnLabel, auditLabel } = POD_SECURITY;
+  return { [enforceLabel]: level, [warnLabel]: level, [auditLabel]: level };
+}
+
 export function buildGatewayManifests(input: GatewayManifestInput): KubeObject[] {
   const { spec, labelDomain } = input;
   const gateway = spec.name;
@@ -102,7 +109,7 @@ export function buildGatewayManifests(input: GatewayManifestInput): KubeObject[]
   const keys = domainKeys(labelDomain);
 
   const objects: KubeObject[] = [
-    checked(new Namespace({ metadata: { name: namespace, labels } })),
+    checked(new Namespace({ metadata: { name: namespace, labels: { ...labels, ...podSecurityLabels() } } })),
     checked(
       new ConfigMap({
         metadata: meta(OBJECTS.server),

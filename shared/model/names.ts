@@ -79,6 +79,19 @@ export function domainKeys(labelDomain: string) {
   });
 }
 
+/**
+ * Pod Security Admission labels of a gateway's namespace, and the level they name. `privileged`: the pod's
+ * `enable-forwarding` init container runs privileged (see shared/kube/manifests.ts), which the `baseline`
+ * and `restricted` levels refuse. Clusters that enforce a stricter level by default (or with Azure Policy)
+ * must exempt the `vpn-*` namespaces: the README's deployment section says how.
+ */
+export const POD_SECURITY = Object.freeze({
+  level: 'privileged',
+  enforceLabel: 'pod-security.kubernetes.io/enforce',
+  warnLabel: 'pod-security.kubernetes.io/warn',
+  auditLabel: 'pod-security.kubernetes.io/audit',
+});
+
 /** Pod-template annotation `kubectl rollout restart` sets: a new value forces new pods. */
 export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
 

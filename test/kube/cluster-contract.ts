@@ -152,6 +152,13 @@ export function describeClusterContract(
       expect(names).toStrictEqual(['openvpn', 'pm-8081']);
     });
 
+    it('lists the namespaces carrying a label, and only those', async () => {
+      const names = (
+        await cluster.list('Namespace', undefined, 'vpn.aks-gateways.io/gateway=contract-a')
+      ).map((n) => n.metadata.name);
+      expect(names).toStrictEqual(['vpn-contract-a']);
+    });
+
     it('refuses to create an object that exists', async () => {
       const [, server] = gateway('contract-a');
       await expect(cluster.create(server!)).rejects.toBeInstanceOf(ConflictError);
@@ -265,25 +272,25 @@ export function describeClusterContract(
         ])(
           'maps the 422 of an invalid object (%s) to InputError, and stores nothing',
           async (verb, write) => {
-            // GIVEN a Service with port 0, which the real kube-apiserver's validation refuses
+            // GIVEN a ConfigMap with a key the API's validation refuses (a ConfigMap, because creating one is
+            // the only create the product's ClusterRole grants)
             const invalid: KubeObject = {
               apiVersion: 'v1',
-              kind: 'Service',
-              metadata: { name: 'invalid-port', namespace: 'vpn-contract-a' },
-              spec: { type: 'ClusterIP', ports: [{ name: 'x', port: 0, protocol: 'TCP' }] },
+              kind: 'ConfigMap',
+              metadata: { name: 'invalid-key', namespace: 'vpn-contract-a' },
+              data: { 'bad key': 'x' },
             };
             requests = 0;
             // WHEN written THEN one request, refused as the caller's fault with the server's own words
             const error = await write(invalid).catch((e: unknown) => e);
             expect(error).toBeInstanceOf(InputError);
             expect((error as InputError).message).toBe(
-              `the Kubernetes API rejected it: ${verb} Service vpn-contract-a/invalid-port: Service "invalid-port" is invalid: ` +
-                '[spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive, ' +
-                'spec.ports[0].targetPort: Invalid value: 0: must be between 1 and 65535, inclusive]',
+              `the Kubernetes API rejected it: ${verb} ConfigMap vpn-contract-a/invalid-key: ConfigMap "invalid-key" is invalid: ` +
+                `data[bad key]: Invalid value: "bad key": a valid config key must consist of alphanumeric characters, '-', '_' or '.' ` +
+                "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
             );
             expect(requests).toBe(1);
-            const names = (await cluster.list('Service', 'vpn-contract-a', '')).map((s) => s.metadata.name);
-            expect(names).not.toContain('invalid-port');
+            expect(await cluster.readConfigMap('vpn-contract-a', 'invalid-key')).toBeUndefined();
           },
         );
 

@@ -67,7 +67,7 @@ beforeAll(async () => {
   envtest = await startEnvtest();
   kubelet = startFakeKubelet(envtest.kubeConfigYaml);
   const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromString(envtest.kubeConfigYaml);
+  kubeConfig.loadFromString(envtest.api.kubeConfigYaml);
   operations = new InProcessOperations({ deps: () => deps, timing: timingFrom(config), log: quiet });
   deps = {
     cluster: recordingRollouts(new KubeCluster({ kubeConfig, fieldManager: 'aks-vpn-gateways' })),

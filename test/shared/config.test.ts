@@ -66,6 +66,13 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('stops the start on AKS_CREDENTIALS=admin, a removed setting, instead of ignoring it', () => {
+    expect(() => loadConfig({ AKS_CREDENTIALS: 'admin' })).toThrow(
+      /^invalid configuration:\n {2}- AKS_CREDENTIALS: only 'user'/,
+    );
+    expect(loadConfig({ AKS_CREDENTIALS: 'user' }).KUBE_TARGET).toBe('sandbox');
+  });
+
   it('renders a registry-less placeholder image in the sandbox, and the configured image elsewhere', () => {
     expect(loadConfig({}).OPENVPN_IMAGE).toBe(SANDBOX_OPENVPN_IMAGE);
     expect(SANDBOX_OPENVPN_IMAGE.startsWith('localhost/')).toBe(true);

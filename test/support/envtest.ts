@@ -24,8 +24,9 @@ import type { AddressInfo } from 'node:net';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { V1Pod } from '@kubernetes/client-node';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
 
 const repoRoot = join(import.meta.dirname, '../..');
 
@@ -139,15 +140,55 @@ function pki(dir: string): void {
   ]);
   o(['genrsa', '-out', 'sa.key', '2048']);
   o(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub']);
+  // The API's identity: a user named like an Entra object id (as AKS names a managed identity), in no
+  // group but system:authenticated, so it holds only what infra/kube grants it.
+  o([
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'api.key',
+    '-out',
+    'api.csr',
+    '-subj',
+    `/CN=${API_USER}`,
+  ]);
+  o([
+    'x509',
+    '-req',
+    '-in',
+    'api.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'api.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'admin.ext',
+  ]);
 }
+
+/** The Kubernetes user the product's adapter runs as in the envtest suites (an object-id-like name). */
+export const API_USER = '3f9a1c2e-5b7d-4e8f-9a0b-1c2d3e4f5a6b';
 
 const b64 = (path: string) => readFileSync(path).toString('base64');
 
 export interface Envtest {
   readonly server: string;
+  /** Cluster admin (system:masters): for the fake kubelet and the test's own set-up and checks. */
   readonly kubeConfigYaml: string;
   readonly kubeconfigPath: string;
   readonly tls: { ca: string; cert: string; key: string };
+  /**
+   * The product's identity: user API_USER holding only infra/kube/cluster-role.yaml, bound by the
+   * manifests `scripts/cluster-access.sh --print` renders (as an operator applies them to AKS).
+   */
+  readonly api: { readonly kubeConfigYaml: string; readonly tls: { ca: string; cert: string; key: string } };
   stop(): Promise<void>;
 }
 
@@ -256,7 +297,35 @@ users:
 `;
     const kubeconfigPath = join(dir, 'admin.kubeconfig');
     writeFileSync(kubeconfigPath, kubeConfigYaml);
+    const api = {
+      tls: {
+        ca: tls.ca,
+        cert: readFileSync(`${p}/api.crt`, 'utf8'),
+        key: readFileSync(`${p}/api.key`, 'utf8'),
+      },
+      kubeConfigYaml: `apiVersion: v1
+kind: Config
+clusters:
+- name: envtest
+  cluster:
+    server: ${server}
+    certificate-authority-data: ${b64(`${p}/ca.crt`)}
+contexts:
+- name: envtest
+  context:
+    cluster: envtest
+    user: api
+    namespace: default
+current-context: envtest
+users:
+- name: api
+  user:
+    client-certificate-data: ${b64(`${p}/api.crt`)}
+    client-key-data: ${b64(`${p}/api.key`)}
+`,
+    };
     await waitReady(server, tls, 90_000);
+    await grantClusterAccess(kubeConfigYaml);
     if (options.controllerManager !== false) {
       mkdirSync(join(dir, 'flex'));
       run('kube-controller-manager', [
@@ -277,11 +346,84 @@ users:
         `--flex-volume-plugin-dir=${join(dir, 'flex')}`,
       ]);
     }
-    return { server, kubeConfigYaml, kubeconfigPath, tls, stop };
+    return { server, kubeConfigYaml, kubeconfigPath, tls, api, stop };
   } catch (e: unknown) {
     await stop();
     throw e;
   }
+}
+
+/** Applies what `scripts/cluster-access.sh --print` renders for API_USER, as a cluster admin would. */
+async function grantClusterAccess(adminKubeConfigYaml: string): Promise<void> {
+  const rendered = execFileSync('sh', [join(repoRoot, 'scripts/cluster-access.sh'), '--print'], {
+    encoding: 'utf8',
+    env: { PATH: process.env['PATH'] ?? '', MANAGED_IDENTITY_PRINCIPAL_ID: API_USER },
+  });
+  const kc = new KubeConfig();
+  kc.loadFromString(adminKubeConfigYaml);
+  const objects = KubernetesObjectApi.makeApiClient(kc);
+  for (const doc of parseAllDocuments(rendered)) {
+    const object = doc.toJS() as KubernetesObject;
+    // RBAC objects may take a moment to be served after the API server reports ready.
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await objects.create(object);
+        break;
+      } catch (e: unknown) {
+        if (attempt >= 20) throw e;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+  }
+}
+
+/** One Kubernetes API request as RBAC sees it: verb, API group, resource (with subresource). */
+export interface KubeRequest {
+  readonly verb: string;
+  readonly group: string;
+  readonly resource: string;
+}
+
+/**
+ * The RBAC attributes of a request (the API server's RequestInfo rules, for the paths the adapter uses):
+ * GET of a collection is list (watch with ?watch), of an object get; POST create; PUT update; PATCH patch;
+ * DELETE delete (deletecollection on a collection).
+ */
+export function kubeRequestOf(method: string, url: string): KubeRequest | undefined {
+  const [path = '', query = ''] = url.split('?');
+  const parts = path.split('/').filter(Boolean);
+  let rest: string[];
+  let group: string;
+  if (parts[0] === 'api' && parts.length >= 2) {
+    group = '';
+    rest = parts.slice(2);
+  } else if (parts[0] === 'apis' && parts.length >= 3) {
+    group = parts[1]!;
+    rest = parts.slice(3);
+  } else return undefined;
+  if (rest[0] === 'namespaces' && rest.length >= 3) rest = rest.slice(2);
+  const [resource, name, subresource] = rest;
+  if (!resource) return undefined;
+  const watch = /(^|&)watch=(true|1)(&|$)/.test(query);
+  const verb =
+    method === 'GET'
+      ? name
+        ? 'get'
+        : watch
+          ? 'watch'
+          : 'list'
+      : method === 'POST'
+        ? 'create'
+        : method === 'PUT'
+          ? 'update'
+          : method === 'PATCH'
+            ? 'patch'
+            : method === 'DELETE'
+              ? name
+                ? 'delete'
+                : 'deletecollection'
+              : method.toLowerCase();
+  return { verb, group, resource: subresource ? `${resource}/${subresource}` : resource };
 }
 
 async function waitReady(server: string, tls: Envtest['tls'], timeoutMs: number): Promise<void> {
@@ -433,11 +575,14 @@ export interface FaultSpec {
 }
 
 /**
- * An HTTP proxy in front of the API server (it speaks TLS with the admin client certificate upstream).
- * The nth request matching a fault fails with that status (a Kubernetes Status body) or a reset.
+ * An HTTP proxy in front of the API server. It speaks TLS upstream as the product's identity (the API user
+ * with only its ClusterRole), so a request the role does not grant is refused as it would be in AKS, and it
+ * records every request it forwards. The nth request matching a fault fails with that status (a Kubernetes
+ * Status body) or a reset.
  */
 export async function startFaultProxy(envtest: Envtest) {
   const faults: (FaultSpec & { seen: number })[] = [];
+  const forwarded: KubeRequest[] = [];
   const upstream = new URL(envtest.server);
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
@@ -449,11 +594,17 @@ export async function startFaultProxy(envtest: Envtest) {
           path: req.url,
           method: req.method,
           headers: { ...req.headers, host: upstream.host },
-          ...envtest.tls,
+          ...envtest.api.tls,
         },
         (up) => {
           res.writeHead(up.statusCode ?? 502, up.headers);
           up.pipe(res);
+          const request = kubeRequestOf(req.method ?? 'GET', req.url ?? '/');
+          if (!request) return;
+          forwarded.push(request);
+          // A server-side apply that creates its object (201) is also authorized as a create.
+          if (request.verb === 'patch' && up.statusCode === 201)
+            forwarded.push({ ...request, verb: 'create' });
         },
       );
       proxied.on('error', () => req.socket.destroy());
@@ -514,6 +665,11 @@ users:
   return {
     kubeConfigYaml,
     add: (spec: FaultSpec) => void faults.push({ ...spec, seen: 0 }),
+    /**
+     * The RBAC attributes of every request the API server answered so far (injected failures are not
+     * forwarded); an apply that created its object counts as patch and create, as the server authorizes it.
+     */
+    requests: (): readonly KubeRequest[] => [...forwarded],
     clear: () => void faults.splice(0),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

@@ -225,7 +225,6 @@ describe('aksKubeConfig', () => {
       client: client(new FakeCredential(3_600_000)),
       resourceGroup: 'rg-aks',
       clusterName: 'kubenet',
-      credentials: 'user',
       credential,
       serverAppId: SERVER_APP,
       scheduler: clock,
@@ -378,17 +377,11 @@ describe('aksKubeConfig', () => {
     expect(ran).toStrictEqual(['kept']);
   });
 
-  it('uses admin credentials as they come when configured', async () => {
-    const credential = new FakeCredential(3_600_000);
-    const kc = await aksKubeConfig({
-      client: client(credential),
-      resourceGroup: 'rg-aks',
-      clusterName: 'kubenet',
-      credentials: 'admin',
-      credential,
-      serverAppId: 'x',
-    });
-    expect(kc.getCurrentUser()).toMatchObject({ name: 'clusterAdmin', token: 'admin-static-token' });
-    expect(arm.requests.at(-1)?.path).toMatch(/\/kubenet\/listClusterAdminCredential$/);
+  it('never asks ARM for the cluster admin credential', () => {
+    // GIVEN every ARM request of this suite (user kubeconfigs, token refreshes, cluster reads)
+    const paths = arm.requests.map((r) => r.path);
+    expect(paths.some((p) => p.endsWith('/listClusterUserCredential'))).toBe(true);
+    // THEN none of them lists the local admin credential
+    expect(paths.filter((p) => /listClusterAdminCredential/.test(p))).toStrictEqual([]);
   });
 });

@@ -55,6 +55,23 @@ describe('buildGatewayManifests', () => {
       });
   });
 
+  it('labels the namespace with the Pod Security level its privileged init container needs', () => {
+    // GIVEN the Deployment's pod WHEN it has a privileged container THEN baseline would refuse it: privileged
+    const pod = (
+      find('Deployment', 'openvpn') as unknown as { spec: { template: { spec: Record<string, unknown> } } }
+    ).spec.template.spec;
+    const containers = [
+      ...((pod['initContainers'] as { securityContext?: { privileged?: boolean } }[] | undefined) ?? []),
+      ...(pod['containers'] as { securityContext?: { privileged?: boolean } }[]),
+    ];
+    expect(containers.some((c) => c.securityContext?.privileged === true)).toBe(true);
+    expect(find('Namespace', 'vpn-gw').metadata.labels).toMatchObject({
+      'pod-security.kubernetes.io/enforce': 'privileged',
+      'pod-security.kubernetes.io/warn': 'privileged',
+      'pod-security.kubernetes.io/audit': 'privileged',
+    });
+  });
+
   it('gives the LoadBalancer Service the Azure annotations and source ranges', () => {
     const svc = find('Service', 'openvpn');
     expect(svc.metadata.annotations).toStrictEqual({
