@@ -28,8 +28,11 @@ param containerRegistryName string = ''
 @description('Resource group of the existing registry; empty: the AKS cluster\'s resource group.')
 param containerRegistryResourceGroup string = ''
 
-@description('Enforce Entra app roles (Gateways.Admin, Clients.Issue, Reader) from App Service Authentication.')
-param authRolesEnabled string = 'false'
+@description('Enforce Entra app roles (Gateways.Admin, Clients.Issue, Reader) from App Service Authentication. On by default: a client profile holds a private key, and a function key alone names no one.')
+param authRolesEnabled string = 'true'
+
+@description('Client id of the API\'s Entra app registration (with the app roles). Required while roles are on: App Service Authentication is configured with it; without it the app refuses to start.')
+param authClientId string = ''
 
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -101,6 +104,7 @@ module api 'app/api.bicep' = {
     storageAccountName: storage.outputs.name
     deploymentContainerName: storage.outputs.deploymentContainerName
     appInsightsConnectionString: monitoring.outputs.connectionString
+    authClientId: toLower(authRolesEnabled) == 'true' ? authClientId : ''
     appSettings: {
       KUBE_TARGET: 'aks'
       AZURE_SUBSCRIPTION_ID: subscription().subscriptionId

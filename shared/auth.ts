@@ -23,6 +23,8 @@ const SATISFIED_BY: Readonly<Record<Role, readonly Role[]>> = {
 
 export interface Principal {
   readonly name?: string | undefined;
+  /** The calling application's client id, for app-only tokens (the `appid` or `azp` claim). */
+  readonly appId?: string | undefined;
   readonly roles: readonly string[];
 }
 
@@ -68,7 +70,19 @@ export function parseClientPrincipal(header: string | null): Principal {
   const name =
     claims.find((c) => c.typ === nameType)?.val ??
     (typeof raw.userDetails === 'string' ? raw.userDetails : undefined);
-  return { ...(name ? { name } : {}), roles: [...new Set(roles)] };
+  const appId = claims.find((c) => c.typ === 'appid' || c.typ === 'azp')?.val;
+  return { ...(name ? { name } : {}), ...(appId ? { appId } : {}), roles: [...new Set(roles)] };
+}
+
+/**
+ * App Service Authentication's own signal that it fronts the app: the platform injects the read-only
+ * `WEBSITE_AUTH_ENABLED` (value `True`) into the app's environment when Authentication is on ("Environment
+ * variables and app settings in Azure App Service", learn.microsoft.com/azure/app-service/reference-app-settings;
+ * Microsoft.Identity.Web's AppServicesAuthenticationInformation reads it the same way). Without it nothing
+ * strips a forged `x-ms-client-principal`, so AUTH_ROLES_ENABLED must not be trusted.
+ */
+export function appServiceAuthenticationEnabled(env: NodeJS.ProcessEnv): boolean {
+  return (env['WEBSITE_AUTH_ENABLED'] ?? '').trim().toLowerCase() === 'true';
 }
 
 /**

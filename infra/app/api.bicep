@@ -13,6 +13,8 @@ param deploymentContainerName string
 param appInsightsConnectionString string
 @description('Application settings of aks-vpn-gateways (see the README configuration table).')
 param appSettings object
+@description('Client id of the API\'s Entra app registration: App Service Authentication is configured with it; empty: no Authentication.')
+param authClientId string = ''
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -60,6 +62,36 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
     AZURE_CLIENT_ID: identityClientId
   })
+}
+
+// App Service Authentication in front of every route but healthz: Entra ID tokens for the API's app
+// registration only, 401 for anyone without one. It validates the caller's token and forwards the principal
+// as x-ms-client-principal (stripping any the caller sent), which the app's role checks read; the app
+// refuses to start with roles on unless the platform reports Authentication enabled (WEBSITE_AUTH_ENABLED).
+resource authentication 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(authClientId)) {
+  parent: api
+  name: 'authsettingsV2'
+  properties: {
+    platform: { enabled: true }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'Return401'
+      excludedPaths: ['/api/healthz']
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: authClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: ['api://${authClientId}', authClientId]
+        }
+      }
+    }
+    login: { tokenStore: { enabled: false } }
+  }
 }
 
 output name string = api.name

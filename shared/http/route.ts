@@ -6,8 +6,9 @@
 import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { z } from 'zod';
 import type { ApiOperation } from '../api/routes.js';
+import { auditCaller, auditLine, isWrite, outcomeOf } from '../audit.js';
 import type { Principal, Role } from '../auth.js';
-import { authorize } from '../auth.js';
+import { authorize, parseClientPrincipal } from '../auth.js';
 import type { Config } from '../config.js';
 import type { GatewayUseCases } from '../gateways/api-use-cases.js';
 import type { GatewayDeps } from '../gateways/deps.js';
@@ -38,23 +39,75 @@ export interface ApiCall {
   /** The use-case dependencies (resolved on first call). */
   deps(): Promise<GatewayDeps>;
   readonly useCases: GatewayUseCases;
+  /** Names the client a write concerns when the route has no `{client}` (issuing: it is in the body). */
+  auditClient(name: string): void;
 }
 
 export interface ApiHandlerOptions {
   /** The Entra app role the route needs when AUTH_ROLES_ENABLED; undefined = no role check. */
   readonly role?: Role | undefined;
+  /** The operation's id, named by the audit event of a write. */
+  readonly operationId?: string | undefined;
 }
 
 /**
  * THE wrapper: role check, then the route body, then any error → problem+json via the status table,
- * logged (without secret material) with the invocation id that the problem's `requestId` quotes.
+ * logged (without secret material) with the invocation id that the problem's `requestId` quotes. Every
+ * write, whatever its outcome, is also one audit event (shared/audit.ts).
  */
 export function apiHandler(
   api: ApiContext,
   options: ApiHandlerOptions,
   body: (call: ApiCall) => Promise<HttpResponseInit>,
 ): HttpHandler {
+  const handle = handleRequest(api, options, body);
   return async (request, context) => {
+    const audited = isWrite(request.method);
+    let client = request.params['client'];
+    const response = await handle(request, context, (name) => (client = name));
+    if (audited) {
+      const status = response.status ?? 200;
+      context.info(
+        auditLine({
+          who: auditCaller(auditedPrincipal(api, request)),
+          operation: options.operationId ?? `${request.method} ${requestPath(request, context) ?? ''}`,
+          method: request.method,
+          gateway: request.params['gateway'],
+          client,
+          outcome: outcomeOf(status),
+          status,
+          invocationId: context.invocationId,
+        }),
+      );
+    }
+    return response;
+  };
+}
+
+/**
+ * The caller the audit names: the principal App Service Authentication forwarded, only when roles are
+ * enforced (which requires Authentication in front of the app); otherwise the header may be forged and the
+ * caller is known only as a function key holder.
+ */
+function auditedPrincipal(api: ApiContext, request: HttpRequest): Principal | undefined {
+  if (!api.config().AUTH_ROLES_ENABLED) return undefined;
+  try {
+    return parseClientPrincipal(request.headers.get('x-ms-client-principal'));
+  } catch {
+    return undefined;
+  }
+}
+
+function handleRequest(
+  api: ApiContext,
+  options: ApiHandlerOptions,
+  body: (call: ApiCall) => Promise<HttpResponseInit>,
+) {
+  return async (
+    request: HttpRequest,
+    context: InvocationContext,
+    auditClient: (name: string) => void,
+  ): Promise<HttpResponseInit> => {
     const instance = requestPath(request, context);
     try {
       const principal = authorize(api.config(), request.headers, options.role);
@@ -66,6 +119,7 @@ export function apiHandler(
         principal,
         useCases: api.useCases,
         deps: () => (resolved ??= api.deps(context)),
+        auditClient,
       });
       return request.method === 'HEAD' ? withoutBody(response) : response;
     } catch (e: unknown) {
@@ -159,7 +213,7 @@ export function defineRoute<O extends ApiOperation>(
   return {
     operation,
     makeHandler: (api) =>
-      apiHandler(api, { role: operation.role }, async (call) => {
+      apiHandler(api, { role: operation.role, operationId: operation.operationId }, async (call) => {
         const params: unknown = operation.params
           ? parseInput(operation.params, call.params, 'path')
           : undefined;
@@ -170,6 +224,9 @@ export function defineRoute<O extends ApiOperation>(
         if (operation.body) {
           const raw = await readJsonBody(call.request);
           body = parseInput(operation.body, raw === undefined && operation.bodyOptional ? {} : raw, 'body');
+          // Issuing names its client in the body, not the route.
+          const named = (body as { name?: unknown } | undefined)?.name;
+          if (operation.route.endsWith('/clients') && typeof named === 'string') call.auditClient(named);
         }
         return run({ params, query, body } as RouteInput<O>, call);
       }),

@@ -68,6 +68,26 @@ describe('infra', () => {
     expect(main).not.toMatch(/azd-service-name/);
   });
 
+  it('puts App Service Authentication (Entra ID, required, 401) in front of the app whenever roles are on', () => {
+    const api = read(join(infra, 'app/api.bicep'));
+    // the site's Authentication, deployed exactly when a client id is passed ...
+    const auth =
+      /resource \w+ 'Microsoft\.Web\/sites\/config@[^']+' = if \(!empty\(authClientId\)\) \{([\s\S]*?)\n\}/.exec(
+        api,
+      )?.[1];
+    expect(auth).toBeDefined();
+    expect(auth).toContain("name: 'authsettingsV2'");
+    expect(auth).toMatch(/platform: \{ enabled: true \}/);
+    expect(auth).toContain('requireAuthentication: true');
+    expect(auth).toContain("unauthenticatedClientAction: 'Return401'");
+    expect(auth).toMatch(/azureActiveDirectory: \{\s+enabled: true/);
+    expect(auth).toContain('clientId: authClientId');
+    // ... which main.bicep does whenever roles are on, and roles are on unless turned off
+    expect(main).toContain("authClientId: toLower(authRolesEnabled) == 'true' ? authClientId : ''");
+    expect(main).toContain("param authRolesEnabled string = 'true'");
+    expect(main).toMatch(/AUTH_ROLES_ENABLED: authRolesEnabled/);
+  });
+
   it('uses RBAC with guid() role assignment names, managed identity and no keys', () => {
     const all = moduleFiles.map((f) => read(join(infra, 'app', f))).join('\n');
     const assignments = [
