@@ -1,4 +1,4 @@
-// The Function app on Flex Consumption, Node 20, running as the user-assigned identity.
+// The Function app on Flex Consumption, Node 22, running as the user-assigned identity.
 param name string
 param planName string
 param location string
@@ -46,7 +46,7 @@ resource api 'Microsoft.Web/sites@2024-04-01' = {
         }
       }
       scaleAndConcurrency: { maximumInstanceCount: 40, instanceMemoryMB: 2048 }
-      runtime: { name: 'node', version: '20' }
+      runtime: { name: 'node', version: '22' }
     }
   }
 }

@@ -34,7 +34,7 @@ const BACKENDS: readonly { name: string; start: () => Promise<Backend> }[] = [
     name: 'real kube-apiserver',
     start: async () => {
       const envtest = await startEnvtest({ controllerManager: false });
-      return { kubeConfigYaml: envtest.kubeConfigYaml, stop: () => envtest.stop() };
+      return { kubeConfigYaml: envtest.api.kubeConfigYaml, stop: () => envtest.stop() };
     },
   },
   {

@@ -114,6 +114,52 @@ describe('scripts/demo.sh against npm start', () => {
     }
   }, 180_000);
 
+  it("runs the operator's guide's API block verbatim (first gateway, client, profile, port mapping, revocation)", async () => {
+    const readme = await readFile('README.md', 'utf8');
+    const block = /### Operator's guide[\s\S]*?5\. \*\*The first gateway[\s\S]*?```sh\n([\s\S]*?)```/.exec(
+      readme,
+    )?.[1];
+    expect(block).toBeDefined();
+    const cwd = await mkdtemp(join(tmpdir(), 'avg-guide-'));
+    try {
+      const run = spawnSync('bash', ['-e', '-o', 'pipefail', '-c', block!], {
+        cwd,
+        env: { ...process.env, BASE: base },
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      expect(run.status, run.stdout + run.stderr).toBe(0);
+      expect(run.stdout).toContain('"status":"Succeeded"');
+      expect(run.stdout).toMatch(/"phase":"Ready"/);
+      expect(run.stdout).toMatch(/"name":"branch-a"/);
+      expect(run.stdout).toMatch(/"status":"revoked"/);
+      const profile = await readFile(join(cwd, 'branch-a.ovpn'), 'utf8');
+      expect(profile).toMatch(/^client$/m);
+      expect(profile).toContain('<key>');
+    } finally {
+      await rm(cwd, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it('passes scripts/smoke.sh, the first-deploy check: create, wait, issue, download, revoke, delete', () => {
+    const smoke = spawnSync('bash', ['scripts/smoke.sh'], {
+      env: { ...process.env, BASE: base, GW: 'smoke', WAIT_SECONDS: '60' },
+      encoding: 'utf8',
+      timeout: 240_000,
+    });
+    expect(smoke.status, smoke.stdout + smoke.stderr).toBe(0);
+    expect(smoke.stdout).toContain('smoke: OK');
+    for (const step of [
+      'PUT /gateways/smoke -> 201',
+      'POST /gateways/smoke/clients -> 201',
+      'GET /gateways/smoke/clients/smoke-client/profile -> 200',
+      'DELETE /gateways/smoke/clients/smoke-client -> 200',
+      'DELETE /gateways/smoke -> 202',
+      'GET /gateways/smoke -> 404',
+    ])
+      expect(smoke.stderr).toContain(step);
+  }, 300_000);
+
   it('shuts down cleanly on SIGTERM', async () => {
     const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)));
     child?.kill('SIGTERM');
