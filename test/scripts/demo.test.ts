@@ -2,7 +2,7 @@
  * The README's curl walk-through (`scripts/demo.sh`) against the BUILT sandbox started with plain
  * `node dist/shared/sandbox/main.js`, exactly what `npm start` runs; then SIGTERM and a clean exit.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -14,6 +14,26 @@ let child: ChildProcess | undefined;
 let dataDir = '';
 let base = '';
 let output = '';
+
+/**
+ * Runs a command to completion without blocking the test worker (a chain of synchronous spawns starves
+ * vitest's worker RPC, which gives up after 60 s on a busy machine).
+ */
+function runAsync(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; timeout?: number } = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('error', reject);
+    child.once('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -28,7 +48,7 @@ function freePort(): Promise<number> {
 }
 
 beforeAll(async () => {
-  const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { encoding: 'utf8' });
+  const build = await runAsync('npx', ['tsc', '-p', 'tsconfig.json']);
   expect(build.status, build.stdout + build.stderr).toBe(0);
   dataDir = await mkdtemp(join(tmpdir(), 'avg-demo-'));
   const port = await freePort();
@@ -66,22 +86,19 @@ describe('scripts/demo.sh against npm start', () => {
     expect(output).toMatch(/operations: in-process/);
   });
 
-  it('loads the Functions entry point from the built output with plain node', () => {
-    const load = spawnSync(
+  it('loads the Functions entry point from the built output with plain node', async () => {
+    const load = await runAsync(
       process.execPath,
       ['-e', "import('./dist/functions/index.js').then(() => console.log('loaded'))"],
-      {
-        encoding: 'utf8',
-      },
+      {},
     );
     expect([load.status, load.stdout.trim()]).toStrictEqual([0, 'loaded']);
   });
 
-  it('runs every step of the walk-through', () => {
+  it('runs every step of the walk-through', async () => {
     const started = Date.now();
-    const demo = spawnSync('bash', ['scripts/demo.sh'], {
+    const demo = await runAsync('bash', ['scripts/demo.sh'], {
       env: { ...process.env, BASE: base, GW: 'demo' },
-      encoding: 'utf8',
       timeout: 240_000,
     });
     console.log(demo.stderr);
@@ -96,10 +113,9 @@ describe('scripts/demo.sh against npm start', () => {
     expect(block).toBeDefined();
     const cwd = await mkdtemp(join(tmpdir(), 'avg-readme-'));
     try {
-      const run = spawnSync('bash', ['-e', '-o', 'pipefail', '-c', block!], {
+      const run = await runAsync('bash', ['-e', '-o', 'pipefail', '-c', block!], {
         cwd,
         env: { ...process.env, BASE: base },
-        encoding: 'utf8',
         timeout: 120_000,
       });
       console.log(run.stdout, run.stderr);
@@ -122,10 +138,9 @@ describe('scripts/demo.sh against npm start', () => {
     expect(block).toBeDefined();
     const cwd = await mkdtemp(join(tmpdir(), 'avg-guide-'));
     try {
-      const run = spawnSync('bash', ['-e', '-o', 'pipefail', '-c', block!], {
+      const run = await runAsync('bash', ['-e', '-o', 'pipefail', '-c', block!], {
         cwd,
         env: { ...process.env, BASE: base },
-        encoding: 'utf8',
         timeout: 120_000,
       });
       expect(run.status, run.stdout + run.stderr).toBe(0);
@@ -141,10 +156,9 @@ describe('scripts/demo.sh against npm start', () => {
     }
   }, 180_000);
 
-  it('passes scripts/smoke.sh, the first-deploy check: create, wait, issue, download, revoke, delete', () => {
-    const smoke = spawnSync('bash', ['scripts/smoke.sh'], {
+  it('passes scripts/smoke.sh, the first-deploy check: create, wait, issue, download, revoke, delete', async () => {
+    const smoke = await runAsync('bash', ['scripts/smoke.sh'], {
       env: { ...process.env, BASE: base, GW: 'smoke', WAIT_SECONDS: '60' },
-      encoding: 'utf8',
       timeout: 240_000,
     });
     expect(smoke.status, smoke.stdout + smoke.stderr).toBe(0);
