@@ -66,7 +66,8 @@ beforeAll(async () => {
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
   base = `http://127.0.0.1:${port}/api`;
   const deadline = Date.now() + 30_000;
-  while (!output.includes('listening on')) {
+  // The start-up banner ends with the OpenAPI line: wait for all of it, not just its first chunk.
+  while (!output.includes('OpenAPI: ')) {
     if (Date.now() > deadline || child.exitCode !== null)
       throw new Error(`sandbox did not start:\n${output}`);
     await new Promise((r) => setTimeout(r, 100));
