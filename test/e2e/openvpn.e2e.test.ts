@@ -136,6 +136,20 @@ function startClient(name: string): number {
   return from;
 }
 
+/** Starts an HTTP server answering `body` in a namespace; resolves once it listens. */
+async function webServer(
+  inNs: string,
+  host: string,
+  port: number,
+  body: string,
+  name: string,
+): Promise<void> {
+  const log = join(dir, `${name}.log`);
+  const code = `require('http').createServer((q, s) => s.end('${body}')).listen(${port}, '${host}', () => console.log('listening'))`;
+  net.start(inNs, ['node', '-e', code], log);
+  await waitForLog(log, /listening/, 30_000);
+}
+
 function curl(from: string, url: string): string {
   return net.sh(['curl', '-sS', '--max-time', '5', url], { ns: from, allowFail: true }).trim();
 }
@@ -222,12 +236,9 @@ beforeAll(async () => {
   timed(`init containers (${pod.initContainerNames.join(', ')})`, Date.now() - t);
 
   // a web server on the "pod network"
-  net.start(
-    ns['pod'],
-    ['node', '-e', `require('http').createServer((q, s) => s.end('pod-ok')).listen(8080, '${POD_HOST}')`],
-    join(dir, 'pod.log'),
-  );
+  const podWeb = webServer(ns['pod'], POD_HOST, 8080, 'pod-ok', 'pod-web');
   timed('server start (entrypoint → openvpn ready)', await startServer());
+  await podWeb;
 }, 120_000);
 
 afterAll(async () => {
@@ -288,12 +299,7 @@ describe('OpenVPN end to end (the gateway pod in the image, real clients, networ
   });
 
   it('reaches an HTTP server on the client tunnel address through a port mapping, and follows a mapping change', async () => {
-    net.start(
-      ns['a']!,
-      ['node', '-e', "require('http').createServer((q, s) => s.end('branch-a')).listen(80, '10.140.0.2')"],
-      join(dir, 'branch-a-web.log'),
-    );
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await webServer(ns['a']!, '10.140.0.2', 80, 'branch-a', 'branch-a-web');
     let t = Date.now();
     expect(curl(ns['outside']!, `http://${SERVER_PUBLIC}:8081/`)).toBe('branch-a');
     timed('outside → 8081 → client a:80', Date.now() - t);
