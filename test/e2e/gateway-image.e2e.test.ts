@@ -9,9 +9,9 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GatewaySpec, GatewayState } from '../../shared/model/gateway.js';
-import { buildGatewayManifests } from '../../shared/kube/manifests.js';
-import { ENTRYPOINT_PROGRAMS, renderEntrypoint, renderServerConf } from '../../shared/openvpn/index.js';
+import type { GatewaySpec } from '../../shared/model/gateway.js';
+import { ENTRYPOINT_PROGRAMS } from '../../shared/openvpn/index.js';
+import { gatewayObjects } from './support/gateway.js';
 import { Netns } from './support/netns.js';
 import { GatewayPod, imageRootfs } from './support/pod.js';
 
@@ -23,25 +23,11 @@ const spec: GatewaySpec = {
   loadBalancer: { internal: false, sourceRanges: [] },
   clientCertValidityDays: 30,
 };
-const state: GatewayState = {
-  spec,
-  clients: [],
-  crl: { number: 1, thisUpdate: '2026-01-01T00:00:00.000Z', nextUpdate: '2026-02-01T00:00:00.000Z' },
-  portMappings: [],
-  server: { serial: '01', notAfter: '2027-01-01T00:00:00.000Z' },
-  createdAt: '2026-01-01T00:00:00.000Z',
-};
 // OpenVPN never starts in this file, so the Secret's content is not read.
-const objects = buildGatewayManifests({
+const objects = gatewayObjects({
   spec,
-  image: 'registry.example/openvpn:test',
-  labelDomain: 'vpn.example.io',
-  serverConf: renderServerConf(spec),
-  entrypoint: renderEntrypoint(spec),
-  ccd: {},
-  portMappings: [],
-  state,
   pki: { caCrt: 'ca', serverCrt: 'crt', serverKey: 'key', tlsCryptKey: 'tls', crlPem: 'crl' },
+  server: { serial: '01', notAfter: new Date() },
 });
 
 const net = new Netns();

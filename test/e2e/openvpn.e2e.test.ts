@@ -25,16 +25,12 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ccdOf, resolvePortMappings } from '../../shared/gateways/gateway-objects.js';
-import type { GatewaySpec, GatewayState } from '../../shared/model/gateway.js';
-import { buildGatewayManifests } from '../../shared/kube/manifests.js';
+import type { GatewaySpec } from '../../shared/model/gateway.js';
 import { CONFIG_KEYS } from '../../shared/model/names.js';
 import {
   POD_PATHS,
   renderClientProfile,
-  renderEntrypoint,
   renderPortMappingsFile,
-  renderServerConf,
   serverCommonName,
 } from '../../shared/openvpn/index.js';
 import type { CaMaterial, IssuedCert } from '../../shared/pki/index.js';
@@ -46,6 +42,7 @@ import {
   issueServerCert,
 } from '../../shared/pki/index.js';
 import { Netns, logSize, waitForLog } from './support/netns.js';
+import { gatewayObjects } from './support/gateway.js';
 import { GatewayPod, imageRootfs } from './support/pod.js';
 
 const SERVER_PUBLIC = '192.0.2.1';
@@ -173,33 +170,9 @@ beforeAll(async () => {
 
   // a, b and r are active clients with CCD entries, x has none; r is revoked in the CRL from the start (and
   // only there, so the CRL check refuses it, not ccd-exclusive). Port 8081 maps to a:80.
-  const now = new Date().toISOString();
-  const client = (name: string, ip: string) => ({
-    name,
-    ip,
-    serial: certs[name]!.serial,
-    issuedAt: now,
-    notAfter: certs[name]!.notAfter.toISOString(),
-    status: 'active' as const,
-    keySource: 'generated' as const,
-  });
-  const state: GatewayState = {
+  const client = (name: string, ip: string) => ({ name, ip, cert: certs[name]! });
+  const objects = gatewayObjects({
     spec,
-    clients: [client('a', '10.140.0.2'), client('b', '10.140.0.3'), client('r', '10.140.0.4')],
-    crl: { number: crlNumber + 1, thisUpdate: now, nextUpdate: now },
-    portMappings: [{ port: 8081, client: 'a', targetPort: 80, protocol: 'tcp' }],
-    server: { serial: serverCert.serial, notAfter: serverCert.notAfter.toISOString() },
-    createdAt: now,
-  };
-  const objects = buildGatewayManifests({
-    spec,
-    image: 'registry.example/openvpn:e2e',
-    labelDomain: 'vpn.example.io',
-    serverConf: renderServerConf(spec),
-    entrypoint: renderEntrypoint(spec),
-    ccd: ccdOf(state),
-    portMappings: resolvePortMappings(state),
-    state,
     pki: {
       caCrt: ca.certPem,
       serverCrt: serverCert.certPem,
@@ -207,6 +180,9 @@ beforeAll(async () => {
       tlsCryptKey: tlsCrypt,
       crlPem: signCrl(['r']),
     },
+    server: serverCert,
+    clients: [client('a', '10.140.0.2'), client('b', '10.140.0.3'), client('r', '10.140.0.4')],
+    portMappings: [{ port: 8081, client: 'a', targetPort: 80, protocol: 'tcp' }],
   });
 
   t = Date.now();
