@@ -29,6 +29,16 @@ export const ORCHESTRATOR = Object.freeze({
   delete: 'deleteGatewayOrchestrator',
 });
 
+/**
+ * External event a request raises on the running roll it joins (payload RollRequestedEvent): the roll
+ * drains it before it completes and rolls once more, forced when the request was a restart.
+ */
+export const ROLL_REQUESTED_EVENT = 'rollRequested';
+
+export interface RollRequestedEvent {
+  readonly force: boolean;
+}
+
 /** Instance id of a gateway's roll: one roll per gateway at a time. */
 export const rollInstanceId = (gateway: string) => `roll-${gateway}`;
 
@@ -142,6 +152,23 @@ export const rollOrchestrator: OrchestrationHandler = function* (context: Orches
       ...input,
       reason: 'follow-up',
       force: false,
+      round: round + 1,
+    } satisfies RollInput);
+    return undefined;
+  }
+  // A request that joined this roll raised an event; events raised while the roll ran are buffered by
+  // the executor and win against a timer due now. One more round covers every request drained here,
+  // including a change that landed after the desired-hash check above.
+  const joined = context.df.waitForExternalEvent(ROLL_REQUESTED_EVENT);
+  const now = context.df.createTimer(context.df.currentUtcDateTime);
+  const first = (yield context.df.Task.any([joined, now])) as Task;
+  if (first === joined) {
+    now.cancel();
+    const request = joined.result as RollRequestedEvent | undefined;
+    context.df.continueAsNew({
+      ...input,
+      reason: 'joined',
+      force: request?.force === true,
       round: round + 1,
     } satisfies RollInput);
     return undefined;
