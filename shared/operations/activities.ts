@@ -5,10 +5,10 @@
 import type { GatewayDeps } from '../gateways/deps.js';
 import { configHashAnnotation, desiredConfigHash } from '../gateways/gateway-objects.js';
 import { ensurePki } from '../gateways/gateway-pki.js';
-import { readState } from '../gateways/gateway-state.js';
+import { findState, readState } from '../gateways/gateway-state.js';
 import { gatewayAddress } from '../gateways/gateways.js';
 import { rolloutComplete } from '../model/cluster-port.js';
-import type { BeginRollResult, RollProgress } from './orchestrators.js';
+import type { BeginRollResult, DeleteSecretsInput, RollProgress } from './orchestrators.js';
 import { ACTIVITY } from './orchestrators.js';
 import { OBJECTS, RESTARTED_AT_ANNOTATION, namespaceOf } from '../model/names.js';
 
@@ -68,8 +68,12 @@ export function makeActivities(deps: GatewayDeps): Readonly<Record<string, Activ
       return true;
     },
     [ACTIVITY.namespaceGone]: async (input) => !(await cluster.namespaceExists(namespaceOf(input as string))),
+    // A state already gone (a deletion that ran before) leaves no names: only the CA is then deleted.
+    [ACTIVITY.readClientNames]: async (input) =>
+      (await findState(cluster, input as string))?.clients.map((c) => c.name) ?? [],
     [ACTIVITY.deleteSecrets]: async (input) => {
-      await deps.secrets.deleteGateway(input as string);
+      const { gateway, clients } = input as DeleteSecretsInput;
+      await deps.secrets.deleteGateway(gateway, clients);
       return true;
     },
   };

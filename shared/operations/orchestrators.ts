@@ -14,6 +14,7 @@ export const ACTIVITY = Object.freeze({
   rollBack: 'rollBack',
   desiredConfigHash: 'rollDesiredHash',
   readAddress: 'gatewayReadAddress',
+  readClientNames: 'gatewayReadClientNames',
   deleteNamespace: 'gatewayDeleteNamespace',
   deleteSecrets: 'gatewayDeleteSecrets',
   namespaceGone: 'gatewayNamespaceGone',
@@ -202,9 +203,25 @@ export const provisionOrchestrator: OrchestrationHandler = function* (context: O
   }
 };
 
-/** Delete: delete the namespace, wait until it is gone, then delete the gateway's secrets. */
+/** What the last step of a deletion deletes from the secret store. */
+export interface DeleteSecretsInput {
+  readonly gateway: string;
+  /** The gateway's clients, read from its state before the namespace (and the state with it) went. */
+  readonly clients: readonly string[];
+}
+
+/**
+ * Delete: read the client names from the state (the secret store's index, kept in the history), delete
+ * the namespace, wait until it is gone, then delete the gateway's secrets by those names.
+ */
 export const deleteOrchestrator: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = context.df.getInput<GatewayOperationInput>();
+  const clients = (yield* callWithRetry(
+    context,
+    input.timing,
+    ACTIVITY.readClientNames,
+    input.gateway,
+  )) as string[];
   yield* callWithRetry(context, input.timing, ACTIVITY.deleteNamespace, input.gateway);
   const deadline = addSeconds(context.df.currentUtcDateTime, input.timing.timeoutSeconds);
   for (;;) {
@@ -221,6 +238,9 @@ export const deleteOrchestrator: OrchestrationHandler = function* (context: Orch
       );
     yield context.df.createTimer(addSeconds(context.df.currentUtcDateTime, input.timing.pollSeconds));
   }
-  yield* callWithRetry(context, input.timing, ACTIVITY.deleteSecrets, input.gateway);
+  yield* callWithRetry(context, input.timing, ACTIVITY.deleteSecrets, {
+    gateway: input.gateway,
+    clients,
+  } satisfies DeleteSecretsInput);
   return { gateway: input.gateway, deleted: true };
 };

@@ -148,7 +148,7 @@ describe('putGateway', () => {
     const h = makeHarness();
     await putGateway(h.deps, 'gw', {});
     // an interrupted creation: the CA and the PKI Secret are gone, no client was issued
-    await h.secrets.deleteGateway('gw');
+    await h.secrets.deleteGateway('gw', []);
     await h.cluster.delete({ kind: 'Secret', namespace: 'vpn-gw', name: 'server-pki' });
     const repaired = await putGateway(h.deps, 'gw', {});
     expect(repaired.created).toBe(false);

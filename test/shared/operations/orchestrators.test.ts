@@ -270,13 +270,14 @@ describe('provision and delete orchestrators', () => {
     expect(result).toMatchObject({ status: 'Succeeded', output: { gateway: 'gw', address: '203.0.113.7' } });
   });
 
-  it('deletes the namespace, waits until it is gone, then deletes the secrets', async () => {
-    const calls: string[] = [];
+  it('reads the client names, deletes the namespace, waits until it is gone, then deletes the secrets by those names', async () => {
+    const calls: unknown[] = [];
     let checks = 0;
     const activities: Record<string, Activity> = {
+      [ACTIVITY.readClientNames]: () => Promise.resolve(calls.push('read names') && ['site-a', 'site-b']),
       [ACTIVITY.deleteNamespace]: () => Promise.resolve(calls.push('delete ns')),
       [ACTIVITY.namespaceGone]: () => Promise.resolve(++checks >= 2),
-      [ACTIVITY.deleteSecrets]: () => Promise.resolve(calls.push('delete secrets')),
+      [ACTIVITY.deleteSecrets]: (input) => Promise.resolve(calls.push(['delete secrets', input])),
     };
     const result = await runOrchestration(deleteOrchestrator, {
       name: 'delete',
@@ -286,7 +287,11 @@ describe('provision and delete orchestrators', () => {
       ...virtualClock(),
     });
     expect(result.status).toBe('Succeeded');
-    expect(calls).toStrictEqual(['delete ns', 'delete secrets']);
+    expect(calls).toStrictEqual([
+      'read names',
+      'delete ns',
+      ['delete secrets', { gateway: 'gw', clients: ['site-a', 'site-b'] }],
+    ]);
   });
 });
 
