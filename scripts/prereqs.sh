@@ -12,6 +12,7 @@ have curl || need+=(curl)
 have socat || need+=(socat)
 have jq || need+=(jq)
 have ps || need+=(procps)
+have mmdebstrap || need+=(mmdebstrap)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "prereqs: missing ${need[*]} and not root: install them with apt-get" >&2
@@ -27,3 +28,8 @@ fi
 started=$(date +%s)
 assets=$(bash "$(dirname "$0")/kube-apiserver/build.sh")
 echo "prereqs: kube-apiserver, kube-controller-manager and etcd in $assets ($(($(date +%s) - started)) s)"
+
+# The gateway image's root filesystem, in which the end-to-end suite runs the pod (built once per package list).
+started=$(date +%s)
+rootfs=$(bash "$(dirname "$0")/image-rootfs.sh" | tail -n 1)
+echo "prereqs: gateway image root filesystem in $rootfs ($(($(date +%s) - started)) s)"

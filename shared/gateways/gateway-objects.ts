@@ -58,22 +58,6 @@ export function desiredConfigHash(
   return configHash(manifestInputOf(deps, state, pki));
 }
 
-/** Starts (or joins) the gateway's roll towards the configuration `state` and `pki` describe. */
-export function startRollTo(
-  deps: Pick<GatewayDeps, 'config' | 'operations'>,
-  state: GatewayState,
-  pki: ServerPki,
-  reason: string,
-  force = false,
-): Promise<string> {
-  return deps.operations.startRoll({
-    gateway: state.spec.name,
-    reason,
-    force,
-    configHash: desiredConfigHash(deps, state, pki),
-  });
-}
-
 export type ObjectSelection = 'all' | 'spec' | 'port-mappings';
 
 /**

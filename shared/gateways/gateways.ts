@@ -10,13 +10,7 @@ import { rolloutComplete } from '../model/cluster-port.js';
 import type { GatewayDeps } from './deps.js';
 import { addDays, ensurePki, expiringCertificates, generatePki, wholeDaysUntil } from './gateway-pki.js';
 import { serverPkiSecretData } from '../model/server-pki-codec.js';
-import {
-  configHashAnnotation,
-  desiredConfigHash,
-  gatewayObjects,
-  startRollTo,
-  stateObject,
-} from './gateway-objects.js';
+import { configHashAnnotation, desiredConfigHash, gatewayObjects, stateObject } from './gateway-objects.js';
 import { findState, managedGatewayNames, readState, updateState } from './gateway-state.js';
 import type { GatewaySpec, GatewayState, GatewayStatus, ServerPki } from '../model/gateway.js';
 import type { GatewayView } from './views.js';
@@ -243,7 +237,11 @@ async function updateGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutG
     deps.log.info('gateway updated, no roll needed', { gateway: name });
     return { gateway: await viewOf(deps, state), created: false };
   }
-  const operationId = await startRollTo(deps, state, pki, 'config-change');
+  const operationId = await deps.operations.startRoll({
+    gateway: name,
+    reason: 'config-change',
+    force: false,
+  });
   deps.log.info('gateway updated', { gateway: name, operationId });
   return { gateway: await viewOf(deps, state), created: false, operationId };
 }
@@ -287,9 +285,9 @@ export async function deleteGateway(deps: GatewayDeps, name: string): Promise<{ 
 
 /** POST /gateways/{gateway}/restart: rolls the pod even when nothing changed. */
 export async function restartGateway(deps: GatewayDeps, name: string): Promise<{ operationId: string }> {
-  const state = await readState(deps.cluster, name);
-  const { pki } = await ensurePki(deps, state);
-  const operationId = await startRollTo(deps, state, pki, 'restart', true);
+  // The roll reads the server PKI to compute the config hash: repair it first if it went missing.
+  await ensurePki(deps, await readState(deps.cluster, name));
+  const operationId = await deps.operations.startRoll({ gateway: name, reason: 'restart', force: true });
   return { operationId };
 }
 

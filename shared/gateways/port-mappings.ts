@@ -7,7 +7,7 @@ import { InputError } from '../errors.js';
 import type { FieldProblem } from '../errors.js';
 import type { GatewayDeps } from './deps.js';
 import { ensurePki } from './gateway-pki.js';
-import { gatewayObjects, startRollTo } from './gateway-objects.js';
+import { gatewayObjects } from './gateway-objects.js';
 import { readState, updateState } from './gateway-state.js';
 import type { GatewayState, PortMapping } from '../model/gateway.js';
 import { PORT_MAPPING_SERVICE_PREFIX, domainKeys, namespaceOf } from '../model/names.js';
@@ -102,7 +102,7 @@ export async function syncPortMappings(deps: GatewayDeps, gateway: string, reaso
         deps.log.warn('port mappings kept changing while being applied; the next change converges', {
           gateway,
         });
-      return startRollTo(deps, latest, pki, reason);
+      return deps.operations.startRoll({ gateway, reason, force: false });
     }
     state = latest;
   }

@@ -6,7 +6,7 @@
 import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { z } from 'zod';
 import type { ApiOperation } from '../api/routes.js';
-import { auditCaller, auditLine, isWrite, outcomeOf } from '../audit.js';
+import { auditCaller, auditLine, isWrite, outcomeOf } from './audit.js';
 import type { Principal, Role } from '../auth.js';
 import { authorize, parseClientPrincipal } from '../auth.js';
 import type { Config } from '../config.js';
@@ -53,7 +53,7 @@ export interface ApiHandlerOptions {
 /**
  * THE wrapper: role check, then the route body, then any error → problem+json via the status table,
  * logged (without secret material) with the invocation id that the problem's `requestId` quotes. Every
- * write, whatever its outcome, is also one audit event (shared/audit.ts).
+ * write, whatever its outcome, is also one audit event (audit.ts).
  */
 export function apiHandler(
   api: ApiContext,

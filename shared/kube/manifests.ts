@@ -197,13 +197,17 @@ function deployment(input: GatewayManifestInput, labels: Record<string, string>)
         },
         spec: {
           terminationGracePeriodSeconds: 15,
-          // net.ipv4.ip_forward is an unsafe sysctl on AKS (kubelet refuses it in securityContext.sysctls):
-          // a privileged init container sets it for the pod's network namespace only.
+          // Forwarding, for the pod's network namespace only. net.ipv4.ip_forward is not one of Kubernetes' safe
+          // sysctls, so `securityContext.sysctls` needs every node pool's kubelet to allow it (AKS custom node
+          // configuration, `allowedUnsafeSysctls`), which is not the API's to set; and the runtime mounts
+          // /proc/sys read-only in every unprivileged container, NET_ADMIN or not. Hence a privileged init
+          // container, which exits before the server starts. It writes the value with the shell alone: the
+          // image has no procps (`sysctl`), and needs none.
           initContainers: [
             {
               name: 'enable-forwarding',
               image: input.image,
-              command: ['sh', '-c', 'sysctl -w net.ipv4.ip_forward=1'],
+              command: ['sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward'],
               securityContext: { privileged: true },
               resources: {
                 requests: { cpu: '10m', memory: '16Mi' },

@@ -18,14 +18,17 @@ export interface Operation {
   readonly lastUpdatedAt: string;
 }
 
+/**
+ * A roll to start or join. It carries no config hash: the roll computes the hash from the gateway's
+ * latest state when it begins and again before it ends, so a request that joins a running roll never
+ * pins a hash that a later change has already made stale.
+ */
 export interface RollRequest {
   readonly gateway: string;
   /** Why: `config-change`, `port-mappings`, `restart`, … (recorded, and logged). */
   readonly reason: string;
   /** Forces new pods even when the config hash is unchanged (`kubectl.kubernetes.io/restartedAt`). */
   readonly force: boolean;
-  /** The desired `<LABEL_DOMAIN>/config-hash` of the pod template, computed by the use-case. */
-  readonly configHash: string;
 }
 
 export interface OperationsPort {

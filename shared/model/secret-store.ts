@@ -46,7 +46,15 @@ export interface SecretStore {
   getClient(gateway: string, client: string): Promise<ClientBundle | undefined>;
   /** Disables the client's material (kept for audit); missing is not an error. */
   revokeClient(gateway: string, client: string): Promise<void>;
-  listClients(gateway: string): Promise<ClientSecretInfo[]>;
-  /** Deletes (soft delete where the store has it) everything of a gateway; tolerates missing items. */
-  deleteGateway(gateway: string): Promise<void>;
+  /**
+   * What the store holds for the named clients (enabled or revoked; names it holds nothing for are left
+   * out). The names come from the gateway's state, its index: a store never scans everything it holds
+   * (Key Vault can only list a whole vault), so the cost follows the gateway, not the store.
+   */
+  listClients(gateway: string, clients: readonly string[]): Promise<ClientSecretInfo[]>;
+  /**
+   * Deletes (soft delete where the store has it) the gateway's CA and the named clients' material, names
+   * from the gateway's state as for `listClients`; tolerates missing items.
+   */
+  deleteGateway(gateway: string, clients: readonly string[]): Promise<void>;
 }

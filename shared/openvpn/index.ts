@@ -2,6 +2,7 @@ export type { AddressPlan } from './address-plan.js';
 export { MAX_PREFIX, MIN_PREFIX, allocateStaticIp, netmaskOf, planAddresses } from './address-plan.js';
 export {
   DATA_CIPHERS,
+  ENTRYPOINT_PROGRAMS,
   TUN_DEVICE,
   renderCcdEntry,
   renderClientProfile,

@@ -1,8 +1,7 @@
 /**
- * Where the gateway pod finds its files. OpenVPN runs with `--cd <root>` and every path in server.conf
- * is relative to that root, so the same rendered files work in the pod (root `/etc/openvpn`, each
- * ConfigMap/Secret mounted as a whole volume at a sub-directory — never subPath, which never receives
- * updates) and in the end-to-end suite (root = a temporary directory, via `OVPN_ROOT`).
+ * Where the gateway pod finds its files: root `/etc/openvpn`, each ConfigMap/Secret mounted as a whole volume
+ * at a sub-directory (never subPath, which never receives updates). OpenVPN runs with `--cd <root>` and every
+ * path in server.conf is relative to that root.
  */
 export const POD_ROOT = '/etc/openvpn';
 

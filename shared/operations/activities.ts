@@ -1,48 +1,59 @@
 /**
  * The activities of the orchestrations. Each is idempotent (it may run more than once) and throws on
- * failure so the orchestrator's retries apply. Built from the use-cases' dependencies.
+ * failure so the orchestrator's retries apply. Each is one call into the use-cases' helpers or the
+ * cluster port; the read-only ones (the template, the rollout, the desired hash, the address) write
+ * nothing, so a retried or replayed read never changes the gateway.
  */
+import type { z } from 'zod';
 import type { GatewayDeps } from '../gateways/deps.js';
 import { configHashAnnotation, desiredConfigHash } from '../gateways/gateway-objects.js';
-import { ensurePki } from '../gateways/gateway-pki.js';
-import { readState } from '../gateways/gateway-state.js';
+import { readServerPki } from '../gateways/gateway-pki.js';
+import { findState, readState } from '../gateways/gateway-state.js';
 import { gatewayAddress } from '../gateways/gateways.js';
+import { UpstreamError } from '../errors.js';
 import { rolloutComplete } from '../model/cluster-port.js';
-import type { BeginRollResult, RollProgress } from './orchestrators.js';
-import { ACTIVITY } from './orchestrators.js';
 import { OBJECTS, RESTARTED_AT_ANNOTATION, namespaceOf } from '../model/names.js';
+import type { Activities, ActivityInput, ActivityKey, ActivityResults } from './activity-contract.js';
+import { ACTIVITY, ACTIVITY_INPUTS } from './activity-contract.js';
 
+/** An activity as a host calls it: JSON in, JSON out. */
 export type Activity = (input: unknown) => Promise<unknown>;
 
-export function makeActivities(deps: GatewayDeps): Readonly<Record<string, Activity>> {
+/** The activities, typed, over the use-cases' dependencies. */
+export function gatewayActivities(deps: GatewayDeps): Activities {
   const { cluster } = deps;
+  const rollout = (gateway: string) => cluster.readRollout(namespaceOf(gateway), OBJECTS.deployment);
+
+  /**
+   * The hash the pod template should carry for the gateway's latest state. Read-only: the use-case that
+   * started the roll made sure the server PKI exists; if it vanished since, the roll fails (and a PUT of
+   * the gateway repairs it) instead of a read quietly re-issuing certificates.
+   */
   const currentDesiredHash = async (gateway: string) => {
     const state = await readState(cluster, gateway);
-    const { pki } = await ensurePki(deps, state);
+    const pki = await readServerPki(deps, gateway);
+    if (!pki)
+      throw new UpstreamError(
+        `the server PKI of gateway '${gateway}' is missing: PUT the gateway again to repair it`,
+      );
     return desiredConfigHash(deps, state, pki);
   };
 
   return {
-    [ACTIVITY.readTemplate]: async (input) =>
-      (await cluster.readRollout(namespaceOf(input as string), OBJECTS.deployment)).template,
-    [ACTIVITY.beginRoll]: async (input) => {
-      const { gateway, force, restartedAt } = input as {
-        gateway: string;
-        force: boolean;
-        restartedAt: string;
-      };
-      const ns = namespaceOf(gateway);
+    readTemplate: async (gateway) => (await rollout(gateway)).template,
+    beginRoll: async ({ gateway, force, restartedAt }) => {
       const targetHash = await currentDesiredHash(gateway);
-      const before = await cluster.readRollout(ns, OBJECTS.deployment);
+      const before = await rollout(gateway);
       const annotations: Record<string, string> = { [configHashAnnotation(deps)]: targetHash };
       if (force) annotations[RESTARTED_AT_ANNOTATION] = restartedAt;
       const changed = Object.entries(annotations).some(([k, v]) => before.templateAnnotations[k] !== v);
-      if (changed) await cluster.patchPodTemplateAnnotations(ns, OBJECTS.deployment, annotations);
+      if (changed)
+        await cluster.patchPodTemplateAnnotations(namespaceOf(gateway), OBJECTS.deployment, annotations);
       deps.log.info('roll started', { gateway, targetHash, changed, force });
-      return { targetHash, changed } satisfies BeginRollResult;
+      return { targetHash, changed };
     },
-    [ACTIVITY.readRoll]: async (input) => {
-      const r = await cluster.readRollout(namespaceOf(input as string), OBJECTS.deployment);
+    readRoll: async (gateway) => {
+      const r = await rollout(gateway);
       const stuck = r.conditions.find(
         (c) => c.type === 'Progressing' && c.status === 'False' && c.reason === 'ProgressDeadlineExceeded',
       );
@@ -50,27 +61,50 @@ export function makeActivities(deps: GatewayDeps): Readonly<Record<string, Activ
         complete: rolloutComplete(r),
         ...(stuck ? { failure: stuck.message ?? 'progress deadline exceeded' } : {}),
         summary: `generation ${r.generation}, observed ${r.observedGeneration}, updated ${r.updatedReplicas}/${r.replicas}, available ${r.availableReplicas}, total ${r.totalReplicas}`,
-      } satisfies RollProgress;
+      };
     },
-    [ACTIVITY.rollBack]: async (input) => {
-      const { gateway, template } = input as { gateway: string; template: unknown };
+    rollBack: async ({ gateway, template }) => {
       await cluster.restorePodTemplate(namespaceOf(gateway), OBJECTS.deployment, template);
       deps.log.warn('roll rolled back', { gateway });
       return true;
     },
-    [ACTIVITY.desiredConfigHash]: async (input) => currentDesiredHash(input as string),
-    [ACTIVITY.readAddress]: async (input) => {
-      const state = await readState(cluster, input as string);
-      return (await gatewayAddress(deps, state.spec)) ?? null;
-    },
-    [ACTIVITY.deleteNamespace]: async (input) => {
-      await cluster.deleteNamespace(namespaceOf(input as string));
+    desiredConfigHash: currentDesiredHash,
+    readAddress: async (gateway) =>
+      (await gatewayAddress(deps, (await readState(cluster, gateway)).spec)) ?? null,
+    deleteNamespace: async (gateway) => {
+      await cluster.deleteNamespace(namespaceOf(gateway));
       return true;
     },
-    [ACTIVITY.namespaceGone]: async (input) => !(await cluster.namespaceExists(namespaceOf(input as string))),
-    [ACTIVITY.deleteSecrets]: async (input) => {
-      await deps.secrets.deleteGateway(input as string);
+    namespaceGone: async (gateway) => !(await cluster.namespaceExists(namespaceOf(gateway))),
+    // A state already gone (a deletion that ran before) leaves no names: only the CA is then deleted.
+    readClientNames: async (gateway) => (await findState(cluster, gateway))?.clients.map((c) => c.name) ?? [],
+    deleteSecrets: async ({ gateway, clients }) => {
+      await deps.secrets.deleteGateway(gateway, clients);
       return true;
     },
   };
+}
+
+/** The input schemas, indexed so each key's schema is typed with that key's input. */
+const INPUTS: { readonly [K in ActivityKey]: z.ZodType<ActivityInput<K>> } = ACTIVITY_INPUTS;
+
+/** Calls one typed activity with a JSON input, checked against its schema first. */
+async function dispatch<K extends ActivityKey>(
+  activities: Activities,
+  key: K,
+  input: unknown,
+): Promise<ActivityResults[K]> {
+  const activity: (input: ActivityInput<K>) => Promise<ActivityResults[K]> = activities[key];
+  return activity(INPUTS[key].parse(input));
+}
+
+/** The activities by Azure Functions name, as the hosts call them (JSON in, JSON out). */
+export function makeActivities(deps: GatewayDeps): Readonly<Record<string, Activity>> {
+  const activities = gatewayActivities(deps);
+  return Object.fromEntries(
+    (Object.keys(ACTIVITY) as ActivityKey[]).map((key) => [
+      ACTIVITY[key],
+      (input: unknown) => dispatch(activities, key, input),
+    ]),
+  );
 }

@@ -1,14 +1,14 @@
 /**
  * OperationsPort in Azure: orchestrations run in the Durable Functions host. A roll uses the gateway's
- * instance id (`roll-<gateway>`), so there is one roll per gateway; a request while it runs joins it and
- * the roll's final desired-hash check picks the change up. Provision and delete get fresh instance ids.
+ * instance id (`roll-<gateway>`), so there is one roll per gateway; a request while it runs joins it by
+ * raising an event the roll drains before it completes (one more round, forced for a restart). Provision and delete get fresh instance ids.
  * The operation id returned to callers is the instance id.
  */
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 import { UpstreamError } from '../errors.js';
 import type { Operation, OperationStatus, OperationsPort, RollRequest } from '../model/operations-port.js';
-import type { GatewayOperationInput, RollInput, Timing } from './orchestrators.js';
-import { ORCHESTRATOR, rollInstanceId } from './orchestrators.js';
+import type { GatewayOperationInput, RollInput, RollRequestedEvent, Timing } from './orchestrators.js';
+import { ORCHESTRATOR, ROLL_REQUESTED_EVENT, rollInstanceId } from './orchestrators.js';
 
 const ACTIVE = new Set(['Pending', 'Running', 'ContinuedAsNew', 'Suspended']);
 
@@ -71,7 +71,15 @@ export class DurableOperations implements OperationsPort {
   async startRoll(request: RollRequest): Promise<string> {
     const id = rollInstanceId(request.gateway);
     const current = await this.status(id);
-    if (current && ACTIVE.has(String(current.runtimeStatus))) return id;
+    if (current && ACTIVE.has(String(current.runtimeStatus))) {
+      // Join: the roll drains this event before it completes and rolls once more (forced for a restart).
+      // The extension answers 410 (silently accepted by durable-functions) once the instance is no longer
+      // running, and a roll that completed may have missed the event: when it is no longer active now,
+      // start a new roll instead.
+      await this.raiseRollRequested(id, { force: request.force });
+      const after = await this.status(id);
+      if (after && ACTIVE.has(String(after.runtimeStatus))) return id;
+    }
     const input: RollInput = {
       gateway: request.gateway,
       reason: request.reason,
@@ -86,6 +94,19 @@ export class DurableOperations implements OperationsPort {
       if (!raced || !ACTIVE.has(String(raced.runtimeStatus))) throw e;
     }
     return id;
+  }
+
+  private async raiseRollRequested(id: string, event: RollRequestedEvent): Promise<void> {
+    try {
+      await this.options.client.raiseEvent(id, ROLL_REQUESTED_EVENT, event);
+    } catch (e: unknown) {
+      // 404: the instance is gone; the status read that follows decides. Anything else is an outage.
+      if (e instanceof Error && e.message.startsWith('No instance with ID')) return;
+      throw new UpstreamError('the Durable Functions extension could not be asked to join the roll', {
+        transient: true,
+        cause: e,
+      });
+    }
   }
 
   startProvision(gateway: string): Promise<string> {

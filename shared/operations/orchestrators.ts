@@ -5,19 +5,11 @@
  * unchanged in the Durable Functions host and in the sandbox's in-process runner (replay-engine.ts).
  */
 import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
+import type { ActivityInput, ActivityKey, ActivityResults } from './activity-contract.js';
+import { ACTIVITY } from './activity-contract.js';
 
-/** Activity names (also their Azure Functions names). */
-export const ACTIVITY = Object.freeze({
-  readTemplate: 'rollReadTemplate',
-  beginRoll: 'rollBegin',
-  readRoll: 'rollRead',
-  rollBack: 'rollBack',
-  desiredConfigHash: 'rollDesiredHash',
-  readAddress: 'gatewayReadAddress',
-  deleteNamespace: 'gatewayDeleteNamespace',
-  deleteSecrets: 'gatewayDeleteSecrets',
-  namespaceGone: 'gatewayNamespaceGone',
-});
+export { ACTIVITY } from './activity-contract.js';
+export type { DeleteSecretsInput } from './activity-contract.js';
 
 /**
  * Orchestrator names (also their Azure Functions names, which share one namespace with the HTTP
@@ -28,6 +20,16 @@ export const ORCHESTRATOR = Object.freeze({
   provision: 'provisionGatewayOrchestrator',
   delete: 'deleteGatewayOrchestrator',
 });
+
+/**
+ * External event a request raises on the running roll it joins (payload RollRequestedEvent): the roll
+ * drains it before it completes and rolls once more, forced when the request was a restart.
+ */
+export const ROLL_REQUESTED_EVENT = 'rollRequested';
+
+export interface RollRequestedEvent {
+  readonly force: boolean;
+}
 
 /** Instance id of a gateway's roll: one roll per gateway at a time. */
 export const rollInstanceId = (gateway: string) => `roll-${gateway}`;
@@ -50,20 +52,6 @@ export interface RollInput {
   readonly round?: number;
 }
 
-export interface BeginRollResult {
-  /** The config hash the pod template now carries. */
-  readonly targetHash: string;
-  /** Whether the template changed (a rollout started). */
-  readonly changed: boolean;
-}
-
-export interface RollProgress {
-  readonly complete: boolean;
-  /** Set when the rollout can no longer succeed (e.g. ProgressDeadlineExceeded). */
-  readonly failure?: string | undefined;
-  readonly summary: string;
-}
-
 export interface RollResult {
   readonly gateway: string;
   readonly configHash: string;
@@ -74,15 +62,16 @@ export interface RollResult {
 const addSeconds = (d: Date, s: number) => new Date(d.getTime() + s * 1000);
 
 /** Calls an activity, retrying a failure on a durable timer with exponential backoff. */
-function* callWithRetry(
+function* callWithRetry<K extends ActivityKey>(
   context: OrchestrationContext,
   timing: Timing,
-  name: string,
-  input: unknown,
-): Generator<Task, unknown, unknown> {
+  key: K,
+  input: ActivityInput<K>,
+): Generator<Task, ActivityResults[K], unknown> {
   for (let attempt = 1; ; attempt += 1) {
     try {
-      return yield context.df.callActivity(name, input);
+      // The host hands back what the activity returned, as typed by the activity table.
+      return (yield context.df.callActivity(ACTIVITY[key], input)) as ActivityResults[K];
     } catch (e: unknown) {
       if (attempt >= timing.activityAttempts) throw e;
       const delay = timing.retryDelaySeconds * 2 ** (attempt - 1);
@@ -103,26 +92,21 @@ export const rollOrchestrator: OrchestrationHandler = function* (context: Orches
   const round = input.round ?? 1;
   // Read before the patch, in an activity of its own: its result is in the history, so a retried
   // beginRoll (whose patch may have landed before it failed) cannot take the new template for the old.
-  const previousTemplate = yield* callWithRetry(context, timing, ACTIVITY.readTemplate, input.gateway);
-  const started = (yield* callWithRetry(context, timing, ACTIVITY.beginRoll, {
+  const previousTemplate = yield* callWithRetry(context, timing, 'readTemplate', input.gateway);
+  const started = yield* callWithRetry(context, timing, 'beginRoll', {
     gateway: input.gateway,
     force: input.force,
     restartedAt: context.df.currentUtcDateTime.toISOString(),
-  })) as BeginRollResult;
+  });
   const deadline = addSeconds(context.df.currentUtcDateTime, timing.timeoutSeconds);
   let polls = 0;
   for (;;) {
-    const progress = (yield* callWithRetry(
-      context,
-      timing,
-      ACTIVITY.readRoll,
-      input.gateway,
-    )) as RollProgress;
+    const progress = yield* callWithRetry(context, timing, 'readRoll', input.gateway);
     polls += 1;
     if (progress.complete) break;
     const timedOut = context.df.currentUtcDateTime >= deadline;
     if (progress.failure !== undefined || timedOut) {
-      yield* callWithRetry(context, timing, ACTIVITY.rollBack, {
+      yield* callWithRetry(context, timing, 'rollBack', {
         gateway: input.gateway,
         template: previousTemplate,
       });
@@ -131,17 +115,29 @@ export const rollOrchestrator: OrchestrationHandler = function* (context: Orches
     }
     yield context.df.createTimer(addSeconds(context.df.currentUtcDateTime, timing.pollSeconds));
   }
-  const desired = (yield* callWithRetry(
-    context,
-    timing,
-    ACTIVITY.desiredConfigHash,
-    input.gateway,
-  )) as string;
+  const desired = yield* callWithRetry(context, timing, 'desiredConfigHash', input.gateway);
   if (desired !== started.targetHash) {
     context.df.continueAsNew({
       ...input,
       reason: 'follow-up',
       force: false,
+      round: round + 1,
+    } satisfies RollInput);
+    return undefined;
+  }
+  // A request that joined this roll raised an event; events raised while the roll ran are buffered by
+  // the executor and win against a timer due now. One more round covers every request drained here,
+  // including a change that landed after the desired-hash check above.
+  const joined = context.df.waitForExternalEvent(ROLL_REQUESTED_EVENT);
+  const now = context.df.createTimer(context.df.currentUtcDateTime);
+  const first = (yield context.df.Task.any([joined, now])) as Task;
+  if (first === joined) {
+    now.cancel();
+    const request = joined.result as RollRequestedEvent | undefined;
+    context.df.continueAsNew({
+      ...input,
+      reason: 'joined',
+      force: request?.force === true,
       round: round + 1,
     } satisfies RollInput);
     return undefined;
@@ -164,8 +160,7 @@ export const provisionOrchestrator: OrchestrationHandler = function* (context: O
   const input = context.df.getInput<GatewayOperationInput>();
   const deadline = addSeconds(context.df.currentUtcDateTime, input.timing.timeoutSeconds);
   for (;;) {
-    const address = (yield* callWithRetry(context, input.timing, ACTIVITY.readAddress, input.gateway)) as
-      string | null;
+    const address = yield* callWithRetry(context, input.timing, 'readAddress', input.gateway);
     if (address) return { gateway: input.gateway, address };
     if (context.df.currentUtcDateTime >= deadline)
       throw new Error(
@@ -175,18 +170,17 @@ export const provisionOrchestrator: OrchestrationHandler = function* (context: O
   }
 };
 
-/** Delete: delete the namespace, wait until it is gone, then delete the gateway's secrets. */
+/**
+ * Delete: read the client names from the state (the secret store's index, kept in the history), delete
+ * the namespace, wait until it is gone, then delete the gateway's secrets by those names.
+ */
 export const deleteOrchestrator: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = context.df.getInput<GatewayOperationInput>();
-  yield* callWithRetry(context, input.timing, ACTIVITY.deleteNamespace, input.gateway);
+  const clients = yield* callWithRetry(context, input.timing, 'readClientNames', input.gateway);
+  yield* callWithRetry(context, input.timing, 'deleteNamespace', input.gateway);
   const deadline = addSeconds(context.df.currentUtcDateTime, input.timing.timeoutSeconds);
   for (;;) {
-    const gone = (yield* callWithRetry(
-      context,
-      input.timing,
-      ACTIVITY.namespaceGone,
-      input.gateway,
-    )) as boolean;
+    const gone = yield* callWithRetry(context, input.timing, 'namespaceGone', input.gateway);
     if (gone) break;
     if (context.df.currentUtcDateTime >= deadline)
       throw new Error(
@@ -194,6 +188,9 @@ export const deleteOrchestrator: OrchestrationHandler = function* (context: Orch
       );
     yield context.df.createTimer(addSeconds(context.df.currentUtcDateTime, input.timing.pollSeconds));
   }
-  yield* callWithRetry(context, input.timing, ACTIVITY.deleteSecrets, input.gateway);
+  yield* callWithRetry(context, input.timing, 'deleteSecrets', {
+    gateway: input.gateway,
+    clients,
+  });
   return { gateway: input.gateway, deleted: true };
 };

@@ -2,7 +2,7 @@
  * Runs a Durable Functions orchestrator in-process, the way the host does: every episode replays the
  * whole history through durable-functions' own orchestration executor, then the new actions are carried
  * out (activities called, timers waited for) and recorded as history events for the next episode.
- * Supports what our orchestrators use: activities, timers, continueAsNew. It also checks determinism:
+ * Supports what our orchestrators use: activities, timers, external events, continueAsNew. It also checks determinism:
  * a replay that asks for different actions than the history recorded fails the orchestration.
  *
  * The executor is reached through durable-functions' internal testing entry point, which is why the
@@ -44,8 +44,15 @@ const EVENT = {
   TimerCreated: 10,
   TimerFired: 11,
   OrchestratorStarted: 12,
+  EventRaised: 15,
 } as const;
-const ACTION = { CallActivity: 0, ContinueAsNew: 4, CreateTimer: 5 } as const;
+const ACTION = { CallActivity: 0, ContinueAsNew: 4, CreateTimer: 5, WaitForExternalEvent: 6 } as const;
+
+/** An external event raised on the running instance (as `DurableClient.raiseEvent` does). */
+export interface RaisedEvent {
+  readonly name: string;
+  readonly input: unknown;
+}
 
 interface Action {
   actionType: number;
@@ -67,6 +74,11 @@ export interface EngineOptions {
   readonly onEpisode?: (episode: number) => void;
   /** Stop on continueAsNew loops gone wild. */
   readonly maxGenerations?: number;
+  /**
+   * Events raised on the instance before episode `episode` (1-based, across generations) replays; the
+   * executor buffers an event nobody waits for yet, as the host does.
+   */
+  readonly raisedBefore?: (episode: number) => readonly RaisedEvent[];
 }
 
 export interface EngineResult {
@@ -117,6 +129,8 @@ export async function runOrchestration(
   for (let generation = 1; generation <= (options.maxGenerations ?? 100); generation += 1) {
     const history: Record<string, unknown>[] = [];
     const recorded: string[] = [];
+    // Task ids: activities and timers are numbered in order; waiting for an event takes no number.
+    let sequence = 0;
     for (;;) {
       const timestamp = now();
       history.push({
@@ -133,6 +147,15 @@ export async function runOrchestration(
           Timestamp: timestamp,
           Name: options.name,
           Input: JSON.stringify(input),
+        });
+      for (const event of options.raisedBefore?.(episodes + 1) ?? [])
+        history.push({
+          EventType: EVENT.EventRaised,
+          EventId: -1,
+          IsPlayed: false,
+          Timestamp: timestamp,
+          Name: event.name,
+          Input: JSON.stringify(event.input ?? null),
         });
       let state: OrchestratorState;
       try {
@@ -182,8 +205,11 @@ export async function runOrchestration(
           generations: generation,
         };
       for (const action of fresh) {
-        const id = recorded.length;
         recorded.push(signature(action));
+        // Nothing to carry out: a raised event (raisedBefore) completes the wait at a later replay.
+        if (action.actionType === ACTION.WaitForExternalEvent) continue;
+        const id = sequence;
+        sequence += 1;
         if (action.actionType === ACTION.CallActivity) {
           const name = action.functionName ?? '';
           history.push({

@@ -172,26 +172,17 @@ export class DirectorySecretStore implements SecretStore {
       await this.write(path, { ...stored, info: { ...stored.info, enabled: false } });
   }
 
-  async listClients(gateway: string): Promise<ClientSecretInfo[]> {
-    const directory = this.clientsDirectory(gateway);
-    await this.ensureDirectory();
-    let files: string[];
-    try {
-      files = await readdir(directory);
-    } catch (e: unknown) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw new InternalError(`secret directory ${directory} is unreadable`, { cause: e });
-    }
+  async listClients(gateway: string, clients: readonly string[]): Promise<ClientSecretInfo[]> {
     const infos: ClientSecretInfo[] = [];
-    // Temp files of a write in progress end in `.tmp`; a file removed since readdir reads as undefined.
-    for (const file of files.filter((f) => f.endsWith('.json')).sort()) {
-      const stored = await this.read<StoredClient>(join(directory, file));
+    for (const client of new Set(clients)) {
+      const stored = await this.read<StoredClient>(this.clientFile(gateway, client));
       if (stored) infos.push(stored.info);
     }
     return infos;
   }
 
-  async deleteGateway(gateway: string): Promise<void> {
+  /** The gateway's directory holds only its own files: removing it removes the named clients and any other. */
+  async deleteGateway(gateway: string, _clients: readonly string[]): Promise<void> {
     const directory = this.gatewayDirectory(gateway);
     try {
       await rm(directory, { recursive: true, force: true, maxRetries: 3 });

@@ -5,13 +5,15 @@
  *   client  `<gateway>--client--<client>--<hash>`  {certPem, keyPem?, profile}  tags kind=client, gateway,
  *                                                  client, serial, notAfter; expiresOn = notAfter
  * (see `secretName`: the hash makes names distinct and at most 127 characters; the tags hold the real
- * names). Revocation disables the secret (kept for audit, never purged). Deleting a gateway soft-deletes
- * its secrets and waits for the deletion; writing a name that is soft-deleted recovers it first. Throttling
+ * names). Revocation disables the secret (kept for audit, never purged). Listing and deleting a gateway's
+ * secrets go by name, the names taken from the gateway's state: the vault is never listed (Key Vault can
+ * only list a whole vault, with no filter), so their cost follows the gateway's clients. Deleting
+ * soft-deletes and waits for the deletion; writing a name that is soft-deleted recovers it first. Throttling
  * (429 + Retry-After) and 5xx are retried by the SDK pipeline with the retry options below.
  */
 import { createHash } from 'node:crypto';
 import type { TokenCredential } from '@azure/identity';
-import type { SecretClientOptions } from '@azure/keyvault-secrets';
+import type { SecretClientOptions, SecretProperties } from '@azure/keyvault-secrets';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { ConflictError, DomainError, InternalError, NotFoundError, UpstreamError } from '../errors.js';
 import { NAME_PATTERN } from '../model/gateway.js';
@@ -198,39 +200,74 @@ export class KeyVaultSecretStore implements SecretStore {
     }
   }
 
-  private async secretsOf(gateway: string) {
-    const found: { name: string; tags: Record<string, string>; enabled: boolean }[] = [];
-    try {
-      for await (const p of this.client.listPropertiesOfSecrets())
-        // Ours only when the tags name the gateway and the name is the one those tags give.
-        if (p.tags?.['gateway'] === gateway && nameFromTags(p.tags) === p.name)
-          found.push({ name: p.name, tags: p.tags, enabled: p.enabled !== false });
-    } catch (e: unknown) {
-      throw mapError(e, `listing the secrets of ${gateway}`);
-    }
-    return found;
-  }
-
-  async listClients(gateway: string): Promise<ClientSecretInfo[]> {
-    return (await this.secretsOf(gateway))
-      .filter((s) => s.tags['kind'] === 'client')
-      .map((s) => ({
+  /** The latest version's properties of each named secret that exists: one listing per name, at most 8 at a time. */
+  async listClients(gateway: string, clients: readonly string[]): Promise<ClientSecretInfo[]> {
+    const found = await mapLimited([...new Set(clients)], PARALLEL_REQUESTS, async (client) => {
+      const name = secretName(gateway, client);
+      let latest: SecretProperties | undefined;
+      try {
+        for await (const version of this.client.listPropertiesOfSecretVersions(name))
+          if (!latest || (version.createdOn?.getTime() ?? 0) >= (latest.createdOn?.getTime() ?? 0))
+            latest = version;
+      } catch (e: unknown) {
+        if (statusOf(e) === 404) return undefined;
+        throw mapError(e, `listing the versions of ${name}`);
+      }
+      // Ours only when the tags are the ones this name is for.
+      if (!latest || nameFromTags(latest.tags) !== name) return undefined;
+      return {
         gateway,
-        client: s.tags['client'] ?? '',
-        serial: s.tags['serial'] ?? '',
-        notAfter: s.tags['notAfter'] ?? '',
-        enabled: s.enabled,
-      }));
+        client,
+        serial: latest.tags?.['serial'] ?? '',
+        notAfter: latest.tags?.['notAfter'] ?? '',
+        enabled: latest.enabled !== false,
+      };
+    });
+    return found.filter((info): info is ClientSecretInfo => info !== undefined);
   }
 
-  async deleteGateway(gateway: string): Promise<void> {
-    for (const { name } of await this.secretsOf(gateway)) {
+  /** Soft-deletes the CA and the named clients' secrets, at most 8 at a time; missing ones are skipped. */
+  async deleteGateway(gateway: string, clients: readonly string[]): Promise<void> {
+    const names = [secretName(gateway), ...new Set(clients.map((client) => secretName(gateway, client)))];
+    await mapLimited(names, PARALLEL_REQUESTS, async (name) => {
       try {
         const poller = await this.client.beginDeleteSecret(name, { intervalInMs: this.pollIntervalMs });
         await poller.pollUntilDone();
       } catch (e: unknown) {
         if (statusOf(e) !== 404) throw mapError(e, `deleting ${name}`);
       }
-    }
+    });
   }
+}
+
+/** Key Vault requests in flight at once for one listing or deletion (its throttling is per vault). */
+const PARALLEL_REQUESTS = 8;
+
+/**
+ * `items.map(fn)` with at most `limit` calls pending. After a failure no new call starts, and the first
+ * failure is thrown only once the calls in flight have settled: a failed deletion leaves no request
+ * still retrying behind the caller's back.
+ */
+async function mapLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  const failures: unknown[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length && failures.length === 0) {
+      const index = next;
+      next += 1;
+      try {
+        results[index] = await fn(items[index] as T);
+      } catch (e: unknown) {
+        failures.push(e);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failures.length > 0) throw failures[0];
+  return results;
 }

@@ -1,11 +1,11 @@
 /**
  * Every spec the API accepts must render a configuration the real server starts with (issue 10, row 8):
- * the smallest VPN subnet accepted and a sample of other accepted specs, each run through the rendered
- * entrypoint and the real `openvpn` 2.6 in a network namespace. With the smallest subnet a client also
- * connects at the highest static address, next to OpenVPN's pool.
+ * the smallest VPN subnet accepted and a sample of other accepted specs, each run as the gateway pod (the
+ * manifest builder's Deployment, in the image's root filesystem: support/pod.ts) in a network namespace.
+ * With the smallest subnet a client also connects at the highest static address, next to OpenVPN's pool.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,14 +14,10 @@ import {
   MAX_PREFIX,
   gatewaySpecProblems,
   planAddresses,
-  renderCcdEntry,
   renderClientProfile,
-  renderEntrypoint,
-  renderPortMappingsFile,
-  renderServerConf,
   serverCommonName,
 } from '../../shared/openvpn/index.js';
-import type { CaMaterial } from '../../shared/pki/index.js';
+import type { CaMaterial, IssuedCert } from '../../shared/pki/index.js';
 import {
   buildCrl,
   createCa,
@@ -29,7 +25,9 @@ import {
   issueClientCert,
   issueServerCert,
 } from '../../shared/pki/index.js';
+import { gatewayObjects } from './support/gateway.js';
 import { Netns, waitForLog } from './support/netns.js';
+import { GatewayPod, imageRootfs } from './support/pod.js';
 
 const SERVER_PUBLIC = '192.0.2.1';
 const INIT_DONE = /Initialization Sequence Completed/;
@@ -75,43 +73,44 @@ const SPECS: readonly GatewaySpec[] = [
 
 const net = new Netns();
 let dir: string;
+let rootfs: string;
 let ca: CaMaterial;
 let tlsCrypt: string;
 const ns: Record<string, string> = {};
 let running: ChildProcess | undefined;
 
 /**
- * Lays out the pod's /etc/openvpn for `spec` and starts the entrypoint (after stopping the previous
- * server: each one creates tun0); resolves once it serves.
+ * Runs the gateway pod of `spec` (after stopping the previous server: each one creates tun0) with `clients`
+ * active; resolves once it serves.
  */
-async function startServer(spec: GatewaySpec, ccd: Record<string, string> = {}): Promise<void> {
+async function startServer(
+  spec: GatewaySpec,
+  clients: { name: string; ip: string; cert: IssuedCert }[] = [],
+): Promise<void> {
   if (running) await net.stop(running);
-  const root = join(dir, spec.name);
-  for (const sub of ['server', 'pki', 'ccd', 'port-mappings', 'run'])
-    mkdirSync(join(root, sub), { recursive: true });
   const server = await issueServerCert(ca, { commonName: serverCommonName(spec.name) });
-  writeFileSync(join(root, 'server', 'server.conf'), renderServerConf(spec));
-  writeFileSync(join(root, 'server', 'entrypoint.sh'), renderEntrypoint(spec));
-  writeFileSync(join(root, 'pki', 'ca.crt'), ca.certPem);
-  writeFileSync(join(root, 'pki', 'server.crt'), server.certPem);
-  writeFileSync(join(root, 'pki', 'server.key'), server.keyPem ?? '', { mode: 0o600 });
-  writeFileSync(join(root, 'pki', 'tls-crypt.key'), tlsCrypt, { mode: 0o600 });
   const now = new Date();
-  writeFileSync(
-    join(root, 'pki', 'crl.pem'),
-    buildCrl(ca, {
-      revoked: [],
-      crlNumber: 1,
-      thisUpdate: now,
-      nextUpdate: new Date(now.getTime() + 86_400_000),
-    }),
-  );
-  for (const [client, entry] of Object.entries(ccd)) writeFileSync(join(root, 'ccd', client), entry);
-  writeFileSync(join(root, 'port-mappings', 'mappings.txt'), renderPortMappingsFile([]));
-  const log = join(dir, `${spec.name}.log`);
-  running = net.start(ns['server'] ?? '', ['sh', join(root, 'server', 'entrypoint.sh')], log, {
-    OVPN_ROOT: root,
+  const objects = gatewayObjects({
+    spec,
+    pki: {
+      caCrt: ca.certPem,
+      serverCrt: server.certPem,
+      serverKey: server.keyPem ?? '',
+      tlsCryptKey: tlsCrypt,
+      crlPem: buildCrl(ca, {
+        revoked: [],
+        crlNumber: 1,
+        thisUpdate: now,
+        nextUpdate: new Date(now.getTime() + 86_400_000),
+      }),
+    },
+    server,
+    clients,
   });
+  const pod = new GatewayPod({ net, ns: ns['server'] ?? '', rootfs, objects, dir: join(dir, spec.name) });
+  pod.runInitContainers();
+  const log = join(dir, `${spec.name}.log`);
+  running = pod.start(pod.containerNames[0] ?? '', log);
   const ms = await waitForLog(log, INIT_DONE, 20_000);
   console.log(
     `accepted-specs e2e: ${spec.name} (${spec.vpnSubnet}, ${spec.routes.length} routes) up in ${ms} ms`,
@@ -119,8 +118,7 @@ async function startServer(spec: GatewaySpec, ccd: Record<string, string> = {}):
 }
 
 beforeAll(async () => {
-  for (const tool of ['openvpn', 'iptables', 'ip', 'socat'])
-    expect(net.sh(['sh', '-c', `command -v ${tool}`]).trim(), `${tool} must be installed`).not.toBe('');
+  rootfs = imageRootfs();
   dir = mkdtempSync(join(tmpdir(), 'ovpn-specs-'));
   ca = await createCa({ commonName: 'specs e2e VPN CA' });
   tlsCrypt = generateTlsCryptKey();
@@ -146,8 +144,8 @@ describe('accepted specs on the real OpenVPN server', () => {
   it('starts the smallest subnet and connects a client at its highest static address', async () => {
     const spec = SPECS[0] as GatewaySpec;
     const plan = planAddresses(spec.vpnSubnet);
-    await startServer(spec, { edge: renderCcdEntry(plan, plan.staticRange.last) });
     const cert = await issueClientCert(ca, { commonName: 'edge', validityDays: 30 });
+    await startServer(spec, [{ name: 'edge', ip: plan.staticRange.last, cert }]);
     const profile = join(dir, 'edge.ovpn');
     writeFileSync(
       profile,

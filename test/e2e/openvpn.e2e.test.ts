@@ -1,28 +1,36 @@
 /**
- * The real thing: the project's PKI, renderers and entrypoint script with the real `openvpn` binary,
- * in network namespaces made by this test:
+ * The real thing: the project's PKI, renderers, manifest builder and entrypoint script with the gateway image's
+ * own `openvpn`, `iptables` and `socat`, in network namespaces made by this test:
  *
  *   outside 192.0.2.20 ─┐
- *   client-a 192.0.2.11 ─┤ lan bridge ├─ 192.0.2.1 server (entrypoint.sh → openvpn) 10.99.0.1 ── 10.99.0.10 pod
+ *   client-a 192.0.2.11 ─┤ lan bridge ├─ 192.0.2.1 server (gateway pod) 10.99.0.1 ── 10.99.0.10 pod network
  *   client-b 192.0.2.12 ─┤
  *   client-x 192.0.2.13 ─┘
  *
- * The server runs exactly the files the ConfigMaps and the Secret would hold, from a root directory laid
- * out like the pod's /etc/openvpn (OVPN_ROOT). Each step prints its timing; no step asserts on time.
+ * The server is the gateway pod as the Deployment from the manifest builder declares it (support/pod.ts): its
+ * init container, then its container's command, inside the image's root filesystem (scripts/image-rootfs.sh),
+ * with the ConfigMaps and the Secret at their mountPaths. The test changes those volumes' files as the kubelet
+ * delivers an update. The clients use the host's openvpn. Each step prints its timing; no step asserts on time.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GatewaySpec } from '../../shared/model/gateway.js';
+import { CONFIG_KEYS } from '../../shared/model/names.js';
 import {
-  planAddresses,
-  renderCcdEntry,
+  POD_PATHS,
   renderClientProfile,
-  renderEntrypoint,
   renderPortMappingsFile,
-  renderServerConf,
   serverCommonName,
 } from '../../shared/openvpn/index.js';
 import type { CaMaterial, IssuedCert } from '../../shared/pki/index.js';
@@ -34,6 +42,8 @@ import {
   issueServerCert,
 } from '../../shared/pki/index.js';
 import { Netns, logSize, waitForLog } from './support/netns.js';
+import { gatewayObjects } from './support/gateway.js';
+import { GatewayPod, imageRootfs } from './support/pod.js';
 
 const SERVER_PUBLIC = '192.0.2.1';
 const POD_HOST = '10.99.0.10';
@@ -47,11 +57,9 @@ const spec: GatewaySpec = {
   loadBalancer: { internal: false, sourceRanges: [] },
   clientCertValidityDays: 30,
 };
-const plan = planAddresses(spec.vpnSubnet);
-
 const net = new Netns();
 let dir: string;
-let root: string;
+let pod: GatewayPod;
 let ca: CaMaterial;
 let tlsCrypt: string;
 const certs: Record<string, IssuedCert> = {};
@@ -73,36 +81,36 @@ function atomicWrite(path: string, content: string): void {
   renameSync(temp, path);
 }
 
-function writeCrl(
+function signCrl(
   revoked: string[],
   nextUpdate = new Date(Date.now() + 30 * 86_400_000),
   thisUpdate = new Date(),
-): void {
+): string {
   crlNumber += 1;
-  atomicWrite(
-    join(root, 'pki', 'crl.pem'),
-    buildCrl(ca, {
-      revoked: revoked.map((name) => ({
-        serial: certs[name]!.serial,
-        revokedAt: thisUpdate,
-        reason: 'cessationOfOperation' as const,
-      })),
-      crlNumber,
-      thisUpdate,
-      nextUpdate,
-    }),
-  );
+  return buildCrl(ca, {
+    revoked: revoked.map((name) => ({
+      serial: certs[name]!.serial,
+      revokedAt: thisUpdate,
+      reason: 'cessationOfOperation' as const,
+    })),
+    crlNumber,
+    thisUpdate,
+    nextUpdate,
+  });
+}
+
+/** Re-signs the CRL into the running pod's Secret volume. */
+function writeCrl(revoked: string[], nextUpdate?: Date, thisUpdate?: Date): void {
+  atomicWrite(join(pod.hostPath(POD_PATHS.pkiDir), 'crl.pem'), signCrl(revoked, nextUpdate, thisUpdate));
 }
 
 const serverLog = () => join(dir, 'server.log');
 const clientLog = (name: string) => join(dir, `client-${name}.log`);
 
+/** Starts (or restarts) the pod's container; a shorter watch interval than the pod's default keeps the suite quick. */
 async function startServer(): Promise<number> {
   const from = logSize(serverLog());
-  server = net.start(ns['server']!, ['sh', join(root, 'server', 'entrypoint.sh')], serverLog(), {
-    OVPN_ROOT: root,
-    OVPN_WATCH_INTERVAL: '1',
-  });
+  server = pod.start(pod.containerNames[0]!, serverLog(), { env: { OVPN_WATCH_INTERVAL: '1' } });
   return waitForLog(serverLog(), INIT_DONE, 20_000, from);
 }
 
@@ -125,19 +133,34 @@ function startClient(name: string): number {
   return from;
 }
 
+/** Starts an HTTP server answering `body` in a namespace; resolves once it listens. */
+async function webServer(
+  inNs: string,
+  host: string,
+  port: number,
+  body: string,
+  name: string,
+): Promise<void> {
+  const log = join(dir, `${name}.log`);
+  const code = `require('http').createServer((q, s) => s.end('${body}')).listen(${port}, '${host}', () => console.log('listening'))`;
+  net.start(inNs, ['node', '-e', code], log);
+  await waitForLog(log, /listening/, 30_000);
+}
+
 function curl(from: string, url: string): string {
   return net.sh(['curl', '-sS', '--max-time', '5', url], { ns: from, allowFail: true }).trim();
 }
 
 beforeAll(async () => {
-  for (const tool of ['openvpn', 'iptables', 'ip', 'socat', 'curl'])
+  // The host runs the clients and builds each container (util-linux); the server's programs come from the image.
+  for (const tool of ['openvpn', 'ip', 'curl', 'unshare', 'setpriv', 'chroot', 'mount'])
     expect(net.sh(['sh', '-c', `command -v ${tool}`]).trim(), `${tool} must be installed`).not.toBe('');
-  dir = mkdtempSync(join(tmpdir(), 'ovpn-e2e-'));
-  root = join(dir, 'root');
-  for (const sub of ['server', 'pki', 'ccd', 'port-mappings', 'run'])
-    mkdirSync(join(root, sub), { recursive: true });
-
   let t = Date.now();
+  const rootfs = imageRootfs();
+  timed('image root filesystem (scripts/image-rootfs.sh)', Date.now() - t);
+  dir = mkdtempSync(join(tmpdir(), 'ovpn-e2e-'));
+
+  t = Date.now();
   ca = await createCa({ commonName: 'e2e VPN CA' });
   const serverCert = await issueServerCert(ca, { commonName: serverCommonName(spec.name) });
   for (const name of ['a', 'b', 'x', 'r'])
@@ -145,23 +168,22 @@ beforeAll(async () => {
   tlsCrypt = generateTlsCryptKey();
   timed('PKI (CA, server, 4 clients)', Date.now() - t);
 
-  writeFileSync(join(root, 'server', 'server.conf'), renderServerConf(spec));
-  writeFileSync(join(root, 'server', 'entrypoint.sh'), renderEntrypoint(spec));
-  writeFileSync(join(root, 'pki', 'ca.crt'), ca.certPem);
-  writeFileSync(join(root, 'pki', 'server.crt'), serverCert.certPem);
-  writeFileSync(join(root, 'pki', 'server.key'), serverCert.keyPem!, { mode: 0o600 });
-  writeFileSync(join(root, 'pki', 'tls-crypt.key'), tlsCrypt, { mode: 0o600 });
-  // client r is revoked from the start; a and b have CCD entries, x does not
-  writeCrl(['r']);
-  writeFileSync(join(root, 'ccd', 'a'), renderCcdEntry(plan, '10.140.0.2'));
-  writeFileSync(join(root, 'ccd', 'b'), renderCcdEntry(plan, '10.140.0.3'));
-  writeFileSync(join(root, 'ccd', 'r'), renderCcdEntry(plan, '10.140.0.4'));
-  writeFileSync(
-    join(root, 'port-mappings', 'mappings.txt'),
-    renderPortMappingsFile([
-      { port: 8081, client: 'a', clientIp: '10.140.0.2', targetPort: 80, protocol: 'tcp' },
-    ]),
-  );
+  // a, b and r are active clients with CCD entries, x has none; r is revoked in the CRL from the start (and
+  // only there, so the CRL check refuses it, not ccd-exclusive). Port 8081 maps to a:80.
+  const client = (name: string, ip: string) => ({ name, ip, cert: certs[name]! });
+  const objects = gatewayObjects({
+    spec,
+    pki: {
+      caCrt: ca.certPem,
+      serverCrt: serverCert.certPem,
+      serverKey: serverCert.keyPem!,
+      tlsCryptKey: tlsCrypt,
+      crlPem: signCrl(['r']),
+    },
+    server: serverCert,
+    clients: [client('a', '10.140.0.2'), client('b', '10.140.0.3'), client('r', '10.140.0.4')],
+    portMappings: [{ port: 8081, client: 'a', targetPort: 80, protocol: 'tcp' }],
+  });
 
   t = Date.now();
   const lan = net.addNamespace('lan');
@@ -184,13 +206,15 @@ beforeAll(async () => {
   net.link({ ns: ns['server']!, ip: '10.99.0.1/24' }, { ns: ns['pod'], ip: `${POD_HOST}/24` }, 'pd');
   timed('network namespaces and links', Date.now() - t);
 
+  pod = new GatewayPod({ net, ns: ns['server']!, rootfs, objects, dir: join(dir, 'pod') });
+  t = Date.now();
+  pod.runInitContainers();
+  timed(`init containers (${pod.initContainerNames.join(', ')})`, Date.now() - t);
+
   // a web server on the "pod network"
-  net.start(
-    ns['pod'],
-    ['node', '-e', `require('http').createServer((q, s) => s.end('pod-ok')).listen(8080, '${POD_HOST}')`],
-    join(dir, 'pod.log'),
-  );
+  const podWeb = webServer(ns['pod'], POD_HOST, 8080, 'pod-ok', 'pod-web');
   timed('server start (entrypoint → openvpn ready)', await startServer());
+  await podWeb;
 }, 120_000);
 
 afterAll(async () => {
@@ -200,7 +224,16 @@ afterAll(async () => {
   console.log(`e2e timings:\n  ${timings.join('\n  ')}`);
 });
 
-describe('OpenVPN end to end (real openvpn in network namespaces)', () => {
+describe('OpenVPN end to end (the gateway pod in the image, real clients, network namespaces)', () => {
+  it('runs the server’s openvpn inside the container’s root filesystem, not the host’s', () => {
+    const inServerNamespace = net.sh(['ip', 'netns', 'pids', ns['server']!]).split('\n').filter(Boolean);
+    const roots = inServerNamespace
+      .filter((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'openvpn')
+      .map((pid) => readlinkSync(`/proc/${pid}/root`));
+    const containerRoot = `${join(dir, 'pod', 'containers', pod.containerNames[0]!)}-\\d+/root`;
+    expect(roots).toStrictEqual([expect.stringMatching(new RegExp(`^${containerRoot}$`))]);
+  });
+
   it('connects a client with a CCD entry at exactly its static address, with the pushed route, to the pod network', async () => {
     startClient('a');
     timed('client a connect', await waitForLog(clientLog('a'), INIT_DONE, 30_000));
@@ -242,19 +275,14 @@ describe('OpenVPN end to end (real openvpn in network namespaces)', () => {
   });
 
   it('reaches an HTTP server on the client tunnel address through a port mapping, and follows a mapping change', async () => {
-    net.start(
-      ns['a']!,
-      ['node', '-e', "require('http').createServer((q, s) => s.end('branch-a')).listen(80, '10.140.0.2')"],
-      join(dir, 'branch-a-web.log'),
-    );
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await webServer(ns['a']!, '10.140.0.2', 80, 'branch-a', 'branch-a-web');
     let t = Date.now();
     expect(curl(ns['outside']!, `http://${SERVER_PUBLIC}:8081/`)).toBe('branch-a');
     timed('outside → 8081 → client a:80', Date.now() - t);
 
     t = Date.now();
     atomicWrite(
-      join(root, 'port-mappings', 'mappings.txt'),
+      join(pod.hostPath(POD_PATHS.portMappingsDir), CONFIG_KEYS.mappings),
       renderPortMappingsFile([
         { port: 8082, client: 'a', clientIp: '10.140.0.2', targetPort: 80, protocol: 'tcp' },
       ]),
@@ -272,7 +300,7 @@ describe('OpenVPN end to end (real openvpn in network namespaces)', () => {
     const t = Date.now();
     // revocation as the API does it: CRL re-signed (atomic replace) and the CCD entry removed
     writeCrl(['r', 'a']);
-    unlinkSync(join(root, 'ccd', 'a'));
+    unlinkSync(join(pod.hostPath(POD_PATHS.ccdDir), 'a'));
     timed(
       'live session of a dropped by the watcher',
       await waitForLog(serverLog(), /dropping a: no CCD entry/, 15_000, from),

@@ -2,7 +2,8 @@
  * A local HTTP server answering the Durable Functions extension's HTTP API as the durable-functions
  * client calls it when the host gives it an `rpcBaseUrl` (out-of-process languages):
  * `POST orchestrators/{name}[/{instanceId}]` starts an instance (202 + its management URLs; 409 when
- * an instance with that id is still active), `GET instances/{id}` answers its status (404 when unknown).
+ * an instance with that id is still active), `GET instances/{id}` answers its status (404 when unknown),
+ * `POST instances/{id}/raiseEvent/{name}` records an event (202; 410 once the instance is not running).
  * Instances never run here: a test moves them between runtime statuses itself.
  */
 import { randomUUID } from 'node:crypto';
@@ -25,6 +26,8 @@ const ACTIVE = new Set(['Pending', 'Running', 'ContinuedAsNew', 'Suspended']);
 export class DurableExtensionServer {
   readonly instances = new Map<string, FakeInstance>();
   readonly requests: string[] = [];
+  /** Events raised on running instances, in order. */
+  readonly events: { instanceId: string; name: string; input: unknown }[] = [];
   /** Status codes to answer the next matching requests with instead of serving them. */
   readonly faults: { method: string; pathPrefix: string; status: number; then?: () => void }[] = [];
   private server: Server | undefined;
@@ -102,6 +105,19 @@ export class DurableExtensionServer {
         id: instanceId,
         statusQueryGetUri: `${this.base}/durabletask/instances/${instanceId}`,
       });
+    }
+    const raise = /^instances\/([^/]+)\/raiseEvent\/([^/]+)$/.exec(path);
+    if (req.method === 'POST' && raise) {
+      const instance = this.instances.get(raise[1] ?? '');
+      if (!instance) return send(404);
+      // The extension accepts events for running instances only (410 Gone otherwise).
+      if (!ACTIVE.has(instance.runtimeStatus)) return send(410);
+      this.events.push({
+        instanceId: instance.instanceId,
+        name: raise[2] ?? '',
+        input: JSON.parse(body) as unknown,
+      });
+      return send(202);
     }
     const status = /^instances\/([^/]+)$/.exec(path);
     if (req.method === 'GET' && status) {

@@ -43,14 +43,15 @@ export class MemorySecretStore implements SecretStore {
       this.clients.set(`${gateway}/${client}`, { ...entry, info: { ...entry.info, enabled: false } });
     return Promise.resolve();
   }
-  listClients(gateway: string): Promise<ClientSecretInfo[]> {
+  listClients(gateway: string, clients: readonly string[]): Promise<ClientSecretInfo[]> {
     return Promise.resolve(
-      [...this.clients.values()].filter((c) => c.info.gateway === gateway).map((c) => c.info),
+      [...new Set(clients)].flatMap((client) => this.clients.get(`${gateway}/${client}`)?.info ?? []),
     );
   }
-  deleteGateway(gateway: string): Promise<void> {
+  /** Deletes only what it is told, as Key Vault does: a client left out of the state stays behind. */
+  deleteGateway(gateway: string, clients: readonly string[]): Promise<void> {
     this.cas.delete(gateway);
-    for (const key of [...this.clients.keys()]) if (key.startsWith(`${gateway}/`)) this.clients.delete(key);
+    for (const client of clients) this.clients.delete(`${gateway}/${client}`);
     return Promise.resolve();
   }
 }

@@ -29,7 +29,7 @@ describe('crlTimer', () => {
   it('fails the run (so it is visible and retried) when a gateway could not be refreshed', async () => {
     const h = makeHarness();
     await putGateway(h.deps, 'gw', {});
-    await h.secrets.deleteGateway('gw');
+    await h.secrets.deleteGateway('gw', []);
     h.setNow(new Date('2026-12-20T12:00:00Z'));
     await expect(
       makeCrlTimerHandler({ deps: () => Promise.resolve(h.deps) })(

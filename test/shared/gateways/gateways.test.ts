@@ -7,6 +7,11 @@ import {
   putGateway,
   restartGateway,
 } from '../../../shared/gateways/gateways.js';
+import { manifestInputOf } from '../../../shared/gateways/gateway-objects.js';
+import { readServerPki } from '../../../shared/gateways/gateway-pki.js';
+import { readState } from '../../../shared/gateways/gateway-state.js';
+import { configHash } from '../../../shared/kube/manifests.js';
+import { gatewayActivities } from '../../../shared/operations/activities.js';
 import { readCertificateInfo } from '../../../shared/pki/index.js';
 import { makeHarness } from './harness.js';
 
@@ -67,12 +72,28 @@ describe('putGateway', () => {
       'vpn.aks-gateways.io/config-hash'
     ];
     expect(hashAfter).toBe(hashBefore);
-    expect(roll?.kind === 'roll' && roll.request.configHash).not.toBe(hashBefore);
-    expect(roll?.kind === 'roll' && roll.request).toMatchObject({
+    expect(roll?.kind === 'roll' && roll.request).toStrictEqual({
       gateway: 'gw',
       force: false,
       reason: 'config-change',
     });
+    // WHEN the roll begins THEN it moves the pod template to the hash of the manifests built from the
+    // new state and the deployed PKI (the builder's hash, tested for what it covers in manifests.test.ts)
+    const begun = await gatewayActivities(h.deps).beginRoll({
+      gateway: 'gw',
+      force: false,
+      restartedAt: '2026-11-22T12:00:00.000Z',
+    });
+    const state = await readState(h.cluster, 'gw');
+    const pki = await readServerPki(h.deps, 'gw');
+    const expected = configHash(manifestInputOf(h.deps, state, pki!));
+    expect(begun).toStrictEqual({ targetHash: expected, changed: true });
+    expect(expected).not.toBe(hashBefore);
+    expect(
+      (await h.cluster.readRollout('vpn-gw', 'openvpn')).templateAnnotations[
+        'vpn.aks-gateways.io/config-hash'
+      ],
+    ).toBe(expected);
   });
 
   it('applies a change the server does not read (client validity, load balancer ranges) without a roll', async () => {
@@ -148,7 +169,7 @@ describe('putGateway', () => {
     const h = makeHarness();
     await putGateway(h.deps, 'gw', {});
     // an interrupted creation: the CA and the PKI Secret are gone, no client was issued
-    await h.secrets.deleteGateway('gw');
+    await h.secrets.deleteGateway('gw', []);
     await h.cluster.delete({ kind: 'Secret', namespace: 'vpn-gw', name: 'server-pki' });
     const repaired = await putGateway(h.deps, 'gw', {});
     expect(repaired.created).toBe(false);

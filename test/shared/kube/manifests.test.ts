@@ -126,7 +126,7 @@ describe('buildGatewayManifests', () => {
       {
         name: 'enable-forwarding',
         image: 'example.azurecr.io/openvpn:2.6',
-        command: ['sh', '-c', 'sysctl -w net.ipv4.ip_forward=1'],
+        command: ['sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward'],
         securityContext: { privileged: true },
         resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '32Mi' } },
       },

@@ -67,7 +67,7 @@ describe('DurableOperations through the real durable-functions client and the ex
   afterAll(() => extension.stop());
 
   it('starts a roll under the instance id roll-<gateway>, joins it while active, starts it again once done', async () => {
-    const request = { gateway: 'gw', reason: 'restart', force: true, configHash: 'abc' };
+    const request = { gateway: 'gw', reason: 'restart', force: true };
     expect(await operations.startRoll(request)).toBe('roll-gw');
     const instance = extension.instances.get('roll-gw');
     expect(instance).toMatchObject({
@@ -77,8 +77,18 @@ describe('DurableOperations through the real durable-functions client and the ex
     });
     instance!.runtimeStatus = 'Running';
     extension.requests.length = 0;
-    expect(await operations.startRoll({ ...request, reason: 'port-mappings' })).toBe('roll-gw');
-    expect(extension.requests).toStrictEqual(['GET instances/roll-gw']);
+    expect(await operations.startRoll({ ...request, reason: 'port-mappings', force: false })).toBe('roll-gw');
+    // joined: the roll is told, so it drains the request before it completes
+    expect(extension.requests).toStrictEqual([
+      'GET instances/roll-gw',
+      'POST instances/roll-gw/raiseEvent/rollRequested',
+      'GET instances/roll-gw',
+    ]);
+    expect(extension.events.at(-1)).toStrictEqual({
+      instanceId: 'roll-gw',
+      name: 'rollRequested',
+      input: { force: false },
+    });
     expect(await operations.getOperation('roll-gw')).toMatchObject({
       kind: 'roll',
       gateway: 'gw',
@@ -90,6 +100,38 @@ describe('DurableOperations through the real durable-functions client and the ex
     expect(extension.instances.get('roll-gw')).toMatchObject({
       runtimeStatus: 'Pending',
       input: { reason: 'config-change' },
+    });
+  });
+
+  it('starts a new roll when the one it joined completed before taking its request', async () => {
+    const now = new Date().toISOString();
+    extension.instances.set('roll-late', {
+      name: 'rollGatewayOrchestrator',
+      instanceId: 'roll-late',
+      runtimeStatus: 'Running',
+      input: { gateway: 'late' },
+      output: null,
+      createdTime: now,
+      lastUpdatedTime: now,
+    });
+    // the roll completes between the status read and the event: the extension answers 410 Gone
+    extension.faults.push({
+      method: 'POST',
+      pathPrefix: 'instances/roll-late/raiseEvent',
+      status: 410,
+      then: () => (extension.instances.get('roll-late')!.runtimeStatus = 'Completed'),
+    });
+    extension.requests.length = 0;
+    expect(await operations.startRoll({ gateway: 'late', reason: 'restart', force: true })).toBe('roll-late');
+    expect(extension.requests).toStrictEqual([
+      'GET instances/roll-late',
+      'POST instances/roll-late/raiseEvent/rollRequested',
+      'GET instances/roll-late',
+      'POST orchestrators/rollGatewayOrchestrator/roll-late',
+    ]);
+    expect(extension.instances.get('roll-late')).toMatchObject({
+      runtimeStatus: 'Pending',
+      input: { reason: 'restart', force: true },
     });
   });
 
@@ -112,9 +154,7 @@ describe('DurableOperations through the real durable-functions client and the ex
       then: () => (extension.instances.get('roll-race')!.runtimeStatus = 'Running'),
     });
     extension.requests.length = 0;
-    expect(
-      await operations.startRoll({ gateway: 'race', reason: 'restart', force: true, configHash: 'x' }),
-    ).toBe('roll-race');
+    expect(await operations.startRoll({ gateway: 'race', reason: 'restart', force: true })).toBe('roll-race');
     expect(extension.requests).toStrictEqual([
       'GET instances/roll-race',
       'POST orchestrators/rollGatewayOrchestrator/roll-race',

@@ -4,10 +4,12 @@ import type { Activity } from '../../../shared/operations/activities.js';
 import type { RollInput, Timing } from '../../../shared/operations/orchestrators.js';
 import {
   ACTIVITY,
+  ROLL_REQUESTED_EVENT,
   deleteOrchestrator,
   provisionOrchestrator,
   rollOrchestrator,
 } from '../../../shared/operations/orchestrators.js';
+import type { RaisedEvent } from '../../../shared/operations/replay-engine.js';
 import { runOrchestration } from '../../../shared/operations/replay-engine.js';
 
 const timing: Timing = { pollSeconds: 5, timeoutSeconds: 60, activityAttempts: 3, retryDelaySeconds: 2 };
@@ -65,6 +67,49 @@ function rollActivities(o: { pollsUntilComplete: number; failure?: string; chang
 }
 
 const rollInput: RollInput = { gateway: 'gw', reason: 'config-change', force: false, timing };
+
+describe('rollOrchestrator: a request that joins the running roll (external event)', () => {
+  const run = (raisedBefore?: (episode: number) => RaisedEvent[]) => {
+    const { activities, calls } = rollActivities({ pollsUntilComplete: 3 });
+    return runOrchestration(rollOrchestrator, {
+      name: 'roll',
+      instanceId: 'roll-gw',
+      input: rollInput,
+      activities,
+      ...virtualClock(),
+      ...(raisedBefore ? { raisedBefore } : {}),
+    }).then((result) => ({ result, begins: calls.filter((c) => c.startsWith('begin')) }));
+  };
+
+  it('rolls once more, forced, whatever replay step before its final one a restart joins at', async () => {
+    // GIVEN the episodes of a roll nobody joins
+    const alone = await run();
+    expect(alone.result).toMatchObject({ status: 'Succeeded', generations: 1 });
+    expect(alone.result.episodes).toBeGreaterThan(5);
+    // WHEN a restart joins before each of its replay steps in turn, up to the final episode (the one in
+    // which the drain's timer has fired: a request arriving then finds the instance completing, and
+    // DurableOperations starts a new roll once it sees it completed)
+    for (let step = 1; step < alone.result.episodes; step += 1) {
+      const joined = await run((episode) =>
+        episode === step ? [{ name: ROLL_REQUESTED_EVENT, input: { force: true } }] : [],
+      );
+      // THEN that roll starts one more round, forced, and then completes
+      expect({ step, status: joined.result.status, generations: joined.result.generations }).toStrictEqual({
+        step,
+        status: 'Succeeded',
+        generations: 2,
+      });
+      expect(joined.begins.at(-1)).toContain('"force":true');
+      expect(joined.result.output).toMatchObject({ rounds: 2 });
+    }
+  });
+
+  it('completes without another round when nobody joins', async () => {
+    const { result, begins } = await run(() => []);
+    expect(result).toMatchObject({ status: 'Succeeded', generations: 1, output: { rounds: 1 } });
+    expect(begins).toHaveLength(1);
+  });
+});
 
 describe('rollOrchestrator through the durable-functions executor', () => {
   it('sets the hash, polls on durable timers until complete, and succeeds', async () => {
@@ -225,13 +270,14 @@ describe('provision and delete orchestrators', () => {
     expect(result).toMatchObject({ status: 'Succeeded', output: { gateway: 'gw', address: '203.0.113.7' } });
   });
 
-  it('deletes the namespace, waits until it is gone, then deletes the secrets', async () => {
-    const calls: string[] = [];
+  it('reads the client names, deletes the namespace, waits until it is gone, then deletes the secrets by those names', async () => {
+    const calls: unknown[] = [];
     let checks = 0;
     const activities: Record<string, Activity> = {
+      [ACTIVITY.readClientNames]: () => Promise.resolve(calls.push('read names') && ['site-a', 'site-b']),
       [ACTIVITY.deleteNamespace]: () => Promise.resolve(calls.push('delete ns')),
       [ACTIVITY.namespaceGone]: () => Promise.resolve(++checks >= 2),
-      [ACTIVITY.deleteSecrets]: () => Promise.resolve(calls.push('delete secrets')),
+      [ACTIVITY.deleteSecrets]: (input) => Promise.resolve(calls.push(['delete secrets', input])),
     };
     const result = await runOrchestration(deleteOrchestrator, {
       name: 'delete',
@@ -241,7 +287,11 @@ describe('provision and delete orchestrators', () => {
       ...virtualClock(),
     });
     expect(result.status).toBe('Succeeded');
-    expect(calls).toStrictEqual(['delete ns', 'delete secrets']);
+    expect(calls).toStrictEqual([
+      'read names',
+      'delete ns',
+      ['delete secrets', { gateway: 'gw', clients: ['site-a', 'site-b'] }],
+    ]);
   });
 });
 

@@ -13,6 +13,7 @@ import type { Composition } from '../../../shared/composition.js';
 import { USE_CASES } from '../../../shared/composition.js';
 import { loadConfig } from '../../../shared/config.js';
 import type { ClusterPort } from '../../../shared/model/cluster-port.js';
+import { findState } from '../../../shared/gateways/gateway-state.js';
 import { KubeCluster } from '../../../shared/kube/kube-cluster.js';
 import { DirectorySecretStore } from '../../../shared/secrets/directory-store.js';
 import type { SecretStore } from '../../../shared/model/secret-store.js';
@@ -176,7 +177,9 @@ export interface ApiBackend {
 
 async function storedThrough(cluster: ClusterPort, secrets: SecretStore, gateway: string) {
   const ccd = await cluster.readConfigMap(`vpn-${gateway}`, 'ccd');
-  const clients = await secrets.listClients(gateway);
+  // The store is asked by name, as the product asks it: the names the state holds.
+  const state = await findState(cluster, gateway);
+  const clients = await secrets.listClients(gateway, state?.clients.map((c) => c.name) ?? []);
   return { ccd: { ...ccd?.data }, secretClients: clients.map((c) => c.client).sort() };
 }
 

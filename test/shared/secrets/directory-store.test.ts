@@ -19,31 +19,27 @@ import { describeSecretStoreContract } from './secret-store-contract.js';
 // not retry: a local filesystem has no throttling, 5xx or dropped connections. So the contract generates
 // no paged-store, soft-deleting-store or retrying-store cases for it; an outage it gets, made real by
 // putting a plain file where the store's directory was.
-describeSecretStoreContract(
-  'directory',
-  { pagedListing: false, softDelete: false, retriedFaults: [] },
-  () => {
-    const directory = join(mkdtempSync(join(tmpdir(), 'secrets-')), 'store');
-    const away = `${directory}.away`;
-    return Promise.resolve({
-      store: new DirectorySecretStore({ directory }),
-      reopen: () => new DirectorySecretStore({ directory }),
-      close: () => Promise.resolve(rmSync(join(directory, '..'), { recursive: true, force: true })),
-      faults: {
-        startOutage: () => {
-          renameSync(directory, away);
-          writeFileSync(directory, 'not a directory');
-        },
-        clear: () => {
-          if (!existsSync(away)) return;
-          rmSync(directory, { force: true });
-          renameSync(away, directory);
-        },
-        outageError: { type: InternalError, fields: { code: 'internal' } },
+describeSecretStoreContract('directory', { softDelete: false, retriedFaults: [] }, () => {
+  const directory = join(mkdtempSync(join(tmpdir(), 'secrets-')), 'store');
+  const away = `${directory}.away`;
+  return Promise.resolve({
+    store: new DirectorySecretStore({ directory }),
+    reopen: () => new DirectorySecretStore({ directory }),
+    close: () => Promise.resolve(rmSync(join(directory, '..'), { recursive: true, force: true })),
+    faults: {
+      startOutage: () => {
+        renameSync(directory, away);
+        writeFileSync(directory, 'not a directory');
       },
-    });
-  },
-);
+      clear: () => {
+        if (!existsSync(away)) return;
+        rmSync(directory, { force: true });
+        renameSync(away, directory);
+      },
+      outageError: { type: InternalError, fields: { code: 'internal' } },
+    },
+  });
+});
 
 describe('DirectorySecretStore files', () => {
   it('are 0600 in 0700 per-gateway directories, with no temp files left behind', async () => {
@@ -82,7 +78,7 @@ describe('DirectorySecretStore files', () => {
       );
       writeFileSync(join(directory, 'gw', 'ca.json.0a1b2c3d4e5f.tmp'), '{"ca":');
       // WHEN the store restarts and is read
-      expect(await new DirectorySecretStore({ directory }).listClients('gw')).toStrictEqual([]);
+      expect(await new DirectorySecretStore({ directory }).listClients('gw', ['c1'])).toStrictEqual([]);
       // THEN no temp file is left
       expect(readdirSync(directory, { recursive: true, encoding: 'utf8' }).sort()).toStrictEqual([
         'gw',

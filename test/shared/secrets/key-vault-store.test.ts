@@ -30,18 +30,13 @@ const transientFaults: Record<TransientFault, Omit<KvFault, 'path'>> = {
 
 describeSecretStoreContract(
   'key vault',
-  { pagedListing: true, softDelete: true, retriedFaults: ['throttled', 'server-error', 'connection-reset'] },
+  { softDelete: true, retriedFaults: ['throttled', 'server-error', 'connection-reset'] },
   async () => {
     const kv = await startFakeKeyVault({ pageSize: 3 });
     return {
       store: storeFor(kv),
       reopen: () => storeFor(kv),
       close: () => kv.close(),
-      paging: {
-        pageSize: 3,
-        listRequests: () =>
-          kv.requests.filter((r) => r.method === 'GET' && /^\/secrets\?/.test(r.path)).length,
-      },
       softDelete: {
         deletedOf: (gateway) =>
           [...kv.deleted.values()].filter((d) => d.versions.at(-1)?.tags?.['gateway'] === gateway).length,
@@ -74,7 +69,7 @@ describe('KeyVaultSecretStore on the wire', () => {
   it('a recovery that fails on a Key Vault outage is a transient UpstreamError, not "cannot be recovered"', async () => {
     const store = storeFor(kv, 1);
     await store.putCa('outage', { certPem: 'c', keyPem: 'k' });
-    await store.deleteGateway('outage');
+    await store.deleteGateway('outage', []);
     const fault = kv.addFault({
       method: 'POST',
       path: /^\/deletedsecrets\/[^/]+\/recover$/,
@@ -133,7 +128,7 @@ describe('KeyVaultSecretStore on the wire', () => {
     expect(error).toBeInstanceOf(InternalError);
     expect((error as Error).message).toMatch(/is tagged .*someone-else.*not as the item its name is for/);
     // nor counts it as the other gateway's: deleting that gateway leaves it alone
-    await store.deleteGateway('someone-else');
+    await store.deleteGateway('someone-else', []);
     expect(kv.secrets.has(secretName('tagged'))).toBe(true);
   });
 
@@ -160,7 +155,7 @@ describe('KeyVaultSecretStore on the wire', () => {
     });
     const before = kv.requests.length;
     try {
-      await store.deleteGateway('racing');
+      await store.deleteGateway('racing', ['c1', 'c2']);
     } finally {
       kv.clearFaults();
     }
@@ -168,10 +163,73 @@ describe('KeyVaultSecretStore on the wire', () => {
     const notFound = kv.requests.slice(before).filter((r) => r.method === 'DELETE' && r.status === 404);
     expect(notFound.map((r) => r.path.split('?')[0])).toStrictEqual([`/secrets/${deletedMeanwhile[0]}`]);
     expect(await store.getCa('racing')).toBeUndefined();
-    expect(await store.listClients('racing')).toStrictEqual([]);
+    expect(await store.listClients('racing', ['c1', 'c2'])).toStrictEqual([]);
     expect([...kv.deleted.keys()].filter((n) => n.startsWith('racing--')).sort()).toStrictEqual(
       [secretName('racing'), secretName('racing', 'c1'), secretName('racing', 'c2')].sort(),
     );
+  });
+
+  describe("a gateway's secrets, by the names in its state", () => {
+    const info = (serial: string) => ({ serial, notAfter: '2027-01-01T00:00:00.000Z' });
+    const material = { certPem: 'c', profile: 'p' };
+    /** The requests made since `from`, as `METHOD /path` without the query and the challenge round. */
+    const madeSince = (from: number) =>
+      kv.requests
+        .slice(from)
+        .filter((r) => r.status !== 401)
+        .map((r) => `${r.method} ${r.path.split('?')[0] ?? ''}`);
+    const vaultListings = (made: string[]) =>
+      made.filter((r) => r === 'GET /secrets' || r === 'GET /secrets/');
+
+    beforeAll(async () => {
+      // GIVEN a vault where 24 secrets are other gateways', and gateway `mine` has a CA and 3 clients,
+      // `c` re-issued twice and `b` revoked
+      const store = storeFor(kv);
+      for (let i = 0; i < 24; i += 1) await store.putClient(`other-${i % 4}`, `x${i}`, material, info('01'));
+      await store.putCa('mine', { certPem: 'c', keyPem: 'k' });
+      for (const client of ['a', 'b', 'c']) await store.putClient('mine', client, material, info('0a'));
+      for (const serial of ['0b', '0c']) await store.putClient('mine', 'c', material, info(serial));
+      await store.revokeClient('mine', 'b');
+    });
+
+    it('lists them with one request per named client and never lists the vault', async () => {
+      const before = kv.requests.length;
+      // WHEN the store lists the clients the state names (one of which it never stored)
+      const listed = await storeFor(kv).listClients('mine', ['a', 'b', 'c', 'absent']);
+      // THEN it finds each with its latest serial and whether it is enabled
+      expect(listed.sort((x, y) => x.client.localeCompare(y.client))).toStrictEqual([
+        { gateway: 'mine', client: 'a', ...info('0a'), enabled: true },
+        { gateway: 'mine', client: 'b', ...info('0a'), enabled: false },
+        { gateway: 'mine', client: 'c', ...info('0c'), enabled: true },
+      ]);
+      // by reading the versions of those four names, one request each, and nothing else
+      const made = madeSince(before);
+      expect(vaultListings(made)).toStrictEqual([]);
+      expect(made.sort()).toStrictEqual(
+        ['a', 'b', 'c', 'absent'].map((c) => `GET /secrets/${secretName('mine', c)}/versions`).sort(),
+      );
+    });
+
+    it('deletes the CA and the named clients only, by name, and never lists the vault', async () => {
+      const others = [...kv.secrets.keys()].filter((n) => n.startsWith('other-'));
+      const before = kv.requests.length;
+      // WHEN the gateway is deleted with the names its state held
+      await storeFor(kv).deleteGateway('mine', ['a', 'b', 'c', 'absent']);
+      // THEN one DELETE per name (the absent one a tolerated 404), then the polls of those deletions
+      const made = madeSince(before);
+      expect(vaultListings(made)).toStrictEqual([]);
+      const names = [secretName('mine'), ...['a', 'b', 'c', 'absent'].map((c) => secretName('mine', c))];
+      expect(made.filter((r) => r.startsWith('DELETE')).sort()).toStrictEqual(
+        names.map((n) => `DELETE /secrets/${n}`).sort(),
+      );
+      expect(
+        made.every((r) => r.startsWith('DELETE ') || names.some((n) => r === `GET /deletedsecrets/${n}`)),
+      ).toBe(true);
+      // and the other gateways' 24 secrets are untouched
+      expect([...kv.secrets.keys()].filter((n) => n.startsWith('other-'))).toStrictEqual(others);
+      expect(others).toHaveLength(24);
+      expect([...kv.secrets.keys()].filter((n) => n.startsWith('mine--'))).toStrictEqual([]);
+    });
   });
 
   it('answers the challenge before sending a token', () => {

@@ -1,11 +1,11 @@
 /**
  * The SecretStore contract, written once and run against every adapter.
  *
- * Some behaviours only some stores have (paged listings, soft delete, retried transient faults). A store
+ * Some behaviours only some stores have (soft delete, retried transient faults). A store
  * declares them in `behaviours` when the suite is registered, and cases for behaviours it lacks are not
  * generated for it at all (never registered as skipped); each such case names its behaviour in its title.
- * Every store gets the cases that make sense everywhere: many clients listed completely, delete and
- * re-create, and an outage of the backing store.
+ * Every store gets the cases that make sense everywhere: many clients listed completely by name, delete
+ * and re-create, and an outage of the backing store.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DomainError } from '../../../shared/errors.js';
@@ -16,8 +16,6 @@ import type { SecretStore } from '../../../shared/model/secret-store.js';
 export type TransientFault = 'throttled' | 'server-error' | 'connection-reset';
 
 export interface SecretStoreBehaviours {
-  /** Listings come in pages the store must follow (a `paging` hook is required). */
-  readonly pagedListing: boolean;
   /** Deleted items stay recoverable for a while (a `softDelete` hook is required). */
   readonly softDelete: boolean;
   /** Transient faults the store retries (`faults.failNext` is required when not empty). */
@@ -29,11 +27,6 @@ export interface SecretStoreTarget {
   /** A second store over the same backing data (a restart). */
   reopen(): SecretStore;
   close(): Promise<void>;
-  readonly paging?: {
-    readonly pageSize: number;
-    /** Listing requests (pages) the backend has answered so far. */
-    listRequests(): number;
-  };
   readonly softDelete?: {
     /** How many items of the gateway are soft-deleted (recoverable). */
     deletedOf(gateway: string): number;
@@ -75,7 +68,6 @@ export function describeSecretStoreContract(
   start: () => Promise<SecretStoreTarget>,
 ): void {
   const declared = [
-    behaviours.pagedListing ? 'paged listing' : 'unpaged listing',
     behaviours.softDelete ? 'soft delete' : 'hard delete',
     behaviours.retriedFaults.length ? `retries ${behaviours.retriedFaults.join(', ')}` : 'no retries',
   ];
@@ -117,43 +109,36 @@ export function describeSecretStoreContract(
       await t.store.revokeClient('gw-a', 'c1');
       await t.store.revokeClient('gw-a', 'nobody');
       expect(await t.store.getClient('gw-a', 'c1')).toBeUndefined();
-      const listed = (await t.store.listClients('gw-a')).sort((a, b) => a.client.localeCompare(b.client));
+      const listed = (await t.store.listClients('gw-a', ['c1', 'c2', 'nobody'])).sort((a, b) =>
+        a.client.localeCompare(b.client),
+      );
       expect(listed).toStrictEqual([
         { gateway: 'gw-a', client: 'c1', serial: '0a', notAfter: '2027-11-22T12:00:00.000Z', enabled: false },
         { gateway: 'gw-a', client: 'c2', serial: '0b', notAfter: '2027-11-22T12:00:00.000Z', enabled: true },
       ]);
     });
 
-    describe('paging', () => {
-      it('every store: lists all 30 clients of a gateway, and only that gateway', async () => {
+    describe('many clients', () => {
+      it('every store: lists all 30 named clients of a gateway, only those it holds, and only that gateway', async () => {
         for (let i = 0; i < 30; i += 1)
           await t.store.putClient('gw-b', `c${i}`, bundle(String(i)), {
             serial: `${i + 10}`,
             notAfter: '2027-11-22T12:00:00.000Z',
           });
-        const listed = await t.store.listClients('gw-b');
-        expect(listed.map((c) => c.client).sort()).toStrictEqual(
-          Array.from({ length: 30 }, (_, i) => `c${i}`).sort(),
-        );
+        const names = Array.from({ length: 30 }, (_, i) => `c${i}`);
+        const listed = await t.store.listClients('gw-b', [...names, 'never-issued', 'c0']);
+        expect(listed.map((c) => c.client).sort()).toStrictEqual([...names].sort());
         expect(listed.every((c) => c.gateway === 'gw-b' && c.enabled)).toBe(true);
-        expect(await t.store.listClients('gw-a')).toHaveLength(2);
+        expect(await t.store.listClients('gw-a', names)).toHaveLength(2);
       });
-
-      if (behaviours.pagedListing)
-        it('paged stores only: follows every page of the listing to the last', async () => {
-          const paging = need(t.paging, 'pagedListing');
-          const before = paging.listRequests();
-          expect(await t.store.listClients('gw-b')).toHaveLength(30);
-          // At least the pages 30 clients fill; more when other gateways' items share the listing.
-          expect(paging.listRequests() - before).toBeGreaterThanOrEqual(Math.ceil(30 / paging.pageSize));
-        });
     });
 
     it('deletes everything of a gateway, tolerating what is already gone, and can re-create it', async () => {
-      await t.store.deleteGateway('gw-b');
-      await t.store.deleteGateway('gw-b');
-      await t.store.deleteGateway('never-existed');
-      expect(await t.store.listClients('gw-b')).toStrictEqual([]);
+      const names = Array.from({ length: 30 }, (_, i) => `c${i}`);
+      await t.store.deleteGateway('gw-b', names);
+      await t.store.deleteGateway('gw-b', names);
+      await t.store.deleteGateway('never-existed', ['c1']);
+      expect(await t.store.listClients('gw-b', names)).toStrictEqual([]);
       expect(await t.store.getClient('gw-b', 'c1')).toBeUndefined();
       await t.store.putClient('gw-b', 'c1', bundle('again'), {
         serial: '99',
@@ -171,14 +156,18 @@ export function describeSecretStoreContract(
       await t.store.putClient('a--b', 'c', bundle('a--b/c'), info);
       await t.store.putClient('a--b', 'd', bundle('a--b/d'), info);
 
-      expect((await t.store.listClients('a')).map((c) => [c.gateway, c.client])).toStrictEqual([['a', 'c']]);
-      await t.store.deleteGateway('a');
+      expect((await t.store.listClients('a', ['c', 'd'])).map((c) => [c.gateway, c.client])).toStrictEqual([
+        ['a', 'c'],
+      ]);
+      await t.store.deleteGateway('a', ['c', 'd']);
 
       expect(await t.store.getCa('a')).toBeUndefined();
-      expect(await t.store.listClients('a')).toStrictEqual([]);
+      expect(await t.store.listClients('a', ['c', 'd'])).toStrictEqual([]);
       expect(await t.store.getCa('a--b')).toStrictEqual({ certPem: 'ca-a--b', keyPem: 'key-a--b' });
       expect(await t.store.getClient('a--b', 'c')).toStrictEqual(bundle('a--b/c'));
-      expect((await t.store.listClients('a--b')).map((c) => [c.gateway, c.client]).sort()).toStrictEqual([
+      expect(
+        (await t.store.listClients('a--b', ['c', 'd'])).map((c) => [c.gateway, c.client]).sort(),
+      ).toStrictEqual([
         ['a--b', 'c'],
         ['a--b', 'd'],
       ]);
@@ -202,15 +191,17 @@ export function describeSecretStoreContract(
       await t.store.revokeClient(g1, c1);
       expect(await t.store.getClient(g1, c1)).toBeUndefined();
       expect(await t.store.getClient(g2, c1)).toStrictEqual(bundle('2/a'));
-      expect((await t.store.listClients(g1)).map((c) => [c.client, c.enabled]).sort()).toStrictEqual([
+      expect(
+        (await t.store.listClients(g1, [c1, c2])).map((c) => [c.client, c.enabled]).sort(),
+      ).toStrictEqual([
         [c1, false],
         [c2, true],
       ]);
-      await t.store.deleteGateway(g1);
+      await t.store.deleteGateway(g1, [c1, c2]);
       expect(await t.store.getCa(g1)).toBeUndefined();
-      expect(await t.store.listClients(g1)).toStrictEqual([]);
+      expect(await t.store.listClients(g1, [c1, c2])).toStrictEqual([]);
       expect(await t.store.getCa(g2)).toStrictEqual({ certPem: 'ca-2', keyPem: 'key-2' });
-      expect((await t.store.listClients(g2)).map((c) => c.client)).toStrictEqual([c1]);
+      expect((await t.store.listClients(g2, [c1, c2])).map((c) => c.client)).toStrictEqual([c1]);
     });
 
     it.each([
@@ -225,7 +216,10 @@ export function describeSecretStoreContract(
           : t.store.putClient(g!, c, bundle(n), { serial: '01', notAfter });
       const get = async ([g, c]: readonly string[]) =>
         c === undefined ? t.store.getCa(g!) : t.store.getClient(g!, c);
-      const clientsOf = async (g: string) => (await t.store.listClients(g)).map((c) => [c.gateway, c.client]);
+      // Every client name of both cases, asked of every gateway: only a gateway's own come back.
+      const names = ['y--ca', 'q--client--r', 'r'];
+      const clientsOf = async (g: string) =>
+        (await t.store.listClients(g, names)).map((c) => [c.gateway, c.client]);
       await put(first, 'first');
       await put(second, 'second');
 
@@ -235,10 +229,10 @@ export function describeSecretStoreContract(
       );
       expect(await clientsOf(first[0])).toStrictEqual([[...first]]);
       expect(await clientsOf(second[0])).toStrictEqual(second.length === 1 ? [] : [[...second]]);
-      await t.store.deleteGateway(second[0]);
+      await t.store.deleteGateway(second[0], names);
       expect(await get(second)).toBeUndefined();
       expect(await get(first)).toStrictEqual(bundle('first'));
-      await t.store.deleteGateway(first[0]);
+      await t.store.deleteGateway(first[0], names);
     });
 
     describe('soft delete', () => {
@@ -247,14 +241,14 @@ export function describeSecretStoreContract(
         await t.store.putClient('again', 'kept', bundle('old-kept'), { serial: '01', notAfter });
         await t.store.putClient('again', 'gone', bundle('old-gone'), { serial: '02', notAfter });
         await t.store.revokeClient('again', 'kept');
-        await t.store.deleteGateway('again');
+        await t.store.deleteGateway('again', ['kept', 'gone']);
 
         await t.store.putCa('again', { certPem: 'new', keyPem: 'new' });
         await t.store.putClient('again', 'kept', bundle('new-kept'), { serial: '03', notAfter });
         expect(await t.store.getCa('again')).toStrictEqual({ certPem: 'new', keyPem: 'new' });
         expect(await t.store.getClient('again', 'kept')).toStrictEqual(bundle('new-kept'));
         expect(await t.store.getClient('again', 'gone')).toBeUndefined();
-        expect(await t.store.listClients('again')).toStrictEqual([
+        expect(await t.store.listClients('again', ['kept', 'gone'])).toStrictEqual([
           { gateway: 'again', client: 'kept', serial: '03', notAfter, enabled: true },
         ]);
       });
@@ -264,7 +258,7 @@ export function describeSecretStoreContract(
           const softDelete = need(t.softDelete, 'softDelete');
           await t.store.putCa('recoverable', { certPem: 'old', keyPem: 'old' });
           await t.store.putClient('recoverable', 'c1', bundle('old'), { serial: '01', notAfter });
-          await t.store.deleteGateway('recoverable');
+          await t.store.deleteGateway('recoverable', ['c1']);
           expect(softDelete.deletedOf('recoverable')).toBe(2);
 
           await t.store.putCa('recoverable', { certPem: 'new', keyPem: 'new' });
@@ -277,7 +271,7 @@ export function describeSecretStoreContract(
         it('soft-deleting stores only: writing a soft-deleted name that cannot be recovered is a ConflictError saying so', async () => {
           const softDelete = need(t.softDelete, 'softDelete');
           await t.store.putCa('blocked', { certPem: 'old', keyPem: 'old' });
-          await t.store.deleteGateway('blocked');
+          await t.store.deleteGateway('blocked', []);
           softDelete.refuseRecovery();
           try {
             const error = await t.store.putCa('blocked', ca).catch((e: unknown) => e);
@@ -308,8 +302,8 @@ export function describeSecretStoreContract(
             ['putClient', () => t.store.putClient('outage', 'c2', bundle('2'), { serial: '02', notAfter })],
             ['getClient', () => t.store.getClient('outage', 'c1')],
             ['revokeClient', () => t.store.revokeClient('outage', 'c1')],
-            ['listClients', () => t.store.listClients('outage')],
-            ['deleteGateway', () => t.store.deleteGateway('outage')],
+            ['listClients', () => t.store.listClients('outage', ['c1'])],
+            ['deleteGateway', () => t.store.deleteGateway('outage', ['c1'])],
           ];
           for (const [operation, run] of operations) {
             const error = await run().then(
@@ -325,7 +319,7 @@ export function describeSecretStoreContract(
         }
         expect(await t.store.getCa('outage')).toStrictEqual(ca);
         expect(await t.store.getClient('outage', 'c1')).toStrictEqual(bundle('1'));
-        expect(await t.store.listClients('outage')).toStrictEqual([
+        expect(await t.store.listClients('outage', ['c1', 'c2'])).toStrictEqual([
           { gateway: 'outage', client: 'c1', serial: '01', notAfter, enabled: true },
         ]);
       });

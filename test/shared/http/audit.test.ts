@@ -4,10 +4,10 @@
  */
 import azureFunctions from '@azure/functions';
 import { describe, expect, it } from 'vitest';
-import { ALL_ROUTES } from '../../functions/routes.js';
-import { AUDIT_MESSAGE } from '../../shared/audit.js';
-import type { ApiOperationId } from '../../shared/api/routes.js';
-import { fakeApiContext, scriptedUseCases } from '../fakes/fake-use-cases.js';
+import { ALL_ROUTES } from '../../../functions/routes.js';
+import { AUDIT_MESSAGE } from '../../../shared/http/audit.js';
+import type { ApiOperationId } from '../../../shared/api/routes.js';
+import { fakeApiContext, scriptedUseCases } from '../../fakes/fake-use-cases.js';
 
 const { HttpRequest, InvocationContext } = azureFunctions;
 

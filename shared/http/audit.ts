@@ -1,6 +1,6 @@
 /**
  * The audit trail: every write the API is asked for (any method but GET and HEAD) is logged as ONE
- * structured event, whatever its outcome, by the route wrapper (shared/http/route.ts). The event names who
+ * structured event, whatever its outcome, by the route wrapper (route.ts). The event names who
  * asked (the Entra principal's name or app id when App Service Authentication fronts the app, else "function
  * key"), what (the operation id), the gateway and client it concerns, and the outcome; never a body, a
  * header value or key material. In Azure it lands in Application Insights' `traces`:
@@ -9,7 +9,7 @@
  *   | extend audit = parse_json(message).audit
  *   | project timestamp, audit.who, audit.operation, audit.gateway, audit.client, audit.outcome, audit.status
  */
-import type { Principal } from './auth.js';
+import type { Principal } from '../auth.js';
 
 /** First field of every audit line: what a log query filters on. */
 export const AUDIT_MESSAGE = 'audit';

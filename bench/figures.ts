@@ -1,0 +1,374 @@
+/**
+ * The figures of issue 12, each measured side by side with its floor and anchor in this one run (samples
+ * interleaved, so a loaded machine slows both sides alike and the ratio stays meaningful). Printed as a
+ * table and written to bench/results/latest.json. Nothing is asserted: no time fails anything.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { generateKeyPair, generateKeyPairSync, sign } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ALL_ROUTES } from '../functions/routes.js';
+import { loadConfig } from '../shared/config.js';
+import { issueClient, revokeClient } from '../shared/gateways/clients.js';
+import type { GatewayDeps } from '../shared/gateways/deps.js';
+import { updateState } from '../shared/gateways/gateway-state.js';
+import { putGateway } from '../shared/gateways/gateways.js';
+import { KubeCluster } from '../shared/kube/kube-cluster.js';
+import type { Logger } from '../shared/logging.js';
+import type { ClientRecord } from '../shared/model/gateway.js';
+import { InProcessOperations } from '../shared/operations/in-process-operations.js';
+import { buildCrl, createCa, issueClientCert, randomSerial } from '../shared/pki/index.js';
+import { startSandboxKubeApiServer } from '../shared/sandbox/kube-api-server.js';
+import { DirectorySecretStore } from '../shared/secrets/directory-store.js';
+
+const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const keygen = promisify(generateKeyPair);
+const EASYRSA = '/usr/share/easy-rsa/easyrsa';
+
+const now = () => performance.now();
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+async function time(fn: () => unknown): Promise<number> {
+  const t = now();
+  await fn();
+  return now() - t;
+}
+/** `n` rounds of every function in turn (interleaved), the median of each. */
+async function sideBySide(n: number, fns: (() => unknown)[]): Promise<number[]> {
+  const samples = fns.map(() => [] as number[]);
+  for (let i = 0; i < n; i += 1) for (const [j, fn] of fns.entries()) samples[j]!.push(await time(fn));
+  return samples.map(median);
+}
+
+interface Row {
+  readonly figure: string;
+  readonly ms: number;
+  readonly floor?: { readonly what: string; readonly ms: number };
+  readonly anchor?: { readonly what: string; readonly ms: number };
+  readonly ratio?: { readonly of: string; readonly value: number };
+  readonly goal: string;
+  readonly met: boolean;
+  readonly extra?: Record<string, unknown>;
+}
+const rows: Row[] = [];
+
+function ensureEasyRsa(): boolean {
+  if (existsSync(EASYRSA)) return true;
+  const apt = spawnSync('apt-get', ['install', '-y', '-q', 'easy-rsa'], { stdio: 'ignore' });
+  return apt.status === 0 && existsSync(EASYRSA);
+}
+
+/** easy-rsa's own commands in a fresh PKI: build-client-full, and import-req + sign-req of a CSR. */
+function easyRsa(rounds: number): { buildClientFull: number; signReq: number } | undefined {
+  if (!ensureEasyRsa()) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'easyrsa-'));
+  const env = { ...process.env, EASYRSA_PKI: join(dir, 'pki'), EASYRSA_BATCH: '1' };
+  const run = (...args: string[]) => execFileSync(EASYRSA, args, { env, cwd: dir, stdio: 'ignore' });
+  try {
+    run('init-pki');
+    run('--days=3650', '--req-cn=bench', 'build-ca', 'nopass');
+    const full: number[] = [];
+    const signReq: number[] = [];
+    for (let i = 0; i < rounds; i += 1) {
+      let t = now();
+      run('build-client-full', `full-${i}`, 'nopass');
+      full.push(now() - t);
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-new',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-keyout',
+          join(dir, `r${i}.key`),
+          '-out',
+          join(dir, `r${i}.req`),
+          '-subj',
+          `/CN=req-${i}`,
+        ],
+        { stdio: 'ignore' },
+      );
+      t = now();
+      run('import-req', join(dir, `r${i}.req`), `req-${i}`);
+      run('sign-req', 'client', `req-${i}`);
+      signReq.push(now() - t);
+    }
+    return { buildClientFull: median(full), signReq: median(signReq) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function pkiRows(): Promise<void> {
+  const ca = await createCa({ commonName: 'bench CA' });
+  const dir = mkdtempSync(join(tmpdir(), 'bench-csr-'));
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      join(dir, 'k'),
+      '-out',
+      join(dir, 'r'),
+      '-subj',
+      '/CN=x',
+    ],
+    { stdio: 'ignore' },
+  );
+  const csrPem = readFileSync(join(dir, 'r'), 'utf8');
+  rmSync(dir, { recursive: true, force: true });
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const tbs = Buffer.alloc(900, 1);
+  const nativeSign = () => sign('sha256', tbs, privateKey);
+  const easy = easyRsa(3);
+
+  const [rsaIssue, bareRsa] = await sideBySide(15, [
+    () => issueClientCert(ca, { commonName: 'c', keyType: 'rsa' }),
+    () => keygen('rsa', { modulusLength: 2048 }),
+  ]);
+  rows.push({
+    figure: 'issue with a generated RSA-2048 key',
+    ms: rsaIssue!,
+    floor: { what: 'bare native generateKeyPair', ms: bareRsa! },
+    ...(easy ? { anchor: { what: 'easy-rsa build-client-full', ms: easy.buildClientFull } } : {}),
+    ratio: { of: 'floor', value: rsaIssue! / bareRsa! },
+    goal: '≤ 1.15× the floor',
+    met: rsaIssue! / bareRsa! <= 1.15,
+  });
+  const [csrIssue, sig] = await sideBySide(40, [
+    () => issueClientCert(ca, { commonName: 'c', csrPem }),
+    nativeSign,
+  ]);
+  rows.push({
+    figure: 'issue from a CSR',
+    ms: csrIssue!,
+    floor: { what: 'one native RSA-2048 signature', ms: sig! },
+    ...(easy ? { anchor: { what: 'easy-rsa import-req + sign-req', ms: easy.signReq } } : {}),
+    ratio: { of: 'floor', value: csrIssue! / sig! },
+    goal: '≤ 5 ms',
+    met: csrIssue! <= 5,
+  });
+  const revoked = Array.from({ length: 1000 }, () => ({ serial: randomSerial(), revokedAt: new Date() }));
+  const nextUpdate = new Date(Date.now() + 30 * 86_400_000);
+  const [crl, sig2] = await sideBySide(20, [
+    () => buildCrl(ca, { revoked, crlNumber: 2, nextUpdate }),
+    nativeSign,
+  ]);
+  rows.push({
+    figure: 'CRL with 1,000 revoked serials',
+    ms: crl!,
+    floor: { what: 'one native RSA-2048 signature', ms: sig2! },
+    ratio: { of: 'floor', value: crl! / sig2! },
+    goal: '≤ 20 ms',
+    met: crl! <= 20,
+  });
+  const [ecIssue, bareEc] = await sideBySide(40, [
+    () => issueClientCert(ca, { commonName: 'c', keyType: 'ec' }),
+    () => keygen('ec', { namedCurve: 'prime256v1' }),
+  ]);
+  rows.push({
+    figure: 'issue with a generated P-256 key',
+    ms: ecIssue!,
+    floor: { what: 'bare native P-256 generateKeyPair', ms: bareEc! },
+    ratio: { of: 'floor', value: ecIssue! / bareEc! },
+    goal: '≤ 5 ms',
+    met: ecIssue! <= 5,
+  });
+}
+
+/** The real adapter against the sandbox Kubernetes API server, with the directory store. */
+async function useCaseRows(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-'));
+  const server = await startSandboxKubeApiServer({ rolloutDelayMs: 20, loadBalancerDelayMs: 20 });
+  try {
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromString(server.kubeConfigYaml);
+    const operations: InProcessOperations = new InProcessOperations({
+      deps: () => deps,
+      timing: { pollSeconds: 0.05, timeoutSeconds: 30, activityAttempts: 3, retryDelaySeconds: 0.1 },
+      log: quiet,
+    });
+    const deps: GatewayDeps = {
+      cluster: new KubeCluster({ kubeConfig, fieldManager: 'aks-vpn-gateways' }),
+      secrets: new DirectorySecretStore({ directory: join(dir, 'secrets') }),
+      clusterInfo: {
+        describe: () => Promise.resolve({ serviceCidr: '10.0.0.0/16', podCidr: '10.244.0.0/16', notes: [] }),
+      },
+      operations,
+      config: loadConfig({}),
+      clock: () => new Date(),
+      log: quiet,
+    };
+    for (const g of ['small', 'big', 'par', 'seq']) await putGateway(deps, g, { vpnSubnet: '10.140.0.0/16' });
+    await operations.drain();
+
+    // 50 concurrent vs 50 sequential issues, peak RSS sampled meanwhile
+    let peakRss = process.memoryUsage().rss;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 10);
+    const seq = await time(async () => {
+      for (let i = 0; i < 50; i += 1) await issueClient(deps, 'seq', { name: `s-${i}` });
+    });
+    server.clearRequests();
+    let ips: string[] = [];
+    const par = await time(async () => {
+      ips = (
+        await Promise.all(Array.from({ length: 50 }, (_, i) => issueClient(deps, 'par', { name: `p-${i}` })))
+      ).map((c) => c.ip);
+    });
+    clearInterval(sampler);
+    const conflicts = server.requests().filter((r) => r.status === 409).length;
+    rows.push({
+      figure: '50 concurrent issues vs 50 sequential',
+      ms: par,
+      anchor: { what: '50 sequential issues', ms: seq },
+      ratio: { of: 'anchor', value: par / seq },
+      goal: 'distinct addresses, peak RSS ≤ 256 MB',
+      met: new Set(ips).size === 50 && peakRss <= 256 * 2 ** 20,
+      extra: {
+        distinctAddresses: new Set(ips).size,
+        conflictRetries: conflicts,
+        peakRssMB: Math.round(peakRss / 2 ** 20),
+      },
+    });
+
+    // issue / revoke at 2,010 clients vs 10 (2,000 records written straight into the state)
+    for (const g of ['small', 'big'])
+      for (let i = 0; i < 10; i += 1) await issueClient(deps, g, { name: `r-${i}` });
+    const filler: ClientRecord[] = Array.from({ length: 2000 }, (_, i) => ({
+      name: `filler-${String(i).padStart(5, '0')}`,
+      ip: `10.140.${100 + Math.floor(i / 250)}.${(i % 250) + 2}`,
+      serial: randomSerial(),
+      issuedAt: new Date().toISOString(),
+      notAfter: new Date(Date.now() + 365 * 86_400_000).toISOString(),
+      status: i % 10 === 0 ? 'revoked' : 'active',
+      ...(i % 10 === 0 ? { revokedAt: new Date().toISOString() } : {}),
+      keySource: 'generated',
+    }));
+    await updateState(deps.cluster, 'big', (s) => ({ ...s, clients: [...s.clients, ...filler] }));
+    let n = 0;
+    const [issueSmall, issueBig] = await sideBySide(6, [
+      () => issueClient(deps, 'small', { name: `i-${(n += 1)}` }),
+      () => issueClient(deps, 'big', { name: `i-${n}` }),
+    ]);
+    let k = 0;
+    const [revokeSmall, revokeBig] = await sideBySide(6, [
+      () => revokeClient(deps, 'small', `i-${(k += 1)}`),
+      () => revokeClient(deps, 'big', `i-${k}`),
+    ]);
+    rows.push({
+      figure: 'issue at 2,010 clients vs 10',
+      ms: issueBig!,
+      anchor: { what: 'issue at 10 clients', ms: issueSmall! },
+      ratio: { of: 'anchor', value: issueBig! / issueSmall! },
+      goal: '≤ 1.2×',
+      met: issueBig! / issueSmall! <= 1.2,
+    });
+    rows.push({
+      figure: 'revoke at 2,010 clients vs 10',
+      ms: revokeBig!,
+      anchor: { what: 'revoke at 10 clients', ms: revokeSmall! },
+      ratio: { of: 'anchor', value: revokeBig! / revokeSmall! },
+      goal: '≤ 1.5×',
+      met: revokeBig! / revokeSmall! <= 1.5,
+    });
+    await operations.drain();
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Cold load in a fresh node: dist/functions/index.js vs a bare app registering as many triggers. */
+function coldLoadRow(): void {
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' });
+  const bare = join('bench', '.bare-app.tmp.mjs');
+  writeFileSync(
+    bare,
+    [
+      "import functions from '@azure/functions';",
+      "import df from 'durable-functions';",
+      'const handler = async () => ({ status: 200 });',
+      `for (let i = 0; i < ${ALL_ROUTES.length}; i += 1) functions.app.http('r' + i, { route: 'r' + i, methods: ['GET'], handler });`,
+      "df.app.orchestration('o', function* () { yield undefined; });",
+      "df.app.activity('a', { handler: async () => 1 });",
+      "functions.app.timer('t', { schedule: '0 0 * * * *', handler: async () => undefined });",
+    ].join('\n'),
+  );
+  const load = (file: string) => {
+    const code = `const t = performance.now(); await import(${JSON.stringify(`./${file}`)}); process.stderr.write(JSON.stringify({ ms: performance.now() - t, rss: process.memoryUsage().rss }) + '\\n');`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' });
+    const last = run.stderr.trim().split('\n').at(-1) ?? '{}';
+    return JSON.parse(last) as { ms: number; rss: number };
+  };
+  const app: { ms: number; rss: number }[] = [];
+  const bareRuns: { ms: number; rss: number }[] = [];
+  try {
+    for (let i = 0; i < 5; i += 1) {
+      app.push(load('dist/functions/index.js'));
+      bareRuns.push(load(bare));
+    }
+  } finally {
+    rmSync(bare, { force: true });
+  }
+  const appMs = median(app.map((r) => r.ms));
+  const bareMs = median(bareRuns.map((r) => r.ms));
+  const appRss = median(app.map((r) => r.rss)) / 2 ** 20;
+  const bareRss = median(bareRuns.map((r) => r.rss)) / 2 ** 20;
+  rows.push({
+    figure: 'cold load of dist/functions/index.js',
+    ms: appMs,
+    anchor: {
+      what: `bare app, ${ALL_ROUTES.length} routes, @azure/functions + durable-functions only`,
+      ms: bareMs,
+    },
+    ratio: { of: 'anchor', value: appMs / bareMs },
+    goal: '≤ 1.5× in time and in RSS',
+    met: appMs / bareMs <= 1.5 && appRss / bareRss <= 1.5,
+    extra: {
+      rssMB: Math.round(appRss),
+      bareRssMB: Math.round(bareRss),
+      rssRatio: +(appRss / bareRss).toFixed(2),
+    },
+  });
+}
+
+const machine = {
+  cpus: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
+  memoryGB: Math.round(totalmem() / 2 ** 30),
+  node: process.version,
+  loadAverageAtStart: loadavg().map((l) => +l.toFixed(1)),
+};
+const started = new Date().toISOString();
+await pkiRows();
+await useCaseRows();
+coldLoadRow();
+const fmt = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(2));
+console.log(
+  `\n## Issue 12 figures (${started}; ${machine.cpus}; node ${machine.node}; load ${machine.loadAverageAtStart.join(' ')})\n`,
+);
+console.log('| figure | ms | floor / anchor (ms) | ratio | goal | met |');
+console.log('|---|---|---|---|---|---|');
+for (const r of rows) {
+  const base = [r.floor, r.anchor].filter((b) => b !== undefined).map((b) => `${b.what}: ${fmt(b.ms)}`);
+  const extra = r.extra
+    ? ` (${Object.entries(r.extra)
+        .map(([k, v]) => `${k} ${String(v)}`)
+        .join(', ')})`
+    : '';
+  console.log(
+    `| ${r.figure}${extra} | ${fmt(r.ms)} | ${base.join('; ')} | ${r.ratio ? `${r.ratio.value.toFixed(2)}× ${r.ratio.of}` : ''} | ${r.goal} | ${r.met ? 'yes' : 'no'} |`,
+  );
+}
+mkdirSync(join('bench', 'results'), { recursive: true });
+writeFileSync(
+  join('bench', 'results', 'latest.json'),
+  `${JSON.stringify({ started, machine, rows }, null, 2)}\n`,
+);
