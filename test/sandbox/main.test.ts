@@ -1,6 +1,7 @@
 /**
- * End-to-end API tests over real HTTP through the sandbox host, with the real use-cases, the sandbox
- * Kubernetes API server, the directory secret store and in-process operations.
+ * End-to-end API tests over real HTTP through the sandbox host, with the real use-cases, the directory
+ * secret store and in-process operations: over the memory fakes, the embedded cluster, and a real
+ * kube-apiserver through the Kubernetes adapter (the sandbox with KUBECONFIG).
  */
 import { X509Certificate } from 'node:crypto';
 import forge from 'node-forge';
@@ -11,11 +12,12 @@ import {
   gatewayListSchema,
   gatewaySchema,
   portMappingsSchema,
-} from '../../../shared/api/schemas.js';
+} from '../../shared/api/schemas.js';
 import type { ApiBackend, SandboxUnderTest } from './sandbox-harness.js';
 import {
   api,
   memoryBackend,
+  realClusterBackend,
   removeDir,
   sandboxBackend,
   startTestSandbox,
@@ -26,6 +28,7 @@ const ROUTES = ['10.0.0.0/16', '10.244.0.0/16'];
 const BACKENDS: readonly { name: string; start: () => Promise<ApiBackend> }[] = [
   { name: 'memory fakes', start: memoryBackend },
   { name: 'sandbox', start: sandboxBackend },
+  { name: 'sandbox on a real kube-apiserver', start: realClusterBackend },
 ];
 
 describe.each(BACKENDS)('the API over HTTP ($name)', ({ start }) => {
