@@ -2,14 +2,15 @@
  * The composition root: the only place that constructs clients (Kubernetes, Key Vault, ARM, Durable
  * Functions), lazily and once. Handlers receive an `ApiContext` and never construct anything themselves.
  *
- * Two hosts use it: the Azure Functions host (`functions/*` registrations; operations run as Durable
- * Functions orchestrations) and the sandbox host (`shared/sandbox/main.ts`; operations run in-process).
+ * The Azure Functions host uses it as it is (`functions/*` registrations; operations run as Durable
+ * Functions orchestrations). A tool beside the product (the sandbox) hands in its own cluster, cluster
+ * description and operations runner; the composition knows nothing else about it.
  */
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { InvocationContext } from '@azure/functions';
 import { KubeConfig } from '@kubernetes/client-node';
 import { StaticClusterInfo } from './aks/static-cluster-info.js';
-import type { ClusterInfo, ClusterInfoSource } from './model/cluster-info.js';
+import type { ClusterInfoSource } from './model/cluster-info.js';
 import type { Config } from './config.js';
 import { loadConfig } from './config.js';
 import { InternalError } from './errors.js';
@@ -32,7 +33,7 @@ import { AksClusterInfo, aksKubeConfig } from './aks/aks-cluster.js';
 import { deferredCluster } from './kube/deferred-cluster.js';
 import { KeyVaultSecretStore } from './secrets/key-vault-store.js';
 import { DurableOperations } from './operations/durable-operations.js';
-import { InProcessOperations, timingFrom } from './operations/in-process-operations.js';
+import { timingFrom } from './operations/timing.js';
 import type { OperationsPort } from './model/operations-port.js';
 import { DirectorySecretStore } from './secrets/directory-store.js';
 import type { SecretStore } from './model/secret-store.js';
@@ -43,21 +44,26 @@ export const FIELD_MANAGER = 'aks-vpn-gateways';
 export interface CompositionOptions {
   /** Parsed settings; default `loadConfig(process.env)` on first use. */
   readonly config?: Config | undefined;
-  /** `functions`: Durable Functions operations; `sandbox`: in-process operations. */
-  readonly host: 'functions' | 'sandbox';
-  /** kubeconfig YAML of the sandbox Kubernetes API server (used when KUBE_TARGET=sandbox). */
-  readonly sandboxKubeConfig?: string | undefined;
-  /** Logger for work outside an invocation (in-process operations); default console JSON lines. */
+  /** A cluster built by the caller; default: the adapter for KUBE_TARGET (`kubeconfig` or `aks`). */
+  readonly cluster?: ClusterPort | undefined;
+  /** The cluster's self-description; default: AKS via ARM for `aks`, DEFAULT_ROUTES otherwise. */
+  readonly clusterInfo?: ClusterInfoSource | undefined;
+  /**
+   * Runs long-running operations, given the dependencies their activities use outside any invocation;
+   * default: Durable Functions orchestrations through the invocation's durable client.
+   */
+  readonly operations?: ((background: () => GatewayDeps) => OperationsPort) | undefined;
+  /** Logger for work outside an invocation; default console JSON lines. */
   readonly log?: Logger | undefined;
   readonly clock?: (() => Date) | undefined;
 }
 
-/** The composition as the sandbox host and tests see it: an ApiContext that can describe and close itself. */
+/** The composition as hosts and tests see it: an ApiContext that can describe and close itself. */
 export interface Composition extends ApiContext {
-  /** One line per backend, for the start-up banner. */
+  /** One line per backend it built (not those handed in), for a start-up banner. */
   describeBackends(): string[];
-  /** Lets in-process operations finish (up to `graceMs`) and releases clients. */
-  close(graceMs?: number): Promise<void>;
+  /** Stops background work (the AKS token refresh). */
+  close(): Promise<void>;
 }
 
 function once<T>(make: () => T): () => T {
@@ -100,21 +106,8 @@ function lazyOperations(get: () => OperationsPort): OperationsPort {
   };
 }
 
-/** AKS's kubenet defaults, what the sandbox cluster claims to use unless DEFAULT_ROUTES says otherwise. */
-export const SANDBOX_CIDRS = Object.freeze({ serviceCidr: '10.0.0.0/16', podCidr: '10.244.0.0/16' });
-
-/** The sandbox cluster's self-description: DEFAULT_ROUTES when set, else AKS's default CIDRs. */
-function sandboxClusterInfo(config: Config): ClusterInfoSource {
-  // With no CIDRs described, the gateway use-case falls back to DEFAULT_ROUTES.
-  const info: ClusterInfo =
-    config.DEFAULT_ROUTES.length > 0
-      ? { notes: ['sandbox cluster: routes from DEFAULT_ROUTES'] }
-      : { ...SANDBOX_CIDRS, notes: [] };
-  return { describe: () => Promise.resolve(info) };
-}
-
 /** Builds the composition root. Nothing is constructed until a request needs it. */
-export function createComposition(options: CompositionOptions): Composition {
+export function createComposition(options: CompositionOptions = {}): Composition {
   const config = once(() => options.config ?? loadConfig());
   const log = options.log ?? consoleLogger({ component: 'aks-vpn-gateways' });
   const clock = options.clock ?? (() => new Date());
@@ -132,11 +125,10 @@ export function createComposition(options: CompositionOptions): Composition {
 
   const cluster = once((): ClusterPort => {
     const c = config();
+    if (options.cluster) return options.cluster;
     switch (c.KUBE_TARGET) {
       case 'sandbox':
-        if (!options.sandboxKubeConfig)
-          throw new InternalError('KUBE_TARGET=sandbox needs the sandbox host (npm start)');
-        return kubeCluster((kc) => kc.loadFromString(options.sandboxKubeConfig ?? ''));
+        throw new InternalError('KUBE_TARGET=sandbox is the embedded cluster of the sandbox (npm start)');
       case 'kubeconfig':
         return kubeCluster((kc) => kc.loadFromFile(c.KUBECONFIG ?? ''));
       case 'aks':
@@ -164,7 +156,7 @@ export function createComposition(options: CompositionOptions): Composition {
 
   const clusterInfo = once((): ClusterInfoSource => {
     const c = config();
-    if (c.KUBE_TARGET === 'sandbox') return sandboxClusterInfo(c);
+    if (options.clusterInfo) return options.clusterInfo;
     return c.KUBE_TARGET === 'aks'
       ? new AksClusterInfo({
           client: armClient(),
@@ -175,33 +167,24 @@ export function createComposition(options: CompositionOptions): Composition {
       : new StaticClusterInfo({ defaultRoutes: c.DEFAULT_ROUTES });
   });
 
-  /** Dependencies outside any invocation: what in-process orchestrations' activities use. */
+  /** Dependencies outside any invocation: what the activities of a caller's operations runner use. */
   const backgroundDeps = once((): GatewayDeps => ({
     config: config(),
     cluster: cluster(),
     secrets: secrets(),
     clusterInfo: clusterInfo(),
-    operations: inProcessOperations(),
+    operations: injectedOperations(),
     clock,
     log,
   }));
-
-  let inProcess: InProcessOperations | undefined;
-  const inProcessOperations = once((): OperationsPort => {
-    const c = config();
-    inProcess = new InProcessOperations({
-      deps: backgroundDeps,
-      timing: timingFrom(c),
-      dataDir: join(c.SANDBOX_DATA_DIR, 'operations'),
-      log,
-      clock,
-    });
-    return inProcess;
+  const injectedOperations = once((): OperationsPort => {
+    if (!options.operations) throw new InternalError('no operations runner was handed in');
+    return options.operations(backgroundDeps);
   });
 
   function operationsFor(context: InvocationContext): OperationsPort {
-    return options.host === 'sandbox'
-      ? inProcessOperations()
+    return options.operations
+      ? injectedOperations()
       : new DurableOperations({ client: df.getClient(context), timing: timingFrom(config()) });
   }
 
@@ -222,33 +205,26 @@ export function createComposition(options: CompositionOptions): Composition {
     describeBackends() {
       const c = config();
       const kube =
-        c.KUBE_TARGET === 'sandbox'
-          ? 'Kubernetes: sandbox API server'
-          : c.KUBE_TARGET === 'kubeconfig'
-            ? `Kubernetes: kubeconfig ${c.KUBECONFIG ?? ''}`
-            : `Kubernetes: AKS ${c.AKS_RESOURCE_GROUP ?? ''}/${c.AKS_CLUSTER_NAME ?? ''}`;
+        c.KUBE_TARGET === 'kubeconfig'
+          ? `Kubernetes: kubeconfig ${c.KUBECONFIG ?? ''}`
+          : `Kubernetes: AKS ${c.AKS_RESOURCE_GROUP ?? ''}/${c.AKS_CLUSTER_NAME ?? ''}`;
       const store =
         c.SECRET_STORE === 'keyvault'
           ? `secret store: Key Vault ${c.KEY_VAULT_URL ?? ''}`
           : `secret store: directory ${c.SECRETS_DIR}`;
-      const ops = options.host === 'sandbox' ? 'operations: in-process' : 'operations: Durable Functions';
-      return [kube, store, ops];
+      return [
+        ...(options.cluster ? [] : [kube]),
+        store,
+        ...(options.operations ? [] : ['operations: Durable Functions']),
+      ];
     },
-    async close(graceMs = 10_000) {
+    close() {
       closing.abort();
-      // Lets running operations finish; one still running after the grace period is reported
-      // "interrupted" (Failed) at the next start.
-      if (inProcess) {
-        let timer: NodeJS.Timeout | undefined;
-        const gaveUp = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs)));
-        const drained = await Promise.race([inProcess.drain().then(() => true), gaveUp]);
-        clearTimeout(timer);
-        if (!drained) log.warn('operations still running at shutdown', { graceMs });
-      }
       log.info('composition closed');
+      return Promise.resolve();
     },
   };
 }
 
 /** The composition the Azure Functions host uses (registrations in `functions/`). */
-export const functionsComposition: Composition = createComposition({ host: 'functions' });
+export const functionsComposition: Composition = createComposition({});

@@ -1,5 +1,5 @@
 /**
- * The ClusterPort on @kubernetes/client-node 1.4 (a real API server, AKS, or the sandbox's): server-side
+ * The ClusterPort on @kubernetes/client-node 1.4 (any real API server, AKS included): server-side
  * apply with one field manager, resourceVersion preconditions with bounded conflict retries, merge and
  * JSON patches with explicit content types, API errors mapped to the project's typed errors, a deadline on
  * every request, and bounded backoff for transient failures (429 with Retry-After, 5xx, resets, timeouts).

@@ -1,7 +1,7 @@
 /**
  * The cluster port: everything the domain needs from Kubernetes, in domain terms. The adapter
- * (`shared/kube/kube-cluster.ts`, @kubernetes/client-node) implements it against a real API server,
- * the AKS cluster, or the sandbox's local API server; domain tests pass plain fakes.
+ * (`shared/kube/kube-cluster.ts`, @kubernetes/client-node) implements it against a real API server or
+ * the AKS cluster; the sandbox beside the product implements it in memory; domain tests pass plain fakes.
  *
  * Errors: NotFoundError (404), ConflictError (409 on a stale resourceVersion or an existing object),
  * InputError (422: the API server rejected an object), UpstreamError (429/5xx/timeouts; `transient`).

@@ -2,7 +2,7 @@
  * The durable orchestrations: roll, provision and delete a gateway. Orchestrators only sequence: no I/O,
  * no clock but `context.df.currentUtcDateTime`, no environment. Work happens in activities, which throw
  * on failure; failed activities are retried by the orchestrator on durable timers, so the same code runs
- * unchanged in the Durable Functions host and in the sandbox's in-process runner (replay-engine.ts).
+ * unchanged in the Durable Functions host and in the sandbox's in-process runner (its replay engine).
  */
 import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
 import type { ActivityInput, ActivityKey, ActivityResults } from './activity-contract.js';

@@ -1,9 +1,12 @@
 /**
  * One decision per write (issue 10 §1): each pair of conflicting operations runs concurrently, many
- * times, through the real use-cases and the real Kubernetes adapter, against a real kube-apiserver and
- * against the sandbox API server. After each round the outcome and the final state must be one that
+ * times, through the real use-cases and the real Kubernetes adapter against a real kube-apiserver, and
+ * over the sandbox's embedded cluster. After each round the outcome and the final state must be one that
  * some serial order of the two operations gives.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.js';
@@ -15,7 +18,8 @@ import { replacePortMappings } from '../../shared/gateways/port-mappings.js';
 import { KubeCluster } from '../../shared/kube/kube-cluster.js';
 import type { Logger } from '../../shared/logging.js';
 import { planAddresses } from '../../shared/openvpn/index.js';
-import { startSandboxKubeApiServer } from '../../shared/sandbox/kube-api-server.js';
+import type { ClusterPort } from '../../shared/model/cluster-port.js';
+import { EmbeddedCluster } from '../../sandbox/embedded-cluster.js';
 import { MemorySecretStore } from '../fakes/memory-secret-store.js';
 import { RecordingOperations } from '../fakes/recording-operations.js';
 import { startEnvtest } from '../support/envtest.js';
@@ -25,7 +29,7 @@ const ROUTES = ['10.0.0.0/16'];
 const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 interface Backend {
-  readonly kubeConfigYaml: string;
+  readonly cluster: ClusterPort;
   stop(): Promise<void>;
 }
 
@@ -34,14 +38,24 @@ const BACKENDS: readonly { name: string; start: () => Promise<Backend> }[] = [
     name: 'real kube-apiserver',
     start: async () => {
       const envtest = await startEnvtest({ controllerManager: false });
-      return { kubeConfigYaml: envtest.api.kubeConfigYaml, stop: () => envtest.stop() };
+      const kubeConfig = new KubeConfig();
+      kubeConfig.loadFromString(envtest.api.kubeConfigYaml);
+      const cluster = new KubeCluster({ kubeConfig, fieldManager: 'aks-vpn-gateways' });
+      return { cluster, stop: () => envtest.stop() };
     },
   },
   {
-    name: 'sandbox API server',
+    name: 'embedded cluster',
     start: async () => {
-      const server = await startSandboxKubeApiServer({ rolloutDelayMs: 0, loadBalancerDelayMs: 0 });
-      return { kubeConfigYaml: server.kubeConfigYaml, stop: () => server.close() };
+      const dataDir = await mkdtemp(join(tmpdir(), 'avg-decisions-'));
+      const cluster = await EmbeddedCluster.open({ dataDir, rolloutDelayMs: 0, loadBalancerDelayMs: 0 });
+      return {
+        cluster,
+        stop: async () => {
+          await cluster.close();
+          await rm(dataDir, { recursive: true, force: true });
+        },
+      };
     },
   },
 ];
@@ -76,10 +90,8 @@ describe.each(BACKENDS)('one decision per write ($name)', ({ start }) => {
 
   beforeAll(async () => {
     backend = await start();
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromString(backend.kubeConfigYaml);
     deps = {
-      cluster: new KubeCluster({ kubeConfig, fieldManager: 'aks-vpn-gateways' }),
+      cluster: backend.cluster,
       secrets: new MemorySecretStore(),
       clusterInfo: { describe: () => Promise.resolve({ notes: [] }) },
       operations: new RecordingOperations(),

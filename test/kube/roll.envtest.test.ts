@@ -15,7 +15,8 @@ import type { ClusterPort, RolloutStatus } from '../../shared/model/cluster-port
 import { rolloutComplete } from '../../shared/model/cluster-port.js';
 import { KubeCluster } from '../../shared/kube/kube-cluster.js';
 import type { Logger } from '../../shared/logging.js';
-import { InProcessOperations, timingFrom } from '../../shared/operations/in-process-operations.js';
+import { InProcessOperations } from '../../sandbox/in-process-operations.js';
+import { timingFrom } from '../../shared/operations/timing.js';
 import type { Operation } from '../../shared/model/operations-port.js';
 import { DirectorySecretStore } from '../../shared/secrets/directory-store.js';
 import type { Envtest } from '../support/envtest.js';

@@ -1,10 +1,11 @@
 /**
  * The README's curl walk-through (`scripts/demo.sh`) against the BUILT sandbox started with plain
- * `node dist/shared/sandbox/main.js`, exactly what `npm start` runs; then SIGTERM and a clean exit.
+ * `node dist-sandbox/sandbox/main.js`, exactly what `npm start` runs; then SIGTERM and a clean exit.
+ * Also: the product's own build (what deploys) holds no sandbox code.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,11 +49,15 @@ function freePort(): Promise<number> {
 }
 
 beforeAll(async () => {
-  const build = await runAsync('npx', ['tsc', '-p', 'tsconfig.json']);
-  expect(build.status, build.stdout + build.stderr).toBe(0);
+  // A fresh dist/: what deploys is exactly what this build makes.
+  await rm('dist', { recursive: true, force: true });
+  for (const project of ['tsconfig.json', 'sandbox/tsconfig.json']) {
+    const build = spawnSync('npx', ['tsc', '-p', project], { encoding: 'utf8' });
+    expect(build.status, build.stdout + build.stderr).toBe(0);
+  }
   dataDir = await mkdtemp(join(tmpdir(), 'avg-demo-'));
   const port = await freePort();
-  child = spawn(process.execPath, ['dist/shared/sandbox/main.js'], {
+  child = spawn(process.execPath, ['dist-sandbox/sandbox/main.js'], {
     env: {
       PATH: process.env.PATH ?? '',
       SANDBOX_PORT: String(port),
@@ -82,9 +87,21 @@ afterAll(async () => {
 describe('scripts/demo.sh against npm start', () => {
   it('prints where it listens and which backends it uses', () => {
     expect(output).toContain(`sandbox listening on ${base}`);
-    expect(output).toMatch(/Kubernetes: sandbox API server/);
+    expect(output).toMatch(/Kubernetes: embedded cluster, one YAML file per object under .*\/cluster/);
     expect(output).toMatch(/secret store: directory/);
     expect(output).toMatch(/operations: in-process/);
+  });
+
+  it('builds what deploys without a line of the sandbox', async () => {
+    // GIVEN the product's build (dist/, fresh) THEN it holds functions/ and shared/ only, and no module
+    // of it names a module of the sandbox
+    const files = (await readdir('dist', { recursive: true })).filter((f) => f.endsWith('.js'));
+    expect(new Set(files.map((f) => f.split('/')[0]))).toStrictEqual(new Set(['functions', 'shared']));
+    const sources = await Promise.all(files.map((f) => readFile(join('dist', f), 'utf8')));
+    const naming = files.filter((_f, i) =>
+      /sandbox\/|embedded-cluster|in-process-operations|replay-engine/.test(sources[i] ?? ''),
+    );
+    expect(naming).toStrictEqual([]);
   });
 
   it('loads the Functions entry point from the built output with plain node', async () => {

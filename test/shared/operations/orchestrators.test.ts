@@ -9,8 +9,8 @@ import {
   provisionOrchestrator,
   rollOrchestrator,
 } from '../../../shared/operations/orchestrators.js';
-import type { RaisedEvent } from '../../../shared/operations/replay-engine.js';
-import { runOrchestration } from '../../../shared/operations/replay-engine.js';
+import type { RaisedEvent } from '../../../sandbox/replay-engine.js';
+import { runOrchestration } from '../../../sandbox/replay-engine.js';
 
 const timing: Timing = { pollSeconds: 5, timeoutSeconds: 60, activityAttempts: 3, retryDelaySeconds: 2 };
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ALL_ROUTES } from '../../../functions/routes.js';
-import { API } from '../../../shared/api/routes.js';
-import { Router } from '../../../shared/sandbox/router.js';
+import { ALL_ROUTES } from '../../functions/routes.js';
+import { API } from '../../shared/api/routes.js';
+import { Router } from '../../sandbox/router.js';
 
 const router = new Router(
   Object.values(API).map((operation) => ({ operation, makeHandler: () => () => Promise.resolve({}) })),

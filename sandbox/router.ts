@@ -3,8 +3,8 @@
  * the way the Functions host does, for the sandbox host. Segments are matched before percent-decoding,
  * so `a%2Fb` stays one segment and reaches the handler's name validation (400) instead of another route.
  */
-import { methodsOf } from '../api/routes.js';
-import type { RouteDefinition } from '../http/route.js';
+import { methodsOf } from '../shared/api/routes.js';
+import type { RouteDefinition } from '../shared/http/route.js';
 
 export const ROUTE_PREFIX = '/api/';
 

@@ -1,29 +1,26 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../shared/config.js';
-import type { GatewayDeps } from '../../../shared/gateways/deps.js';
-import { deleteGateway, getGateway, putGateway, restartGateway } from '../../../shared/gateways/gateways.js';
-import { issueClient } from '../../../shared/gateways/clients.js';
-import { replacePortMappings } from '../../../shared/gateways/port-mappings.js';
-import { KubeCluster } from '../../../shared/kube/kube-cluster.js';
-import type { Logger } from '../../../shared/logging.js';
-import { rolloutComplete } from '../../../shared/model/cluster-port.js';
-import { makeActivities } from '../../../shared/operations/activities.js';
-import { InProcessOperations } from '../../../shared/operations/in-process-operations.js';
-import { ACTIVITY } from '../../../shared/operations/orchestrators.js';
-import type { Operation } from '../../../shared/model/operations-port.js';
-import type { SandboxKubeApiServer } from '../../../shared/sandbox/kube-api-server.js';
-import { startSandboxKubeApiServer } from '../../../shared/sandbox/kube-api-server.js';
-import { DirectorySecretStore } from '../../../shared/secrets/directory-store.js';
-import { eventually } from '../../kube/cluster-contract.js';
+import { loadConfig } from '../../shared/config.js';
+import type { GatewayDeps } from '../../shared/gateways/deps.js';
+import { deleteGateway, getGateway, putGateway, restartGateway } from '../../shared/gateways/gateways.js';
+import { issueClient } from '../../shared/gateways/clients.js';
+import { replacePortMappings } from '../../shared/gateways/port-mappings.js';
+import type { Logger } from '../../shared/logging.js';
+import { rolloutComplete } from '../../shared/model/cluster-port.js';
+import { makeActivities } from '../../shared/operations/activities.js';
+import { InProcessOperations } from '../../sandbox/in-process-operations.js';
+import { ACTIVITY } from '../../shared/operations/orchestrators.js';
+import type { Operation } from '../../shared/model/operations-port.js';
+import { EmbeddedCluster } from '../../sandbox/embedded-cluster.js';
+import { DirectorySecretStore } from '../../shared/secrets/directory-store.js';
+import { eventually } from '../kube/cluster-contract.js';
 
 const timing = { pollSeconds: 0.1, timeoutSeconds: 3, activityAttempts: 3, retryDelaySeconds: 0.05 };
 const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-let server: SandboxKubeApiServer;
+let cluster: EmbeddedCluster;
 let dir: string;
 let deps: GatewayDeps;
 let operations: InProcessOperations;
@@ -37,16 +34,14 @@ async function settled(id: string): Promise<Operation> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ops-'));
-  server = await startSandboxKubeApiServer({
+  cluster = await EmbeddedCluster.open({
+    dataDir: join(dir, 'cluster'),
     rolloutDelayMs: 100,
     loadBalancerDelayMs: 100,
-    namespaceDeletionDelayMs: 100,
   });
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromString(server.kubeConfigYaml);
   const config = loadConfig({});
   const base = {
-    cluster: new KubeCluster({ kubeConfig, fieldManager: 'aks-vpn-gateways' }),
+    cluster,
     secrets: new DirectorySecretStore({ directory: join(dir, 'secrets') }),
     clusterInfo: {
       describe: () => Promise.resolve({ serviceCidr: '10.0.0.0/16', podCidr: '10.244.0.0/16', notes: [] }),
@@ -60,11 +55,11 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await operations?.drain();
-  await server?.close();
+  await cluster?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('InProcessOperations with the real orchestrators, adapter and sandbox API server', () => {
+describe('InProcessOperations with the real orchestrators and activities over the embedded cluster', () => {
   it('provisions a gateway until its load balancer has an address', async () => {
     const { operationId } = await putGateway(deps, 'ops-gw', {});
     const op = await settled(operationId!);
@@ -153,14 +148,14 @@ describe('InProcessOperations with the real orchestrators, adapter and sandbox A
 
   it('rolls back and reports Failed when the new pod never becomes ready', async () => {
     const before = await deps.cluster.readRollout('vpn-ops-gw', 'openvpn');
-    server.rollouts.failNewPods();
+    cluster.failNewPods();
     try {
       const { operationId } = await restartGateway(deps, 'ops-gw');
       const op = await settled(operationId);
       expect(op.status).toBe('Failed');
       expect(op.error?.message).toMatch(/rolled back/);
     } finally {
-      server.rollouts.clearFailures();
+      cluster.clearFailures();
     }
     const restored = await deps.cluster.readRollout('vpn-ops-gw', 'openvpn');
     expect(restored.templateAnnotations).toStrictEqual(before.templateAnnotations);

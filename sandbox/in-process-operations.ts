@@ -14,17 +14,17 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OrchestrationHandler } from 'durable-functions';
-import type { GatewayDeps } from '../gateways/deps.js';
-import type { Logger } from '../logging.js';
-import { makeActivities } from './activities.js';
-import type { Operation, OperationsPort, RollRequest } from '../model/operations-port.js';
-import type { GatewayOperationInput, RollInput, Timing } from './orchestrators.js';
+import type { GatewayDeps } from '../shared/gateways/deps.js';
+import type { Logger } from '../shared/logging.js';
+import { makeActivities } from '../shared/operations/activities.js';
+import type { Operation, OperationsPort, RollRequest } from '../shared/model/operations-port.js';
+import type { GatewayOperationInput, RollInput, Timing } from '../shared/operations/orchestrators.js';
 import {
   deleteOrchestrator,
   provisionOrchestrator,
   rollInstanceId,
   rollOrchestrator,
-} from './orchestrators.js';
+} from '../shared/operations/orchestrators.js';
 import { runOrchestration } from './replay-engine.js';
 
 export interface InProcessOperationsOptions {
@@ -228,14 +228,4 @@ export class InProcessOperations implements OperationsPort {
     while (this.running.size > 0) await Promise.all([...this.running]);
     await this.saving;
   }
-}
-
-/** Orchestration timing from configuration. */
-export function timingFrom(config: { ROLL_POLL_SECONDS: number; ROLL_TIMEOUT_SECONDS: number }): Timing {
-  return {
-    pollSeconds: config.ROLL_POLL_SECONDS,
-    timeoutSeconds: config.ROLL_TIMEOUT_SECONDS,
-    activityAttempts: 5,
-    retryDelaySeconds: 2,
-  };
 }

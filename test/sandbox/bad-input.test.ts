@@ -6,7 +6,7 @@
 import { request as httpRequest } from 'node:http';
 import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { planAddresses } from '../../../shared/openvpn/index.js';
+import { planAddresses } from '../../shared/openvpn/index.js';
 import type { ApiBackend } from './sandbox-harness.js';
 import { api, memoryBackend, sandboxBackend, waitForOperation } from './sandbox-harness.js';
 

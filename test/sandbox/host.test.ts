@@ -1,12 +1,12 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALL_ROUTES } from '../../../functions/routes.js';
-import type { Composition } from '../../../shared/composition.js';
-import { MAX_BODY_BYTES } from '../../../shared/http/json-body.js';
-import type { SandboxHost } from '../../../shared/sandbox/host.js';
-import { startSandboxHost } from '../../../shared/sandbox/host.js';
-import type { UseCaseCall } from '../../fakes/fake-use-cases.js';
-import { fakeApiContext, scriptedUseCases } from '../../fakes/fake-use-cases.js';
+import { ALL_ROUTES } from '../../functions/routes.js';
+import type { Composition } from '../../shared/composition.js';
+import { MAX_BODY_BYTES } from '../../shared/http/json-body.js';
+import type { SandboxHost } from '../../sandbox/host.js';
+import { startSandboxHost } from '../../sandbox/host.js';
+import type { UseCaseCall } from '../fakes/fake-use-cases.js';
+import { fakeApiContext, scriptedUseCases } from '../fakes/fake-use-cases.js';
 
 const CRL_PEM = '-----BEGIN X509 CRL-----\nMAMCAQE=\n-----END X509 CRL-----\n';
 const calls: UseCaseCall[] = [];

@@ -1,26 +1,28 @@
 /**
  * Starts the real sandbox (`startSandbox`, as `npm start` does) on port 0 with temporary data
- * directories, and reads back everything it stores: every object of the sandbox Kubernetes API server
- * and a hash of the secret store directory, to prove a refused request changed nothing.
+ * directories, and reads back everything it stores: a hash of the embedded cluster's YAML files and of
+ * the secret store directory, to prove a refused request changed nothing. The same sandbox also runs on
+ * a real kube-apiserver through the adapter (KUBECONFIG), for the API tests that must hold there too.
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { ALL_ROUTES } from '../../../functions/routes.js';
-import type { Composition } from '../../../shared/composition.js';
-import { USE_CASES } from '../../../shared/composition.js';
-import { loadConfig } from '../../../shared/config.js';
-import type { ClusterPort } from '../../../shared/model/cluster-port.js';
-import { findState } from '../../../shared/gateways/gateway-state.js';
-import { KubeCluster } from '../../../shared/kube/kube-cluster.js';
-import { DirectorySecretStore } from '../../../shared/secrets/directory-store.js';
-import type { SecretStore } from '../../../shared/model/secret-store.js';
-import { startSandboxHost } from '../../../shared/sandbox/host.js';
-import { makeHarness } from '../gateways/harness.js';
-import type { Sandbox } from '../../../shared/sandbox/main.js';
-import { startSandbox } from '../../../shared/sandbox/main.js';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ALL_ROUTES } from '../../functions/routes.js';
+import type { Composition } from '../../shared/composition.js';
+import { USE_CASES } from '../../shared/composition.js';
+import { loadConfig } from '../../shared/config.js';
+import type { ClusterPort } from '../../shared/model/cluster-port.js';
+import { findState } from '../../shared/gateways/gateway-state.js';
+import { KubeCluster } from '../../shared/kube/kube-cluster.js';
+import { DirectorySecretStore } from '../../shared/secrets/directory-store.js';
+import type { SecretStore } from '../../shared/model/secret-store.js';
+import { startSandboxHost } from '../../sandbox/host.js';
+import { makeHarness } from '../shared/gateways/harness.js';
+import type { Sandbox } from '../../sandbox/main.js';
+import { startSandbox } from '../../sandbox/main.js';
+import { startEnvtest, startFakeKubelet } from '../support/envtest.js';
 
 export interface SandboxUnderTest {
   readonly sandbox: Sandbox;
@@ -60,32 +62,6 @@ export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
-/** Every namespace, ConfigMap, Secret, Service and Deployment of the sandbox API server, as canonical JSON. */
-export async function clusterSnapshot(kubeConfigYaml: string): Promise<string> {
-  const kc = new KubeConfig();
-  kc.loadFromString(kubeConfigYaml);
-  const core = kc.makeApiClient(CoreV1Api);
-  const apps = kc.makeApiClient(AppsV1Api);
-  const namespaces = (await core.listNamespace()).items;
-  const objects: unknown[] = [...namespaces];
-  for (const ns of namespaces) {
-    const namespace = ns.metadata?.name ?? '';
-    objects.push(
-      ...(await core.listNamespacedConfigMap({ namespace })).items,
-      ...(await core.listNamespacedSecret({ namespace })).items,
-      ...(await core.listNamespacedService({ namespace })).items,
-      ...(await apps.listNamespacedDeployment({ namespace })).items,
-    );
-  }
-  return JSON.stringify(objects, (_k, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)),
-        )
-      : v,
-  );
-}
-
 /** SHA-256 over every file path and content under `dir` (missing dir = hash of nothing). */
 export async function directoryHash(dir: string): Promise<string> {
   const hash = createHash('sha256');
@@ -109,16 +85,16 @@ export async function directoryHash(dir: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Takes snapshots until two in a row agree (background rollouts and load balancers settle first). */
-export async function settledSnapshot(kubeConfigYaml: string, attempts = 50): Promise<string> {
-  let previous = await clusterSnapshot(kubeConfigYaml);
+/** Hashes `dir` until two hashes in a row agree (background rollouts and load balancers settle first). */
+export async function settledHash(dir: string, attempts = 50): Promise<string> {
+  let previous = await directoryHash(dir);
   for (let i = 0; i < attempts; i += 1) {
     await new Promise((r) => setTimeout(r, 200));
-    const current = await clusterSnapshot(kubeConfigYaml);
+    const current = await directoryHash(dir);
     if (current === previous) return current;
     previous = current;
   }
-  throw new Error('the sandbox cluster did not settle');
+  throw new Error(`${dir} did not settle`);
 }
 
 export interface ApiResult {
@@ -183,29 +159,51 @@ async function storedThrough(cluster: ClusterPort, secrets: SecretStore, gateway
   return { ccd: { ...ccd?.data }, secretClients: clients.map((c) => c.client).sort() };
 }
 
-/** The real sandbox: sandbox Kubernetes API server, directory secret store, in-process operations. */
+/** The real sandbox: embedded cluster, directory secret store, in-process operations. */
 export async function sandboxBackend(): Promise<ApiBackend> {
   const sut = await startTestSandbox();
-  const kubeConfig = sut.sandbox.kubeConfig ?? '';
+  const cluster = sut.sandbox.cluster;
+  if (!cluster) throw new Error('the sandbox started without its embedded cluster');
   return {
     name: 'sandbox',
     url: sut.sandbox.url,
     runsOperations: true,
-    stored: (gateway) => {
-      const kc = new KubeConfig();
-      kc.loadFromString(kubeConfig);
-      return storedThrough(
-        new KubeCluster({ kubeConfig: kc, fieldManager: 'test' }),
-        new DirectorySecretStore({ directory: sut.secretsDir }),
-        gateway,
-      );
-    },
+    stored: (gateway) =>
+      storedThrough(cluster, new DirectorySecretStore({ directory: sut.secretsDir }), gateway),
     snapshot: async () => ({
-      cluster: await settledSnapshot(kubeConfig),
+      cluster: await settledHash(join(sut.dataDir, 'cluster')),
       secrets: await directoryHash(sut.secretsDir),
     }),
     async stop() {
       await sut.stop();
+      await removeDir(sut.dataDir);
+    },
+  };
+}
+
+/** The sandbox with KUBECONFIG: a real kube-apiserver (envtest, a fake kubelet) through the adapter. */
+export async function realClusterBackend(): Promise<ApiBackend> {
+  const envtest = await startEnvtest();
+  const kubelet = startFakeKubelet(envtest.kubeConfigYaml);
+  const sut = await startTestSandbox({
+    KUBECONFIG: envtest.kubeconfigPath,
+    DEFAULT_ROUTES: '10.0.0.0/16,10.244.0.0/16',
+  });
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromString(envtest.kubeConfigYaml);
+  const cluster = new KubeCluster({ kubeConfig, fieldManager: 'test' });
+  const secrets = new DirectorySecretStore({ directory: sut.secretsDir });
+  return {
+    name: 'sandbox on a real kube-apiserver',
+    url: sut.sandbox.url,
+    runsOperations: true,
+    stored: (gateway) => storedThrough(cluster, secrets, gateway),
+    snapshot: () =>
+      Promise.reject(new Error('no snapshot of a real cluster: the bad-input table runs on the sandbox')),
+    async stop() {
+      await sut.stop();
+      await kubelet.stop();
+      await envtest.stop();
       await removeDir(sut.dataDir);
     },
   };
