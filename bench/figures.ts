@@ -1,5 +1,5 @@
 /**
- * The figures of issue 12, each measured side by side with its floor and anchor in this one run (samples
+ * The performance figures, each measured side by side with its floor and anchor in this one run (samples
  * interleaved, so a loaded machine slows both sides alike and the ratio stays meaningful). Printed as a
  * table and written to bench/results/latest.json. Nothing is asserted: no time fails anything.
  */
@@ -363,7 +363,7 @@ await useCaseRows();
 coldLoadRow();
 const fmt = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(2));
 console.log(
-  `\n## Issue 12 figures (${started}; ${machine.cpus}; node ${machine.node}; load ${machine.loadAverageAtStart.join(' ')})\n`,
+  `\n## Performance figures (${started}; ${machine.cpus}; node ${machine.node}; load ${machine.loadAverageAtStart.join(' ')})\n`,
 );
 console.log('| figure | ms | floor / anchor (ms) | ratio | goal | met |');
 console.log('|---|---|---|---|---|---|');

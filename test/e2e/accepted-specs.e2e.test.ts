@@ -1,5 +1,5 @@
 /**
- * Every spec the API accepts must render a configuration the real server starts with (issue 10, row 8):
+ * Every spec the API accepts must render a configuration the real server starts with:
  * the smallest VPN subnet accepted and a sample of other accepted specs, each run as the gateway pod (the
  * manifest builder's Deployment, in the image's root filesystem: support/pod.ts) in a network namespace.
  * With the smallest subnet a client also connects at the highest static address, next to OpenVPN's pool.

@@ -1,5 +1,5 @@
 /**
- * One decision per write (issue 10 §1): each pair of conflicting operations runs concurrently, many
+ * One decision per write: each pair of conflicting operations runs concurrently, many
  * times, through the real use-cases and the real Kubernetes adapter against a real kube-apiserver, and
  * over the sandbox's embedded cluster. After each round the outcome and the final state must be one that
  * some serial order of the two operations gives.

@@ -563,7 +563,7 @@ const CASES: readonly Case[] = [
   { name: 'restart an unknown gateway', method: 'POST', path: '/gateways/g9/restart', status: 404 },
   { name: 'delete an unknown gateway', method: 'DELETE', path: '/gateways/g9', status: 404 },
   { name: 'unknown operation', method: 'GET', path: '/operations/no-such-op', status: 404 },
-  // Accepted by validation once, then broke the data plane or the contract (issue 10, rows 8-16)
+  // Accepted by validation once, then broke the data plane or the contract
   {
     name: 'vpnSubnet /29 (OpenVPN refuses a pool of 1)',
     method: 'PUT',

@@ -146,7 +146,7 @@ describe('issueClient', () => {
   });
 });
 
-describe('an issue that crashed after writing its record (issue 10 row 3)', () => {
+describe('an issue that crashed after writing its record', () => {
   /** The state and CCD entry of an issue whose process died before the secret store had its material. */
   async function halfIssued() {
     const h = makeHarness();
