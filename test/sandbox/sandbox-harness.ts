@@ -188,6 +188,8 @@ export async function realClusterBackend(): Promise<ApiBackend> {
   const sut = await startTestSandbox({
     KUBECONFIG: envtest.kubeconfigPath,
     DEFAULT_ROUTES: '10.0.0.0/16,10.244.0.0/16',
+    // Outside the embedded cluster the image is required (no default registry); nothing pulls it here.
+    OPENVPN_IMAGE: 'localhost/aks-vpn-gateways/openvpn:test',
   });
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromString(envtest.kubeConfigYaml);
