@@ -11,21 +11,16 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ALL_ROUTES } from '../functions/routes.js';
-import { loadConfig } from '../shared/config.js';
 import { issueClient, revokeClient } from '../shared/gateways/clients.js';
-import type { GatewayDeps } from '../shared/gateways/deps.js';
 import { updateState } from '../shared/gateways/gateway-state.js';
 import { putGateway } from '../shared/gateways/gateways.js';
 import { KubeCluster } from '../shared/kube/kube-cluster.js';
-import type { Logger } from '../shared/logging.js';
 import type { ClientRecord } from '../shared/model/gateway.js';
-import { InProcessOperations } from '../sandbox/in-process-operations.js';
 import { buildCrl, createCa, issueClientCert, randomSerial } from '../shared/pki/index.js';
 import { startEnvtest, startFakeKubelet } from '../test/support/envtest.js';
 import { ConflictError } from '../shared/errors.js';
-import { DirectorySecretStore } from '../shared/secrets/directory-store.js';
+import { benchDeps, opensslCsr } from './support.js';
 
-const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const keygen = promisify(generateKeyPair);
 const EASYRSA = '/usr/share/easy-rsa/easyrsa';
 
@@ -76,23 +71,7 @@ function easyRsa(rounds: number): { buildClientFull: number; signReq: number } |
       let t = now();
       run('build-client-full', `full-${i}`, 'nopass');
       full.push(now() - t);
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-new',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-keyout',
-          join(dir, `r${i}.key`),
-          '-out',
-          join(dir, `r${i}.req`),
-          '-subj',
-          `/CN=req-${i}`,
-        ],
-        { stdio: 'ignore' },
-      );
+      opensslCsr(join(dir, `r${i}.key`), join(dir, `r${i}.req`), `req-${i}`);
       t = now();
       run('import-req', join(dir, `r${i}.req`), `req-${i}`);
       run('sign-req', 'client', `req-${i}`);
@@ -107,23 +86,7 @@ function easyRsa(rounds: number): { buildClientFull: number; signReq: number } |
 async function pkiRows(): Promise<void> {
   const ca = await createCa({ commonName: 'bench CA' });
   const dir = mkdtempSync(join(tmpdir(), 'bench-csr-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-new',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      join(dir, 'k'),
-      '-out',
-      join(dir, 'r'),
-      '-subj',
-      '/CN=x',
-    ],
-    { stdio: 'ignore' },
-  );
+  opensslCsr(join(dir, 'k'), join(dir, 'r'), 'x');
   const csrPem = readFileSync(join(dir, 'r'), 'utf8');
   rmSync(dir, { recursive: true, force: true });
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -202,22 +165,7 @@ async function useCaseRows(): Promise<void> {
         if (e instanceof ConflictError) conflicts += 1;
         throw e;
       });
-    const operations: InProcessOperations = new InProcessOperations({
-      deps: () => deps,
-      timing: { pollSeconds: 0.05, timeoutSeconds: 30, activityAttempts: 3, retryDelaySeconds: 0.1 },
-      log: quiet,
-    });
-    const deps: GatewayDeps = {
-      cluster,
-      secrets: new DirectorySecretStore({ directory: join(dir, 'secrets') }),
-      clusterInfo: {
-        describe: () => Promise.resolve({ serviceCidr: '10.0.0.0/16', podCidr: '10.244.0.0/16', notes: [] }),
-      },
-      operations,
-      config: loadConfig({}),
-      clock: () => new Date(),
-      log: quiet,
-    };
+    const { deps, operations } = benchDeps(cluster, dir);
     for (const g of ['small', 'big', 'par', 'seq']) await putGateway(deps, g, { vpnSubnet: '10.140.0.0/16' });
     await operations.drain();
 

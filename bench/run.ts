@@ -10,20 +10,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { loadConfig } from '../shared/config.js';
 import { issueClient, revokeClient } from '../shared/gateways/clients.js';
-import type { GatewayDeps } from '../shared/gateways/deps.js';
 import { putGateway, restartGateway } from '../shared/gateways/gateways.js';
 import type { GatewayState } from '../shared/model/gateway.js';
 import { KubeCluster } from '../shared/kube/kube-cluster.js';
 import { stateConfigMapData } from '../shared/model/state-codec.js';
-import type { Logger } from '../shared/logging.js';
-import { InProcessOperations } from '../sandbox/in-process-operations.js';
 import { buildCrl, createCa, issueClientCert, randomSerial } from '../shared/pki/index.js';
-import { DirectorySecretStore } from '../shared/secrets/directory-store.js';
+import { benchDeps } from './support.js';
 import { startEnvtest, startFakeKubelet } from '../test/support/envtest.js';
-
-const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 function stats(samples: number[]): string {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -104,22 +98,7 @@ async function kubeBench(): Promise<void> {
         if (!/^(read|list) /.test(what)) writes += 1;
       },
     });
-    const operations: InProcessOperations = new InProcessOperations({
-      deps: () => deps,
-      timing: { pollSeconds: 0.05, timeoutSeconds: 30, activityAttempts: 3, retryDelaySeconds: 0.1 },
-      log: quiet,
-    });
-    const deps: GatewayDeps = {
-      cluster,
-      secrets: new DirectorySecretStore({ directory: join(dir, 'secrets') }),
-      clusterInfo: {
-        describe: () => Promise.resolve({ serviceCidr: '10.0.0.0/16', podCidr: '10.244.0.0/16', notes: [] }),
-      },
-      operations,
-      config: loadConfig({}),
-      clock: () => new Date(),
-      log: quiet,
-    };
+    const { deps, operations } = benchDeps(cluster, dir);
     const count = async (label: string, fn: () => Promise<unknown>) => {
       await operations.drain();
       requests = 0;
