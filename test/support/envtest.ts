@@ -275,7 +275,8 @@ export async function startEnvtest(options: { controllerManager?: boolean } = {}
       cert: readFileSync(`${p}/admin.crt`, 'utf8'),
       key: readFileSync(`${p}/admin.key`, 'utf8'),
     };
-    const kubeConfigYaml = `apiVersion: v1
+    /** A kubeconfig for the user whose client certificate is `<p>/<user>.crt`. */
+    const kubeConfigFor = (user: string) => `apiVersion: v1
 kind: Config
 clusters:
 - name: envtest
@@ -286,15 +287,16 @@ contexts:
 - name: envtest
   context:
     cluster: envtest
-    user: admin
+    user: ${user}
     namespace: default
 current-context: envtest
 users:
-- name: admin
+- name: ${user}
   user:
-    client-certificate-data: ${b64(`${p}/admin.crt`)}
-    client-key-data: ${b64(`${p}/admin.key`)}
+    client-certificate-data: ${b64(`${p}/${user}.crt`)}
+    client-key-data: ${b64(`${p}/${user}.key`)}
 `;
+    const kubeConfigYaml = kubeConfigFor('admin');
     const kubeconfigPath = join(dir, 'admin.kubeconfig');
     writeFileSync(kubeconfigPath, kubeConfigYaml);
     const api = {
@@ -303,26 +305,7 @@ users:
         cert: readFileSync(`${p}/api.crt`, 'utf8'),
         key: readFileSync(`${p}/api.key`, 'utf8'),
       },
-      kubeConfigYaml: `apiVersion: v1
-kind: Config
-clusters:
-- name: envtest
-  cluster:
-    server: ${server}
-    certificate-authority-data: ${b64(`${p}/ca.crt`)}
-contexts:
-- name: envtest
-  context:
-    cluster: envtest
-    user: api
-    namespace: default
-current-context: envtest
-users:
-- name: api
-  user:
-    client-certificate-data: ${b64(`${p}/api.crt`)}
-    client-key-data: ${b64(`${p}/api.key`)}
-`,
+      kubeConfigYaml: kubeConfigFor('api'),
     };
     await waitReady(server, tls, 90_000);
     await grantClusterAccess(kubeConfigYaml);
