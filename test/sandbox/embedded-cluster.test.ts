@@ -10,7 +10,7 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rolloutComplete } from '../../shared/model/cluster-port.js';
 import { EmbeddedCluster } from '../../sandbox/embedded-cluster.js';
-import { describeClusterContract, eventually, gateway } from '../kube/cluster-contract.js';
+import { describeClusterContract, eventually, gateway } from '../shared/kube/cluster-contract.js';
 
 const dirs: string[] = [];
 async function freshDir(): Promise<string> {

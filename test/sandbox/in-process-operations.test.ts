@@ -15,7 +15,7 @@ import { ACTIVITY } from '../../shared/operations/orchestrators.js';
 import type { Operation } from '../../shared/model/operations-port.js';
 import { EmbeddedCluster } from '../../sandbox/embedded-cluster.js';
 import { DirectorySecretStore } from '../../shared/secrets/directory-store.js';
-import { eventually } from '../kube/cluster-contract.js';
+import { eventually } from '../shared/kube/cluster-contract.js';
 
 const timing = { pollSeconds: 0.1, timeoutSeconds: 3, activityAttempts: 3, retryDelaySeconds: 0.05 };
 const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };

@@ -4,8 +4,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { describeClusterContract } from './cluster-contract.js';
-import type { KubeRequest } from '../support/envtest.js';
-import { startEnvtest, startFakeKubelet, startFaultProxy } from '../support/envtest.js';
+import type { KubeRequest } from '../../support/envtest.js';
+import { startEnvtest, startFakeKubelet, startFaultProxy } from '../../support/envtest.js';
 
 // The ClusterPort contract through the adapter, against a real kube-apiserver v1.20.2 + etcd +
 // kube-controller-manager (the reference), through a fault-injection proxy that speaks to the API server as

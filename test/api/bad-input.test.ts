@@ -1,5 +1,5 @@
 /**
- * The bad-input table (issue 5 §5): each request is refused with the right 4xx problem+json, and the
+ * The bad-input table: each request is refused with the right 4xx problem+json, and the
  * sandbox cluster (every object of its API server) and the secret store (hash of its directory) are
  * byte-for-byte unchanged afterwards.
  */
@@ -7,8 +7,8 @@ import { request as httpRequest } from 'node:http';
 import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planAddresses } from '../../shared/openvpn/index.js';
-import type { ApiBackend } from './sandbox-harness.js';
-import { api, memoryBackend, sandboxBackend, waitForOperation } from './sandbox-harness.js';
+import type { ApiBackend } from './harness.js';
+import { api, memoryBackend, sandboxBackend, waitForOperation } from './harness.js';
 
 interface Case {
   readonly name: string;

@@ -6,13 +6,13 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConflictError, InputError, NotFoundError, UpstreamError } from '../../shared/errors.js';
-import type { GatewayState } from '../../shared/model/gateway.js';
-import type { ClusterPort, KubeObject } from '../../shared/model/cluster-port.js';
-import { rolloutComplete } from '../../shared/model/cluster-port.js';
-import { KubeCluster } from '../../shared/kube/kube-cluster.js';
-import { buildGatewayManifests } from '../../shared/kube/manifests.js';
-import { renderEntrypoint, renderServerConf } from '../../shared/openvpn/index.js';
+import { ConflictError, InputError, NotFoundError, UpstreamError } from '../../../shared/errors.js';
+import type { GatewayState } from '../../../shared/model/gateway.js';
+import type { ClusterPort, KubeObject } from '../../../shared/model/cluster-port.js';
+import { rolloutComplete } from '../../../shared/model/cluster-port.js';
+import { KubeCluster } from '../../../shared/kube/kube-cluster.js';
+import { buildGatewayManifests } from '../../../shared/kube/manifests.js';
+import { renderEntrypoint, renderServerConf } from '../../../shared/openvpn/index.js';
 
 /** A Kubernetes API server reached by the adapter, with a fault-injection proxy in front of it. */
 export interface AdapterTarget {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { StaticClusterInfo } from '../../../shared/aks/static-cluster-info.js';
 import { putGateway } from '../../../shared/gateways/gateways.js';
-import { makeHarness } from './harness.js';
+import { makeHarness } from '../gateways/harness.js';
 
 describe('StaticClusterInfo', () => {
   it('makes gateways default to DEFAULT_ROUTES and says so in their status', async () => {
