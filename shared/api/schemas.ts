@@ -10,7 +10,7 @@
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { DEFAULT_CLIENT_VALIDITY_DAYS } from '../pki/index.js';
-import { MAX_GATEWAY_NAME, NAME_PATTERN } from '../model/gateway.js';
+import { DEFAULT_KEY_TYPE, KEY_TYPES, MAX_GATEWAY_NAME, NAME_PATTERN } from '../model/gateway.js';
 
 const NAME_MESSAGE =
   'must be a DNS label: 1-63 lower-case letters, digits or "-", starting and ending with a letter or digit';
@@ -88,6 +88,11 @@ export const hostSchema = z
     'must be a host name or an IPv4 address',
   );
 
+/** The key type of a generated client key (the CA stays RSA-2048 whatever the clients use). */
+export const keyTypeSchema = z
+  .enum(KEY_TYPES, { message: `must be one of ${KEY_TYPES.map((k) => `'${k}'`).join(', ')}` })
+  .meta({ description: '`rsa`: RSA-2048; `ec`: ECDSA on P-256' });
+
 /** Client certificate validity bounds (days). "Beyond the CA" is checked when signing. */
 export const validityDaysSchema = z.int().min(1).max(3650);
 
@@ -95,6 +100,7 @@ export const GATEWAY_BODY_DEFAULTS = Object.freeze({
   vpnSubnet: '10.140.0.0/24',
   port: 443,
   clientCertValidityDays: DEFAULT_CLIENT_VALIDITY_DAYS,
+  keyType: DEFAULT_KEY_TYPE,
 });
 
 // ---------------------------------------------------------------------------------------------------
@@ -147,6 +153,10 @@ export const putGatewayBodySchema = z.strictObject({
   publicHost: hostSchema.optional().meta({ description: 'Address written into client profiles' }),
   loadBalancer: loadBalancerSchema.default({ internal: false, sourceRanges: [] }),
   clientCertValidityDays: validityDaysSchema.default(GATEWAY_BODY_DEFAULTS.clientCertValidityDays),
+  keyType: keyTypeSchema.default(GATEWAY_BODY_DEFAULTS.keyType).meta({
+    description:
+      "Key type of client keys generated on this gateway when an issue names none; default `rsa` (what every OpenVPN client build accepts). The gateway's CA and server key stay RSA-2048",
+  }),
 });
 
 const CSR_PEM =
@@ -163,6 +173,10 @@ export const issueClientBodySchema = z.strictObject({
     .regex(CSR_PEM, 'must be one PEM "CERTIFICATE REQUEST" block')
     .optional()
     .meta({ description: 'PKCS#10 request: the private key then never leaves the branch' }),
+  keyType: keyTypeSchema.optional().meta({
+    description:
+      "Key type of the generated key; default: the gateway's `keyType`. With a `csr` the request's key decides: a `keyType` that differs from it is refused",
+  }),
 });
 
 export const portMappingSchema = z.strictObject({
@@ -220,6 +234,7 @@ export const gatewaySchema = z.object({
   publicHost: z.string().optional(),
   loadBalancer: z.object({ internal: z.boolean(), sourceRanges: z.array(z.string()) }),
   clientCertValidityDays: z.int(),
+  keyType: z.enum(KEY_TYPES),
   createdAt: isoDate,
   clients: z.object({ active: z.int(), revoked: z.int() }),
   crl: crlInfoSchema,
@@ -239,6 +254,7 @@ export const clientSchema = z.object({
   status: z.enum(['active', 'revoked']),
   revokedAt: isoDate.optional(),
   keySource: z.enum(['generated', 'csr']),
+  keyType: z.enum(KEY_TYPES),
 });
 
 export const clientListSchema = z.object({ value: z.array(clientSchema) });

@@ -24,7 +24,8 @@ import { readState, updateState } from './gateway-state.js';
 import { writeCurrentCrl } from './crl.js';
 import { gatewayAddress } from './gateways.js';
 import { removeMappingsOf, syncPortMappings } from './port-mappings.js';
-import type { ClientRecord, GatewayState } from '../model/gateway.js';
+import type { ClientRecord, GatewayState, KeyType } from '../model/gateway.js';
+import { DEFAULT_KEY_TYPE } from '../model/gateway.js';
 import type { ClientView } from './views.js';
 import { clientView } from './views.js';
 import { CONFIG_KEYS, OBJECTS, namespaceOf } from '../model/names.js';
@@ -35,6 +36,11 @@ export interface IssueClientInput {
   readonly validityDays?: number | undefined;
   /** PEM PKCS#10 request: the private key then never leaves the branch. */
   readonly csr?: string | undefined;
+  /**
+   * Key type of the generated key (default: the gateway's). With a CSR the request's key decides, and a
+   * keyType that differs from it is refused.
+   */
+  readonly keyType?: KeyType | undefined;
 }
 
 function findClient(state: GatewayState, name: string): ClientRecord {
@@ -76,7 +82,9 @@ export async function issueClient(
   const cert: IssuedCert = await issueClientCert(ca, {
     commonName: input.name,
     validityDays,
-    ...(input.csr !== undefined ? { csrPem: input.csr } : {}),
+    ...(input.csr !== undefined
+      ? { csrPem: input.csr, ...(input.keyType !== undefined ? { keyType: input.keyType } : {}) }
+      : { keyType: input.keyType ?? before.spec.keyType ?? DEFAULT_KEY_TYPE }),
     now,
   });
 
@@ -105,6 +113,7 @@ export async function issueClient(
       notAfter: cert.notAfter.toISOString(),
       status: 'active',
       keySource: input.csr !== undefined ? 'csr' : 'generated',
+      keyType: cert.keyType,
     };
     return { ...s, clients: [...s.clients, record] };
   });

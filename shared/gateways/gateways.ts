@@ -12,7 +12,8 @@ import { addDays, ensurePki, expiringCertificates, generatePki, wholeDaysUntil }
 import { serverPkiSecretData } from '../model/server-pki-codec.js';
 import { configHashAnnotation, desiredConfigHash, gatewayObjects, stateObject } from './gateway-objects.js';
 import { findState, managedGatewayNames, readState, updateState } from './gateway-state.js';
-import type { GatewaySpec, GatewayState, GatewayStatus, ServerPki } from '../model/gateway.js';
+import type { GatewaySpec, GatewayState, GatewayStatus, KeyType, ServerPki } from '../model/gateway.js';
+import { DEFAULT_KEY_TYPE } from '../model/gateway.js';
 import type { GatewayView } from './views.js';
 import { GATEWAY_BODY_DEFAULTS } from '../api/schemas.js';
 import { OBJECTS, namespaceOf } from '../model/names.js';
@@ -30,6 +31,7 @@ export interface GatewayInput {
     | { readonly internal?: boolean | undefined; readonly sourceRanges?: readonly string[] | undefined }
     | undefined;
   readonly clientCertValidityDays?: number | undefined;
+  readonly keyType?: KeyType | undefined;
 }
 
 /**
@@ -62,6 +64,7 @@ export async function resolveSpec(
       sourceRanges: [...(input.loadBalancer?.sourceRanges ?? [])],
     },
     clientCertValidityDays: input.clientCertValidityDays ?? GATEWAY_BODY_DEFAULTS.clientCertValidityDays,
+    keyType: input.keyType ?? GATEWAY_BODY_DEFAULTS.keyType,
   };
   try {
     validateGatewaySpec(spec);
@@ -197,6 +200,7 @@ function canonicalSpec(s: GatewaySpec): unknown {
     publicHost: s.publicHost ?? null,
     loadBalancer: { internal: s.loadBalancer.internal, sourceRanges: [...s.loadBalancer.sourceRanges] },
     clientCertValidityDays: s.clientCertValidityDays,
+    keyType: s.keyType ?? DEFAULT_KEY_TYPE,
   };
 }
 
@@ -351,6 +355,7 @@ async function viewOf(
     ...(spec.publicHost ? { publicHost: spec.publicHost } : {}),
     loadBalancer: spec.loadBalancer,
     clientCertValidityDays: spec.clientCertValidityDays,
+    keyType: spec.keyType ?? DEFAULT_KEY_TYPE,
     createdAt: state.createdAt,
     clients: {
       active: state.clients.filter((c) => c.status === 'active').length,

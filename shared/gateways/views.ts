@@ -1,5 +1,13 @@
 /** What the API returns: plain JSON views of the domain records. */
-import type { ClientRecord, CrlInfo, GatewaySpec, GatewayStatus, PortMapping } from '../model/gateway.js';
+import type {
+  ClientRecord,
+  CrlInfo,
+  GatewaySpec,
+  GatewayStatus,
+  KeyType,
+  PortMapping,
+} from '../model/gateway.js';
+import { DEFAULT_KEY_TYPE } from '../model/gateway.js';
 
 export interface GatewayView {
   readonly name: string;
@@ -10,6 +18,7 @@ export interface GatewayView {
   readonly publicHost?: string | undefined;
   readonly loadBalancer: GatewaySpec['loadBalancer'];
   readonly clientCertValidityDays: number;
+  readonly keyType: KeyType;
   readonly createdAt: string;
   readonly clients: { readonly active: number; readonly revoked: number };
   readonly crl: CrlInfo;
@@ -27,6 +36,7 @@ export interface ClientView {
   readonly status: ClientRecord['status'];
   readonly revokedAt?: string | undefined;
   readonly keySource: ClientRecord['keySource'];
+  readonly keyType: KeyType;
 }
 
 export function clientView(gateway: string, c: ClientRecord): ClientView {
@@ -40,5 +50,6 @@ export function clientView(gateway: string, c: ClientRecord): ClientView {
     status: c.status,
     ...(c.revokedAt ? { revokedAt: c.revokedAt } : {}),
     keySource: c.keySource,
+    keyType: c.keyType ?? DEFAULT_KEY_TYPE,
   };
 }

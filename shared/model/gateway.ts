@@ -14,6 +14,18 @@ export const MAX_GATEWAY_NAME = 57;
 
 export type Protocol = 'tcp' | 'udp';
 
+/**
+ * The key of a generated client certificate: `rsa` is RSA-2048, `ec` is ECDSA on P-256. A CSR's key is
+ * whatever the request carries (`ec` then also covers P-384 and P-521).
+ */
+export type KeyType = 'rsa' | 'ec';
+export const KEY_TYPES: readonly KeyType[] = ['rsa', 'ec'];
+/**
+ * RSA by default: every gateway made before key types existed issued RSA, and RSA-2048 is what every
+ * OpenVPN client build accepts (old or embedded ones without ECDSA too); P-256 is opt-in.
+ */
+export const DEFAULT_KEY_TYPE: KeyType = 'rsa';
+
 /** A gateway's desired configuration, after defaults are applied. */
 export interface GatewaySpec {
   readonly name: string;
@@ -34,6 +46,11 @@ export interface GatewaySpec {
   };
   /** Default validity of client certificates issued on this gateway. */
   readonly clientCertValidityDays: number;
+  /**
+   * Key type of client keys generated on this gateway when the issue names none (the CA stays RSA);
+   * absent means DEFAULT_KEY_TYPE, as in the state of a gateway made before key types existed.
+   */
+  readonly keyType?: KeyType | undefined;
 }
 
 export type ClientStatus = 'active' | 'revoked';
@@ -54,6 +71,8 @@ export interface ClientRecord {
   readonly revokedAt?: string | undefined;
   /** `generated`: we made the key pair (profile holds the key); `csr`: the caller holds the key. */
   readonly keySource: 'generated' | 'csr';
+  /** The certified key's type; absent means `rsa`, as for every client recorded before key types existed. */
+  readonly keyType?: KeyType | undefined;
 }
 
 /** Gateway port → client (by name, i.e. its static tunnel IP) : target port. */

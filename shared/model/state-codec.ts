@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { InternalError } from '../errors.js';
 import type { GatewayState } from './gateway.js';
-import { NAME_PATTERN } from './gateway.js';
+import { KEY_TYPES, NAME_PATTERN } from './gateway.js';
 
 const iso = z.iso.datetime();
 const cidr = z.string().min(1);
@@ -19,6 +19,8 @@ const specSchema = z.strictObject({
   publicHost: z.string().optional(),
   loadBalancer: z.strictObject({ internal: z.boolean(), sourceRanges: z.array(cidr) }),
   clientCertValidityDays: z.int().positive(),
+  // Absent from the state of a gateway made before key types existed (DEFAULT_KEY_TYPE).
+  keyType: z.enum(KEY_TYPES).optional(),
 });
 const metaSchema = z.strictObject({
   version: z.literal(1),
@@ -34,7 +36,11 @@ const metaSchema = z.strictObject({
     }),
   ),
 });
-/** [name, ip, serial, issuedAt (epoch ms), notAfter (epoch ms), revokedAt (epoch ms, 0 = active), 'g' | 'c'] */
+/**
+ * [name, ip, serial, issuedAt (epoch ms), notAfter (epoch ms), revokedAt (epoch ms, 0 = active), 'g' | 'c',
+ * 'e' for an EC key]: an RSA client leaves the last element out, as every client recorded before key types
+ * existed does.
+ */
 const clientTuple = z.tuple([
   z.string().regex(NAME_PATTERN),
   z.string(),
@@ -43,6 +49,7 @@ const clientTuple = z.tuple([
   z.int(),
   z.int().nonnegative(),
   z.enum(['g', 'c']),
+  z.literal('e').optional(),
 ]);
 
 const toEpoch = (isoDate: string) => Date.parse(isoDate);
@@ -64,6 +71,7 @@ export function stateConfigMapData(state: GatewayState): Record<string, string> 
     toEpoch(c.notAfter),
     c.status === 'revoked' ? toEpoch(c.revokedAt ?? c.issuedAt) : 0,
     c.keySource === 'csr' ? 'c' : 'g',
+    ...(c.keyType === 'ec' ? ['e'] : []),
   ]);
   return {
     'spec.json': JSON.stringify(state.spec),
@@ -83,7 +91,7 @@ export function parseStateConfigMapData(data: Readonly<Record<string, string>>):
       server: meta.server,
       crl: meta.crl,
       portMappings: meta.portMappings,
-      clients: clients.map(([name, ip, serial, issuedAt, notAfter, revokedAt, keySource]) => ({
+      clients: clients.map(([name, ip, serial, issuedAt, notAfter, revokedAt, keySource, ec]) => ({
         name,
         ip,
         serial,
@@ -92,6 +100,7 @@ export function parseStateConfigMapData(data: Readonly<Record<string, string>>):
         status: revokedAt > 0 ? 'revoked' : 'active',
         ...(revokedAt > 0 ? { revokedAt: fromEpoch(revokedAt) } : {}),
         keySource: keySource === 'c' ? 'csr' : 'generated',
+        ...(ec === 'e' ? { keyType: 'ec' as const } : {}),
       })),
     };
   } catch (e: unknown) {

@@ -8,13 +8,14 @@ import { promisify } from 'node:util';
 import type { Asn1 } from './asn1.js';
 import { OID, bitStringBytes, childrenOf, fromDer, nullValue, oid, sequence } from './asn1.js';
 
+import type { KeyType } from '../model/gateway.js';
+
 /**
- * The key of a client certificate: `rsa` is RSA-2048, `ec` is ECDSA on P-256 (generated in well under a
+ * Client keys (`KeyType`): `rsa` is RSA-2048, `ec` is ECDSA on P-256 (generated in well under a
  * millisecond where RSA-2048 takes 100–300 ms, and accepted by OpenVPN 2.4+ on OpenSSL 1.0.2+).
  */
-export type KeyType = 'rsa' | 'ec';
-export const KEY_TYPES: readonly KeyType[] = ['rsa', 'ec'];
-export const DEFAULT_KEY_TYPE: KeyType = 'rsa';
+export type { KeyType } from '../model/gateway.js';
+export { DEFAULT_KEY_TYPE, KEY_TYPES } from '../model/gateway.js';
 
 export const RSA_BITS = 2048;
 /** Node's name of NIST P-256. */

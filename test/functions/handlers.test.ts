@@ -89,6 +89,7 @@ describe('route handlers', () => {
             port: 443,
             loadBalancer: { internal: false, sourceRanges: [] },
             clientCertValidityDays: 365,
+            keyType: 'rsa',
           },
         ],
       },

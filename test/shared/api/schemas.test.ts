@@ -26,6 +26,7 @@ describe('putGatewayBodySchema', () => {
       port: 443,
       loadBalancer: { internal: false, sourceRanges: [] },
       clientCertValidityDays: 365,
+      keyType: 'rsa',
     });
   });
 
@@ -38,6 +39,7 @@ describe('putGatewayBodySchema', () => {
       publicHost: 'vpn.example.com',
       loadBalancer: { internal: true, sourceRanges: ['203.0.113.0/24'] },
       clientCertValidityDays: 90,
+      keyType: 'ec',
     };
     expect(parseInput(putGatewayBodySchema, body, 'body')).toStrictEqual(body);
   });
