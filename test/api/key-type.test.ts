@@ -9,8 +9,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiBackend } from './sandbox-harness.js';
-import { api, memoryBackend } from './sandbox-harness.js';
+import type { ApiBackend } from './harness.js';
+import { api, memoryBackend } from './harness.js';
 
 const ROUTES = ['10.0.0.0/16', '10.244.0.0/16'];
 
