@@ -14,6 +14,8 @@ export default tseslint.config(
       '.cache/**',
       'coverage/**',
       '.azd-package/**',
+      // Compiled by the cold-start test while it runs.
+      '.cold-start-*/**',
     ],
   },
   js.configs.recommended,

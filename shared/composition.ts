@@ -2,13 +2,20 @@
  * The composition root: the only place that constructs clients (Kubernetes, Key Vault, ARM, Durable
  * Functions), lazily and once. Handlers receive an `ApiContext` and never construct anything themselves.
  *
+ * The heavy SDKs (@kubernetes/client-node, @azure/identity, @azure/arm-containerservice,
+ * @azure/keyvault-secrets) and the adapters over them are loaded by dynamic `import()` in the factories
+ * below, on the first request that needs them: the module graph the Functions host loads at start is then
+ * the triggers, the use-cases and the two Functions libraries, close to a bare app's.
+ *
  * The Azure Functions host uses it as it is (`functions/*` registrations; operations run as Durable
  * Functions orchestrations). A tool beside the product (the sandbox) hands in its own cluster, cluster
  * description and operations runner; the composition knows nothing else about it.
  */
 import { resolve } from 'node:path';
 import type { InvocationContext } from '@azure/functions';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { TokenCredential } from '@azure/identity';
+import type { ContainerServiceClient } from '@azure/arm-containerservice';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { StaticClusterInfo } from './aks/static-cluster-info.js';
 import type { ClusterInfoSource } from './model/cluster-info.js';
 import type { Config } from './config.js';
@@ -23,15 +30,10 @@ import { deleteGateway, getGateway, listGateways, putGateway, restartGateway } f
 import { getPortMappings, replacePortMappings } from './gateways/port-mappings.js';
 import type { ApiContext } from './http/route.js';
 import type { ClusterPort } from './model/cluster-port.js';
-import { KubeCluster } from './kube/kube-cluster.js';
 import type { Logger } from './logging.js';
 import { consoleLogger, contextLogger } from './logging.js';
-import { ContainerServiceClient } from '@azure/arm-containerservice';
-import { DefaultAzureCredential } from '@azure/identity';
 import df from 'durable-functions';
-import { AksClusterInfo, aksKubeConfig } from './aks/aks-cluster.js';
-import { deferredCluster } from './kube/deferred-cluster.js';
-import { KeyVaultSecretStore } from './secrets/key-vault-store.js';
+import { deferredCluster, deferredPort } from './kube/deferred-cluster.js';
 import { DurableOperations } from './operations/durable-operations.js';
 import { timingFrom } from './operations/timing.js';
 import type { OperationsPort } from './model/operations-port.js';
@@ -89,8 +91,12 @@ export const USE_CASES: GatewayUseCases = {
   getOperation,
 };
 
-/** A KubeCluster over a kubeconfig loaded by `load`. */
-function kubeCluster(load: (kc: KubeConfig) => void): ClusterPort {
+/** A KubeCluster over the kubeconfig `load` fills, both modules loaded on first use. */
+async function kubeCluster(load: (kc: KubeConfig) => void): Promise<ClusterPort> {
+  const [{ KubeConfig }, { KubeCluster }] = await Promise.all([
+    import('@kubernetes/client-node'),
+    import('./kube/kube-cluster.js'),
+  ]);
   const kubeConfig = new KubeConfig();
   load(kubeConfig);
   return new KubeCluster({ kubeConfig, fieldManager: FIELD_MANAGER });
@@ -115,13 +121,19 @@ export function createComposition(options: CompositionOptions = {}): Composition
   const closing = new AbortController();
 
   /** Entra identity of the app (managed identity in Azure, developer credentials locally). */
-  const azureCredential = once(() => new DefaultAzureCredential());
-  const armClient = once(
-    () =>
-      new ContainerServiceClient(azureCredential(), config().AZURE_SUBSCRIPTION_ID ?? '', {
-        endpoint: config().ARM_ENDPOINT,
-      }),
-  );
+  const azureCredential = once(async (): Promise<TokenCredential> => {
+    const { DefaultAzureCredential } = await import('@azure/identity');
+    return new DefaultAzureCredential();
+  });
+  const armClient = once(async (): Promise<ContainerServiceClient> => {
+    const [{ ContainerServiceClient }, credential] = await Promise.all([
+      import('@azure/arm-containerservice'),
+      azureCredential(),
+    ]);
+    return new ContainerServiceClient(credential, config().AZURE_SUBSCRIPTION_ID ?? '', {
+      endpoint: config().ARM_ENDPOINT,
+    });
+  });
 
   const cluster = once((): ClusterPort => {
     const c = config();
@@ -130,18 +142,25 @@ export function createComposition(options: CompositionOptions = {}): Composition
       case 'sandbox':
         throw new InternalError('KUBE_TARGET=sandbox is the embedded cluster of the sandbox (npm start)');
       case 'kubeconfig':
-        return kubeCluster((kc) => kc.loadFromFile(c.KUBECONFIG ?? ''));
+        return deferredCluster(() => kubeCluster((kc) => kc.loadFromFile(c.KUBECONFIG ?? '')));
       case 'aks':
         return deferredCluster(async () => {
+          const [{ aksKubeConfig }, { KubeCluster }, client, credential] = await Promise.all([
+            import('./aks/aks-cluster.js'),
+            import('./kube/kube-cluster.js'),
+            armClient(),
+            azureCredential(),
+          ]);
           const kubeConfig = await aksKubeConfig({
-            client: armClient(),
+            client,
             resourceGroup: c.AKS_RESOURCE_GROUP ?? '',
             clusterName: c.AKS_CLUSTER_NAME ?? '',
-            credential: azureCredential(),
+            credential,
             serverAppId: c.AKS_SERVER_APP_ID,
             log,
             signal: closing.signal,
           });
+          // The token refresh updates this very KubeConfig in place: the adapter must hold it, not a copy.
           return new KubeCluster({ kubeConfig, fieldManager: FIELD_MANAGER });
         });
     }
@@ -150,7 +169,13 @@ export function createComposition(options: CompositionOptions = {}): Composition
   const secrets = once((): SecretStore => {
     const c = config();
     return c.SECRET_STORE === 'keyvault'
-      ? new KeyVaultSecretStore({ vaultUrl: c.KEY_VAULT_URL ?? '', credential: azureCredential() })
+      ? deferredPort<SecretStore>(async () => {
+          const [{ KeyVaultSecretStore }, credential] = await Promise.all([
+            import('./secrets/key-vault-store.js'),
+            azureCredential(),
+          ]);
+          return new KeyVaultSecretStore({ vaultUrl: c.KEY_VAULT_URL ?? '', credential });
+        })
       : new DirectorySecretStore({ directory: resolve(c.SECRETS_DIR) });
   });
 
@@ -158,11 +183,17 @@ export function createComposition(options: CompositionOptions = {}): Composition
     const c = config();
     if (options.clusterInfo) return options.clusterInfo;
     return c.KUBE_TARGET === 'aks'
-      ? new AksClusterInfo({
-          client: armClient(),
-          resourceGroup: c.AKS_RESOURCE_GROUP ?? '',
-          clusterName: c.AKS_CLUSTER_NAME ?? '',
-          defaultRoutes: c.DEFAULT_ROUTES,
+      ? deferredPort<ClusterInfoSource>(async () => {
+          const [{ AksClusterInfo }, client] = await Promise.all([
+            import('./aks/aks-cluster.js'),
+            armClient(),
+          ]);
+          return new AksClusterInfo({
+            client,
+            resourceGroup: c.AKS_RESOURCE_GROUP ?? '',
+            clusterName: c.AKS_CLUSTER_NAME ?? '',
+            defaultRoutes: c.DEFAULT_ROUTES,
+          });
         })
       : new StaticClusterInfo({ defaultRoutes: c.DEFAULT_ROUTES });
   });
