@@ -1,12 +1,9 @@
-// The Functions host's app-start hook: the configuration is checked when the host starts the app, not on
-// the first request, so a bad setting (or roles without App Service Authentication) is one clear error in
-// the log at start, and the app serves nothing.
-import azureFunctions from '@azure/functions';
+// The Functions host's app-start hook (registered by index.ts): the configuration is checked when the host
+// starts the app, not on the first request, so a bad setting (or roles without App Service Authentication)
+// is one clear error in the log at start, and the app serves nothing.
 import type { Config } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
 import { checkFunctionsStartup } from '../shared/startup.js';
-
-const { app } = azureFunctions;
 
 /** Checks the app's settings; logs one error line listing every problem and throws when there is any. */
 export function startApp(env: NodeJS.ProcessEnv, log: (line: string) => void = console.error): Config {
@@ -23,7 +20,3 @@ export function startApp(env: NodeJS.ProcessEnv, log: (line: string) => void = c
     throw e;
   }
 }
-
-app.hook.appStart(() => {
-  startApp(process.env);
-});

@@ -1,7 +1,6 @@
 import { API } from '../shared/api/routes.js';
 import type { RouteDefinition } from '../shared/http/route.js';
 import { absoluteUrl, defineRoute, json, operationLocation } from '../shared/http/route.js';
-import { registerRoutes } from './register.js';
 
 const clientPath = (gateway: string, client: string) =>
   `/api/gateways/${encodeURIComponent(gateway)}/clients/${encodeURIComponent(client)}`;
@@ -66,5 +65,3 @@ export const clientRoutes: readonly RouteDefinition[] = [
   getClientProfileRoute,
   revokeClientRoute,
 ];
-
-registerRoutes(clientRoutes);

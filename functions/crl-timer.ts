@@ -1,17 +1,20 @@
 // The CRL and certificate-expiry timer: an expired CRL locks every client out, so every gateway's CRL
 // is re-signed well before its nextUpdate; expiring certificates are reported in the logs.
-import azureFunctions from '@azure/functions';
 import type { InvocationContext, Timer } from '@azure/functions';
 import type { Composition } from '../shared/composition.js';
 import { DEFAULT_CRL_TIMER_SCHEDULE } from '../shared/config.js';
-import { functionsComposition } from '../shared/composition.js';
 import { refreshCrls } from '../shared/gateways/crl.js';
-import { isSandboxHost } from './register.js';
-
-const { app } = azureFunctions;
 
 /** The timer's Azure Functions name. */
 export const CRL_TIMER = 'crlTimer';
+
+/**
+ * The timer's schedule: the app setting when there is one (infra sets it; `%…%` is resolved by the host),
+ * else the default: a `%…%` naming a missing setting would stop the host from indexing the function.
+ */
+export function crlTimerSchedule(env: NodeJS.ProcessEnv): string {
+  return env['CRL_TIMER_SCHEDULE'] ? '%CRL_TIMER_SCHEDULE%' : DEFAULT_CRL_TIMER_SCHEDULE;
+}
 
 export function makeCrlTimerHandler(composition: Pick<Composition, 'deps'>) {
   return async (_timer: Timer, context: InvocationContext): Promise<void> => {
@@ -30,12 +33,3 @@ export function makeCrlTimerHandler(composition: Pick<Composition, 'deps'>) {
       );
   };
 }
-
-if (!isSandboxHost())
-  app.timer(CRL_TIMER, {
-    // The app setting when there is one (infra sets it; `%…%` is resolved by the host), else the default:
-    // a `%…%` naming a missing setting would stop the host from indexing the function.
-    schedule: process.env['CRL_TIMER_SCHEDULE'] ? '%CRL_TIMER_SCHEDULE%' : DEFAULT_CRL_TIMER_SCHEDULE,
-    runOnStartup: false,
-    handler: makeCrlTimerHandler(functionsComposition),
-  });

@@ -2,7 +2,6 @@ import type { HttpResponseInit } from '@azure/functions';
 import { API } from '../shared/api/routes.js';
 import type { RouteDefinition } from '../shared/http/route.js';
 import { defineRoute } from '../shared/http/route.js';
-import { registerRoutes } from './register.js';
 
 /** The DER bytes of a PEM "X509 CRL" block. */
 export function crlPemToDer(pem: string): Uint8Array {
@@ -33,5 +32,3 @@ export const getCrlRoute: RouteDefinition = defineRoute(
 );
 
 export const crlRoutes: readonly RouteDefinition[] = [getCrlRoute];
-
-registerRoutes(crlRoutes);

@@ -1,7 +1,6 @@
 import { API } from '../shared/api/routes.js';
 import type { RouteDefinition } from '../shared/http/route.js';
 import { absoluteUrl, defineRoute, json, operationLocation } from '../shared/http/route.js';
-import { registerRoutes } from './register.js';
 
 /** PUT /api/gateways/{gateway}: 201 (created) or 200, `Operation-Location` when work started. */
 export const putGatewayRoute: RouteDefinition = defineRoute(
@@ -52,5 +51,3 @@ export const gatewayRoutes: readonly RouteDefinition[] = [
   deleteGatewayRoute,
   restartGatewayRoute,
 ];
-
-registerRoutes(gatewayRoutes);

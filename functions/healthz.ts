@@ -2,7 +2,6 @@ import type { HttpHandler } from '@azure/functions';
 import { API } from '../shared/api/routes.js';
 import type { RouteDefinition } from '../shared/http/route.js';
 import { VERSION } from '../shared/version.js';
-import { registerRoutes } from './register.js';
 
 /** Liveness: answers without touching any dependency. */
 export function makeHealthzHandler(): HttpHandler {
@@ -12,5 +11,3 @@ export function makeHealthzHandler(): HttpHandler {
 export const healthzRoutes: readonly RouteDefinition[] = [
   { operation: API.healthz, makeHandler: () => makeHealthzHandler() },
 ];
-
-registerRoutes(healthzRoutes);

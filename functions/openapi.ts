@@ -2,7 +2,6 @@ import { API } from '../shared/api/routes.js';
 import { openApiDocument } from '../shared/api/openapi.js';
 import type { RouteDefinition } from '../shared/http/route.js';
 import { defineRoute, json } from '../shared/http/route.js';
-import { registerRoutes } from './register.js';
 
 /** GET /api/openapi.json: generated from the schemas the handlers validate with. */
 export const getOpenApiRoute: RouteDefinition = defineRoute(API.getOpenApi, () =>
@@ -10,5 +9,3 @@ export const getOpenApiRoute: RouteDefinition = defineRoute(API.getOpenApi, () =
 );
 
 export const openApiRoutes: readonly RouteDefinition[] = [getOpenApiRoute];
-
-registerRoutes(openApiRoutes);

@@ -1,7 +1,6 @@
 import { API } from '../shared/api/routes.js';
 import type { RouteDefinition } from '../shared/http/route.js';
 import { defineRoute, json } from '../shared/http/route.js';
-import { registerRoutes } from './register.js';
 
 /** GET /api/operations/{id}: a long-running operation in the Azure LRO shape. */
 export const getOperationRoute: RouteDefinition = defineRoute(API.getOperation, async ({ params }, call) =>
@@ -9,5 +8,3 @@ export const getOperationRoute: RouteDefinition = defineRoute(API.getOperation, 
 );
 
 export const operationRoutes: readonly RouteDefinition[] = [getOperationRoute];
-
-registerRoutes(operationRoutes);

@@ -1,27 +1,27 @@
-// Durable Functions registrations: the orchestrators (pure sequencing) and their activities, which get
-// the same dependencies as the HTTP handlers from the composition root.
-import df from 'durable-functions';
-import { functionsComposition } from '../shared/composition.js';
+// The Durable Functions side of the app as plain data (index.ts registers it): the orchestrators (pure
+// sequencing) by name, and the activity handler, which gets the same dependencies as the HTTP handlers
+// from the composition root.
+import type { ActivityHandler, OrchestrationHandler } from 'durable-functions';
+import type { Composition } from '../shared/composition.js';
 import { makeActivities } from '../shared/operations/activities.js';
 import {
-  ACTIVITY,
   ORCHESTRATOR,
   deleteOrchestrator,
   provisionOrchestrator,
   rollOrchestrator,
 } from '../shared/operations/orchestrators.js';
-import { isSandboxHost } from './register.js';
 
-if (!isSandboxHost()) {
-  df.app.orchestration(ORCHESTRATOR.roll, rollOrchestrator);
-  df.app.orchestration(ORCHESTRATOR.provision, provisionOrchestrator);
-  df.app.orchestration(ORCHESTRATOR.delete, deleteOrchestrator);
-  for (const name of Object.values(ACTIVITY))
-    df.app.activity(name, {
-      handler: async (input: unknown, context) => {
-        const activity = makeActivities(await functionsComposition.deps(context))[name];
-        if (!activity) throw new Error(`no activity ${name}`);
-        return activity(input);
-      },
-    });
+export const ORCHESTRATIONS: readonly (readonly [name: string, handler: OrchestrationHandler])[] = [
+  [ORCHESTRATOR.roll, rollOrchestrator],
+  [ORCHESTRATOR.provision, provisionOrchestrator],
+  [ORCHESTRATOR.delete, deleteOrchestrator],
+];
+
+/** The handler of the activity named `name`, over the invocation's dependencies. */
+export function makeActivityHandler(name: string, composition: Pick<Composition, 'deps'>): ActivityHandler {
+  return async (input: unknown, context) => {
+    const activity = makeActivities(await composition.deps(context))[name];
+    if (!activity) throw new Error(`no activity ${name}`);
+    return activity(input);
+  };
 }

@@ -1,7 +1,6 @@
 import { API } from '../shared/api/routes.js';
 import type { RouteDefinition } from '../shared/http/route.js';
 import { defineRoute, json, operationLocation } from '../shared/http/route.js';
-import { registerRoutes } from './register.js';
 
 /** GET /api/gateways/{gateway}/port-mappings */
 export const getPortMappingsRoute: RouteDefinition = defineRoute(
@@ -20,5 +19,3 @@ export const putPortMappingsRoute: RouteDefinition = defineRoute(
 );
 
 export const portMappingRoutes: readonly RouteDefinition[] = [getPortMappingsRoute, putPortMappingsRoute];
-
-registerRoutes(portMappingRoutes);

@@ -1,5 +1,5 @@
-// Every route of the API table with its handler factory: the sandbox host serves exactly this list, and
-// importing it registers the same list with the Functions host.
+// Every route of the API table with its handler factory, as plain data: functions/index.ts registers this
+// list with the Functions host, and the sandbox host serves the same list itself.
 import type { RouteDefinition } from '../shared/http/route.js';
 import { clientRoutes } from './clients.js';
 import { crlRoutes } from './crl.js';

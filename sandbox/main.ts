@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import azureFunctions from '@azure/functions';
 import type { Timer } from '@azure/functions';
-import { markSandboxHost } from '../functions/register.js';
+import { makeCrlTimerHandler } from '../functions/crl-timer.js';
+import { ALL_ROUTES } from '../functions/routes.js';
 import { createComposition } from '../shared/composition.js';
 import type { Config } from '../shared/config.js';
 import { loadConfig } from '../shared/config.js';
@@ -79,9 +80,6 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       })),
     log,
   });
-  markSandboxHost();
-  // Imported after the mark, so the modules skip their `app.http` registrations.
-  const { ALL_ROUTES } = await import('../functions/routes.js');
   const host = await startSandboxHost({
     composition,
     routes: ALL_ROUTES,
@@ -91,7 +89,6 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   });
   // The CRL timer of the Functions app, here on a plain interval: at start, then daily (an expired CRL locks
   // every client out, so the sandbox keeps its gateways' CRLs fresh too).
-  const { makeCrlTimerHandler } = await import('../functions/crl-timer.js');
   const crlHandler = makeCrlTimerHandler(composition);
   const refreshCrls = () =>
     crlHandler(SANDBOX_TIMER, new InvocationContext({ functionName: 'crlTimer' })).catch((e: unknown) =>

@@ -7,7 +7,7 @@
  * below, on the first request that needs them: the module graph the Functions host loads at start is then
  * the triggers, the use-cases and the two Functions libraries, close to a bare app's.
  *
- * The Azure Functions host uses it as it is (`functions/*` registrations; operations run as Durable
+ * The Azure Functions host uses it as it is (`functions/index.ts` builds one; operations run as Durable
  * Functions orchestrations). A tool beside the product (the sandbox) hands in its own cluster, cluster
  * description and operations runner; the composition knows nothing else about it.
  */
@@ -256,6 +256,3 @@ export function createComposition(options: CompositionOptions = {}): Composition
     },
   };
 }
-
-/** The composition the Azure Functions host uses (registrations in `functions/`). */
-export const functionsComposition: Composition = createComposition({});

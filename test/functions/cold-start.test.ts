@@ -98,9 +98,9 @@ describe('cold start of the Functions entry point', () => {
     const composition = JSON.stringify(join(dir, 'dist/shared/composition.js'));
     // WHEN a request's dependencies are built, then the cluster is asked something
     const script = `
-      const { functionsComposition } = await import(${composition});
+      const { createComposition } = await import(${composition});
       const { InvocationContext } = (await import('@azure/functions')).default;
-      const deps = await functionsComposition.deps(new InvocationContext());
+      const deps = await createComposition().deps(new InvocationContext());
       const built = [...globalThis.loadedPackages];
       process.stderr.write('DEPS BUILT ' + JSON.stringify(built) + '\\n');
       await deps.cluster.namespaceExists('x').catch(() => undefined);
@@ -122,9 +122,9 @@ describe('cold start of the Functions entry point', () => {
     // identity is reachable here: the call cannot succeed, so the script waits only until the SDKs have
     // loaded, at most 60 s, and exits)
     const script = `
-      const { functionsComposition } = await import(${composition});
+      const { createComposition } = await import(${composition});
       const { InvocationContext } = (await import('@azure/functions')).default;
-      const deps = await functionsComposition.deps(new InvocationContext());
+      const deps = await createComposition().deps(new InvocationContext());
       process.stderr.write('DEPS BUILT ' + JSON.stringify([...globalThis.loadedPackages]) + '\\n');
       deps.secrets.getCa('g').catch(() => undefined);
       for (let i = 0; i < 600 && !globalThis.loadedPackages.has('@azure/keyvault-secrets'); i += 1)
