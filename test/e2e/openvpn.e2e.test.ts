@@ -5,7 +5,8 @@
  *   outside 192.0.2.20 ─┐
  *   client-a 192.0.2.11 ─┤ lan bridge ├─ 192.0.2.1 server (gateway pod) 10.99.0.1 ── 10.99.0.10 pod network
  *   client-b 192.0.2.12 ─┤
- *   client-x 192.0.2.13 ─┘
+ *   client-x 192.0.2.13 ─┤
+ *   client-e 192.0.2.15 ─┘ (an EC P-256 key)
  *
  * The server is the gateway pod as the Deployment from the manifest builder declares it (support/pod.ts): its
  * init container, then its container's command, inside the image's root filesystem (scripts/image-rootfs.sh),
@@ -13,6 +14,7 @@
  * delivers an update. The clients use the host's openvpn. Each step prints its timing; no step asserts on time.
  */
 import type { ChildProcess } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import {
   mkdtempSync,
   readFileSync,
@@ -165,8 +167,10 @@ beforeAll(async () => {
   const serverCert = await issueServerCert(ca, { commonName: serverCommonName(spec.name) });
   for (const name of ['a', 'b', 'x', 'r'])
     certs[name] = await issueClientCert(ca, { commonName: name, validityDays: 30 });
+  // e has an EC P-256 key under the same RSA CA.
+  certs['e'] = await issueClientCert(ca, { commonName: 'e', validityDays: 30, keyType: 'ec' });
   tlsCrypt = generateTlsCryptKey();
-  timed('PKI (CA, server, 4 clients)', Date.now() - t);
+  timed('PKI (CA, server, 5 clients)', Date.now() - t);
 
   // a, b and r are active clients with CCD entries, x has none; r is revoked in the CRL from the start (and
   // only there, so the CRL check refuses it, not ccd-exclusive). Port 8081 maps to a:80.
@@ -181,7 +185,12 @@ beforeAll(async () => {
       crlPem: signCrl(['r']),
     },
     server: serverCert,
-    clients: [client('a', '10.140.0.2'), client('b', '10.140.0.3'), client('r', '10.140.0.4')],
+    clients: [
+      client('a', '10.140.0.2'),
+      client('b', '10.140.0.3'),
+      client('r', '10.140.0.4'),
+      client('e', '10.140.0.5'),
+    ],
     portMappings: [{ port: 8081, client: 'a', targetPort: 80, protocol: 'tcp' }],
   });
 
@@ -195,6 +204,7 @@ beforeAll(async () => {
     ['b', '192.0.2.12/24'],
     ['x', '192.0.2.13/24'],
     ['r', '192.0.2.14/24'],
+    ['e', '192.0.2.15/24'],
     ['outside', '192.0.2.20/24'],
   ];
   for (const [role, ip] of hosts) {
@@ -246,6 +256,20 @@ describe('OpenVPN end to end (the gateway pod in the image, real clients, networ
     const t = Date.now();
     expect(curl(ns['a']!, `http://${POD_HOST}:8080/`)).toBe('pod-ok');
     timed('client a → pod network HTTP', Date.now() - t);
+  });
+
+  it('connects a client with an EC P-256 key signed by the RSA CA at its static address', async () => {
+    // GIVEN a client certificate whose key is EC on P-256
+    const key = new X509Certificate(certs['e']!.certPem).publicKey;
+    expect([key.asymmetricKeyType, key.asymmetricKeyDetails?.namedCurve]).toStrictEqual(['ec', 'prime256v1']);
+    // WHEN it connects with its generated profile THEN OpenVPN 2.6 accepts it and routes it to the pod network
+    startClient('e');
+    timed('EC client e connect', await waitForLog(clientLog('e'), INIT_DONE, 30_000));
+    expect(net.sh(['ip', '-4', '-o', 'addr', 'show', 'dev', 'tun0'], { ns: ns['e'] })).toContain(
+      'inet 10.140.0.5/24',
+    );
+    expect(curl(ns['e']!, `http://${POD_HOST}:8080/`)).toBe('pod-ok');
+    await net.stop(clients['e']!);
   });
 
   it('refuses a client without a CCD entry (ccd-exclusive)', async () => {
