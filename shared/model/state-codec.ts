@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { InternalError } from '../errors.js';
-import type { GatewayState } from './gateway.js';
+import type { ClientRecord, GatewayState } from './gateway.js';
 import { KEY_TYPES, NAME_PATTERN } from './gateway.js';
 
 const iso = z.iso.datetime();
@@ -37,23 +37,102 @@ const metaSchema = z.strictObject({
   ),
 });
 /**
- * [name, ip, serial, issuedAt (epoch ms), notAfter (epoch ms), revokedAt (epoch ms, 0 = active), 'g' | 'c',
- * 'e' for an EC key]: an RSA client leaves the last element out, as every client recorded before key types
- * existed does.
+ * One client as stored: [name, ip, serial, issuedAt (epoch ms), notAfter (epoch ms), revokedAt (epoch ms,
+ * 0 = active), 'g' | 'c', 'e' for an EC key]. An RSA client leaves the last element out, as every client
+ * recorded before key types existed does.
  */
-const clientTuple = z.tuple([
-  z.string().regex(NAME_PATTERN),
-  z.string(),
-  z.string().regex(/^[0-9a-f]+$/),
-  z.int(),
-  z.int(),
-  z.int().nonnegative(),
-  z.enum(['g', 'c']),
-  z.literal('e').optional(),
-]);
+type ClientTuple = readonly [string, string, string, number, number, number, 'g' | 'c', 'e'?];
+
+const SERIAL = /^[0-9a-f]+$/;
 
 const toEpoch = (isoDate: string) => Date.parse(isoDate);
 const fromEpoch = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * The tuple each record was read from or last written as. Records are immutable (a change makes a new
+ * one), so a gateway's thousands of unchanged clients are written back without being encoded again.
+ */
+const tuples = new WeakMap<ClientRecord, ClientTuple>();
+
+function tupleOf(c: ClientRecord): ClientTuple {
+  const known = tuples.get(c);
+  if (known) return known;
+  const stored = [
+    c.name,
+    c.ip,
+    c.serial,
+    toEpoch(c.issuedAt),
+    toEpoch(c.notAfter),
+    c.status === 'revoked' ? toEpoch(c.revokedAt ?? c.issuedAt) : 0,
+    c.keySource === 'csr' ? 'c' : 'g',
+  ] as const;
+  const tuple: ClientTuple = c.keyType === 'ec' ? [...stored, 'e'] : stored;
+  tuples.set(c, tuple);
+  return tuple;
+}
+
+/**
+ * Records decoded before, by certificate serial: each request reads a state that differs from the last one
+ * by a client or two, and decoding thousands of dates again costs more than the rest of the request's own
+ * work. A record is reused only when its stored tuple is exactly the one read.
+ */
+const bySerial = new Map<string, ClientRecord>();
+const MAX_KNOWN_RECORDS = 50_000;
+
+/**
+ * Checks and decodes the stored clients by hand: with thousands of clients a schema library's per-element
+ * checks cost tens of milliseconds, on every request that reads the state. Throws on the first bad tuple.
+ */
+function clientsOf(raw: unknown): ClientRecord[] {
+  if (!Array.isArray(raw)) throw new Error('clients.json is not an array');
+  return raw.map((t: unknown, i): ClientRecord => {
+    const bad = (what: string) => new Error(`clients.json[${i}]: ${what}`);
+    if (!Array.isArray(t) || t.length < 7 || t.length > 8) throw bad('not a client tuple');
+    const [name, ip, serial, issuedAt, notAfter, revokedAt, keySource, keyType] = t as unknown[];
+    if (typeof name !== 'string' || !NAME_PATTERN.test(name)) throw bad('bad name');
+    if (typeof ip !== 'string') throw bad('bad ip');
+    if (typeof serial !== 'string' || !SERIAL.test(serial)) throw bad('bad serial');
+    if (!Number.isSafeInteger(issuedAt) || !Number.isSafeInteger(notAfter)) throw bad('bad dates');
+    if (!Number.isSafeInteger(revokedAt) || (revokedAt as number) < 0) throw bad('bad revokedAt');
+    if (keySource !== 'g' && keySource !== 'c') throw bad('bad key source');
+    if (t.length === 8 && keyType !== 'e') throw bad('bad key type');
+    const known = bySerial.get(serial);
+    const knownTuple = known && tuples.get(known);
+    if (known && knownTuple?.length === t.length && knownTuple.every((v, j) => v === t[j])) return known;
+    const revoked = (revokedAt as number) > 0;
+    const record: ClientRecord = {
+      name,
+      ip,
+      serial,
+      issuedAt: fromEpoch(issuedAt as number),
+      notAfter: fromEpoch(notAfter as number),
+      status: revoked ? 'revoked' : 'active',
+      ...(revoked ? { revokedAt: fromEpoch(revokedAt as number) } : {}),
+      keySource: keySource === 'c' ? 'csr' : 'generated',
+      ...(keyType === 'e' ? { keyType: 'ec' as const } : {}),
+    };
+    tuples.set(record, t as unknown as ClientTuple);
+    if (bySerial.size >= MAX_KNOWN_RECORDS) bySerial.clear();
+    bySerial.set(serial, record);
+    return record;
+  });
+}
+
+/**
+ * The clients of the last few `clients.json` texts read: a request reads its gateway's state more than
+ * once (a check, then the conditional write), and an unchanged text decodes to the same immutable records.
+ */
+const decoded = new Map<string, readonly ClientRecord[]>();
+const MAX_DECODED = 8;
+
+function decodeClients(text: string): readonly ClientRecord[] {
+  const known = decoded.get(text);
+  if (known) return known;
+  const clients = Object.freeze(clientsOf(JSON.parse(text)));
+  if (decoded.size >= MAX_DECODED) decoded.delete(decoded.keys().next().value ?? '');
+  decoded.set(text, clients);
+  return clients;
+}
 
 export function stateConfigMapData(state: GatewayState): Record<string, string> {
   const meta: z.input<typeof metaSchema> = {
@@ -63,16 +142,7 @@ export function stateConfigMapData(state: GatewayState): Record<string, string> 
     crl: state.crl,
     portMappings: state.portMappings.map((m) => ({ ...m })),
   };
-  const clients = state.clients.map((c) => [
-    c.name,
-    c.ip,
-    c.serial,
-    toEpoch(c.issuedAt),
-    toEpoch(c.notAfter),
-    c.status === 'revoked' ? toEpoch(c.revokedAt ?? c.issuedAt) : 0,
-    c.keySource === 'csr' ? 'c' : 'g',
-    ...(c.keyType === 'ec' ? ['e'] : []),
-  ]);
+  const clients = state.clients.map(tupleOf);
   return {
     'spec.json': JSON.stringify(state.spec),
     'meta.json': JSON.stringify(meta),
@@ -84,24 +154,13 @@ export function parseStateConfigMapData(data: Readonly<Record<string, string>>):
   try {
     const spec = specSchema.parse(JSON.parse(data['spec.json'] ?? ''));
     const meta = metaSchema.parse(JSON.parse(data['meta.json'] ?? ''));
-    const clients = z.array(clientTuple).parse(JSON.parse(data['clients.json'] ?? '[]'));
     return {
       spec,
       createdAt: meta.createdAt,
       server: meta.server,
       crl: meta.crl,
       portMappings: meta.portMappings,
-      clients: clients.map(([name, ip, serial, issuedAt, notAfter, revokedAt, keySource, ec]) => ({
-        name,
-        ip,
-        serial,
-        issuedAt: fromEpoch(issuedAt),
-        notAfter: fromEpoch(notAfter),
-        status: revokedAt > 0 ? 'revoked' : 'active',
-        ...(revokedAt > 0 ? { revokedAt: fromEpoch(revokedAt) } : {}),
-        keySource: keySource === 'c' ? 'csr' : 'generated',
-        ...(ec === 'e' ? { keyType: 'ec' as const } : {}),
-      })),
+      clients: decodeClients(data['clients.json'] ?? '[]'),
     };
   } catch (e: unknown) {
     throw new InternalError(
