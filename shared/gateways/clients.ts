@@ -15,10 +15,10 @@ import {
   renderPortMappingsFile,
   serverCommonName,
 } from '../openvpn/index.js';
-import type { IssuedCert } from '../pki/index.js';
+import type { CaMaterial, IssuedCert } from '../pki/index.js';
 import { issueClientCert, readCertificateInfo } from '../pki/index.js';
 import type { GatewayDeps } from './deps.js';
-import { readServerPki, requireCa, wholeDaysUntil } from './gateway-pki.js';
+import { missingCa, readServerPki, requireCa, wholeDaysUntil } from './gateway-pki.js';
 import { resolvePortMappings } from './gateway-objects.js';
 import { readState, updateState } from './gateway-state.js';
 import { writeCurrentCrl } from './crl.js';
@@ -91,7 +91,7 @@ export async function issueClient(
   let record: ClientRecord | undefined;
   // The address plan of the state the record is written into (a concurrent PUT may change the subnet).
   let written = plan;
-  await updateState(deps.cluster, gateway, (s) => {
+  const after = await updateState(deps.cluster, gateway, (s) => {
     written = planAddresses(s.spec.vpnSubnet);
     const existing = s.clients.find((c) => c.name === input.name);
     // Our own write, seen again when the adapter retried a write whose answer was lost: already done.
@@ -125,7 +125,7 @@ export async function issueClient(
     });
     // Without an address yet (no load balancer, no publicHost) the profile is stored empty: it is
     // rendered again on every download anyway.
-    const profile = await renderProfile(deps, gateway, cert.certPem, cert.keyPem).catch((e: unknown) => {
+    const profile = await renderProfile(deps, after, cert.certPem, cert.keyPem).catch((e: unknown) => {
       if (e instanceof ConflictError) return '';
       throw e;
     });
@@ -184,13 +184,14 @@ async function forgetIfAbandoned(deps: GatewayDeps, gateway: string, client: Cli
   return true;
 }
 
+/** The profile of a client of `state` (the state this request already read: it is not read again). */
 async function renderProfile(
   deps: GatewayDeps,
-  gateway: string,
+  state: GatewayState,
   certPem: string,
   keyPem?: string,
 ): Promise<string> {
-  const state = await readState(deps.cluster, gateway);
+  const gateway = state.spec.name;
   const pki = await readServerPki(deps, gateway);
   if (!pki) throw new ConflictError(`gateway '${gateway}' has no server PKI yet`);
   const remoteHost = await gatewayAddress(deps, state.spec);
@@ -225,7 +226,8 @@ export async function listClients(deps: GatewayDeps, gateway: string): Promise<C
  * address and port (so it stays right after a port change). Only for active clients.
  */
 export async function getClientProfile(deps: GatewayDeps, gateway: string, name: string): Promise<string> {
-  const client = findClient(await readState(deps.cluster, gateway), name);
+  const state = await readState(deps.cluster, gateway);
+  const client = findClient(state, name);
   if (client.status !== 'active')
     throw new ConflictError(`client '${name}' is revoked: its profile is no longer available`);
   const bundle = await deps.secrets.getClient(gateway, name);
@@ -234,7 +236,7 @@ export async function getClientProfile(deps: GatewayDeps, gateway: string, name:
       `client '${name}' does not exist on gateway '${gateway}': its issue failed half-way and was rolled back`,
     );
   if (!bundle) throw new NotFoundError(`the material of client '${name}' is missing from the secret store`);
-  return renderProfile(deps, gateway, bundle.certPem, bundle.keyPem);
+  return renderProfile(deps, state, bundle.certPem, bundle.keyPem);
 }
 
 /**
@@ -247,21 +249,24 @@ export async function revokeClient(
   name: string,
   options: { force: boolean } = { force: false },
 ): Promise<ClientView & { operationId?: string }> {
-  const before = await readState(deps.cluster, gateway);
-  const existing = findClient(before, name);
-  if (existing.status === 'revoked') return finishRevocation(deps, before, existing);
-  const ca = await requireCa(deps, gateway);
+  // The state is read once, by the conditional write that decides: a missing gateway or client is a 404
+  // from it, an already revoked client leaves it unwritten, and a missing CA refuses it (no CRL could be
+  // signed). The CA is read first: a CA read failure is refused before anything is written.
+  const ca = await deps.secrets.getCa(gateway);
   const now = deps.clock();
   let mappingsRemoved = false;
+  let revokedNow = false;
   const state = await updateState(deps.cluster, gateway, (s) => {
     const client = findClient(s, name);
     if (client.status === 'revoked') return undefined;
+    if (!ca) throw missingCa(gateway);
     const mapped = s.portMappings.filter((m) => m.client === name);
     if (mapped.length > 0 && !options.force)
       throw new ConflictError(
         `client '${name}' is the target of port mapping(s) ${mapped.map((m) => `${m.port}/${m.protocol}`).join(', ')}: remove them first or revoke with ?force=true`,
       );
     mappingsRemoved = mapped.length > 0;
+    revokedNow = true;
     return {
       ...removeMappingsOf(s, name),
       clients: s.clients.map((c) =>
@@ -270,12 +275,14 @@ export async function revokeClient(
       crl: { ...s.crl, number: s.crl.number + 1 },
     };
   });
-  await writeCurrentCrl(deps, gateway, ca);
+  const revoked = findClient(state, name);
+  if (!revokedNow || !ca) return finishRevocation(deps, state, revoked, ca);
+  // Signed from the state just written, then re-signed from any newer one until they match.
+  await writeCurrentCrl(deps, gateway, ca, state);
   await deps.cluster.patchConfigMapData(namespaceOf(gateway), OBJECTS.ccd, { [name]: null });
   await deps.secrets.revokeClient(gateway, name);
   const operationId = mappingsRemoved ? await syncPortMappings(deps, gateway, 'port-mappings') : undefined;
-  deps.log.info('client revoked', { gateway, client: name, serial: existing.serial, operationId });
-  const revoked = findClient(state, name);
+  deps.log.info('client revoked', { gateway, client: name, serial: revoked.serial, operationId });
   return { ...clientView(gateway, revoked), ...(operationId ? { operationId } : {}) };
 }
 
@@ -289,12 +296,15 @@ async function finishRevocation(
   deps: GatewayDeps,
   state: GatewayState,
   client: ClientRecord,
+  ca: CaMaterial | undefined,
 ): Promise<ClientView & { operationId?: string }> {
   const gateway = state.spec.name;
   const ns = namespaceOf(gateway);
   // Every CRL signed at or after the revocation lists the client (it is signed from the state).
-  if (client.revokedAt !== undefined && state.crl.thisUpdate < client.revokedAt)
-    await writeCurrentCrl(deps, gateway, await requireCa(deps, gateway));
+  if (client.revokedAt !== undefined && state.crl.thisUpdate < client.revokedAt) {
+    if (!ca) throw missingCa(gateway);
+    await writeCurrentCrl(deps, gateway, ca, state);
+  }
   const ccd = await deps.cluster.readConfigMap(ns, OBJECTS.ccd);
   if (ccd?.data[client.name] !== undefined)
     await deps.cluster.patchConfigMapData(ns, OBJECTS.ccd, { [client.name]: null });

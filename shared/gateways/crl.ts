@@ -9,6 +9,7 @@ import type { GatewayDeps } from './deps.js';
 import type { ExpiringCertificate } from './gateway-pki.js';
 import { expiringCertificates, readServerPki, requireCa, signCrl } from './gateway-pki.js';
 import { findState, managedGatewayNames, readState, updateState } from './gateway-state.js';
+import type { GatewayState } from '../model/gateway.js';
 import { OBJECTS, SERVER_PKI_KEYS, namespaceOf } from '../model/names.js';
 
 const MAX_CRL_WRITES = 5;
@@ -18,14 +19,21 @@ const MAX_CRL_WRITES = 5;
  * in the state if no newer CRL number appeared meanwhile; otherwise signs again from the newer state.
  * So the last CRL written always reflects every revocation committed before it.
  */
-export async function writeCurrentCrl(deps: GatewayDeps, gateway: string, ca: CaMaterial): Promise<void> {
+export async function writeCurrentCrl(
+  deps: GatewayDeps,
+  gateway: string,
+  ca: CaMaterial,
+  /** The state the caller has just written or read: the first CRL is signed from it without a read. */
+  known?: GatewayState,
+): Promise<void> {
+  let latest = known;
   for (let attempt = 0; attempt < MAX_CRL_WRITES; attempt += 1) {
-    const state = await readState(deps.cluster, gateway);
+    const state = latest ?? (await readState(deps.cluster, gateway));
     const signed = signCrl(deps, ca, state.clients, state.crl.number, deps.clock());
     await deps.cluster.patchSecretData(namespaceOf(gateway), OBJECTS.serverPki, {
       [SERVER_PKI_KEYS.crlPem]: signed.pem,
     });
-    const latest = await updateState(deps.cluster, gateway, (s) =>
+    latest = await updateState(deps.cluster, gateway, (s) =>
       s.crl.number === signed.info.number ? { ...s, crl: signed.info } : undefined,
     );
     if (latest.crl.number === signed.info.number) return;

@@ -100,13 +100,17 @@ export async function readServerPki(
   return secret ? parseServerPkiSecretData(secret.data) : undefined;
 }
 
+/** The error of a gateway whose CA is gone from the secret store. */
+export function missingCa(gateway: string): UpstreamError {
+  return new UpstreamError(
+    `the CA of gateway '${gateway}' is missing from the secret store: certificates cannot be issued or revoked`,
+  );
+}
+
 /** The gateway CA from the secret store; a clear error when it is gone. */
 export async function requireCa(deps: Pick<GatewayDeps, 'secrets'>, gateway: string): Promise<CaMaterial> {
   const ca = await deps.secrets.getCa(gateway);
-  if (!ca)
-    throw new UpstreamError(
-      `the CA of gateway '${gateway}' is missing from the secret store: certificates cannot be issued or revoked`,
-    );
+  if (!ca) throw missingCa(gateway);
   return ca;
 }
 

@@ -33,14 +33,23 @@ export async function updateState(
   mutate: (current: GatewayState) => GatewayState | undefined,
 ): Promise<GatewayState> {
   let result: GatewayState | undefined;
+  // What `mutate` threw (e.g. a NotFoundError for a client) goes to the caller as it is.
+  let refusal: unknown;
   try {
     await cluster.updateConfigMap(namespaceOf(gateway), OBJECTS.state, (current) => {
       const state = parseStateConfigMapData(current.data);
-      const next = mutate(state);
+      let next: GatewayState | undefined;
+      try {
+        next = mutate(state);
+      } catch (e: unknown) {
+        refusal = e;
+        throw e;
+      }
       result = next ?? state;
       return next ? stateConfigMapData(next) : undefined;
     });
   } catch (e: unknown) {
+    if (e === refusal) throw e;
     if (e instanceof NotFoundError)
       throw new NotFoundError(`gateway '${gateway}' does not exist`, { cause: e });
     throw e;
