@@ -24,7 +24,7 @@ const USE_CASES = '^shared/gateways/';
 const OPERATIONS = '^shared/operations/';
 const HTTP = '^shared/http/';
 const COMPOSITION = '^shared/composition\\.ts$';
-const SANDBOX = '^(sandbox/|shared/sandbox/)';
+const SANDBOX = '^sandbox/';
 const PRODUCT = '^(functions|shared)/';
 
 const any = (...patterns) => patterns.map((p) => `(${p})`).join('|');

@@ -6,26 +6,23 @@ const clientPath = (gateway: string, client: string) =>
   `/api/gateways/${encodeURIComponent(gateway)}/clients/${encodeURIComponent(client)}`;
 
 /** POST /api/gateways/{gateway}/clients: 201 + client + `Location`. */
-export const issueClientRoute: RouteDefinition = defineRoute(
-  API.issueClient,
-  async ({ params, body }, call) => {
-    const client = await call.useCases.issueClient(await call.deps(), params.gateway, body);
-    return json(201, client, { location: absoluteUrl(call.request, clientPath(params.gateway, body.name)) });
-  },
-);
+const issueClientRoute: RouteDefinition = defineRoute(API.issueClient, async ({ params, body }, call) => {
+  const client = await call.useCases.issueClient(await call.deps(), params.gateway, body);
+  return json(201, client, { location: absoluteUrl(call.request, clientPath(params.gateway, body.name)) });
+});
 
 /** GET /api/gateways/{gateway}/clients */
-export const listClientsRoute: RouteDefinition = defineRoute(API.listClients, async ({ params }, call) =>
+const listClientsRoute: RouteDefinition = defineRoute(API.listClients, async ({ params }, call) =>
   json(200, { value: await call.useCases.listClients(await call.deps(), params.gateway) }),
 );
 
 /** GET /api/gateways/{gateway}/clients/{client} */
-export const getClientRoute: RouteDefinition = defineRoute(API.getClient, async ({ params }, call) =>
+const getClientRoute: RouteDefinition = defineRoute(API.getClient, async ({ params }, call) =>
   json(200, await call.useCases.getClient(await call.deps(), params.gateway, params.client)),
 );
 
 /** GET /api/gateways/{gateway}/clients/{client}/profile: the `.ovpn` (holds the key: never cached). */
-export const getClientProfileRoute: RouteDefinition = defineRoute(
+const getClientProfileRoute: RouteDefinition = defineRoute(
   API.getClientProfile,
   async ({ params }, call) => ({
     status: 200,
@@ -39,24 +36,21 @@ export const getClientProfileRoute: RouteDefinition = defineRoute(
 );
 
 /** DELETE /api/gateways/{gateway}/clients/{client}[?force=true]: 200 + revoked client. */
-export const revokeClientRoute: RouteDefinition = defineRoute(
-  API.revokeClient,
-  async ({ params, query }, call) => {
-    const { operationId, ...client } = await call.useCases.revokeClient(
-      await call.deps(),
-      params.gateway,
-      params.client,
-      {
-        force: query.force,
-      },
-    );
-    return json(
-      200,
-      client,
-      operationId ? { 'operation-location': operationLocation(call.request, operationId) } : {},
-    );
-  },
-);
+const revokeClientRoute: RouteDefinition = defineRoute(API.revokeClient, async ({ params, query }, call) => {
+  const { operationId, ...client } = await call.useCases.revokeClient(
+    await call.deps(),
+    params.gateway,
+    params.client,
+    {
+      force: query.force,
+    },
+  );
+  return json(
+    200,
+    client,
+    operationId ? { 'operation-location': operationLocation(call.request, operationId) } : {},
+  );
+});
 
 export const clientRoutes: readonly RouteDefinition[] = [
   issueClientRoute,

@@ -13,7 +13,7 @@ export function crlPemToDer(pem: string): Uint8Array {
  * GET /api/gateways/{gateway}/crl: `application/pkix-crl` is DER (RFC 2585); a caller that wants the
  * PEM OpenVPN reads asks with `Accept: application/x-pem-file`.
  */
-export const getCrlRoute: RouteDefinition = defineRoute(
+const getCrlRoute: RouteDefinition = defineRoute(
   API.getCrl,
   async ({ params }, call): Promise<HttpResponseInit> => {
     const pem = await call.useCases.getCrl(await call.deps(), params.gateway);

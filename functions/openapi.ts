@@ -4,7 +4,7 @@ import type { RouteDefinition } from '../shared/http/route.js';
 import { defineRoute, json } from '../shared/http/route.js';
 
 /** GET /api/openapi.json: generated from the schemas the handlers validate with. */
-export const getOpenApiRoute: RouteDefinition = defineRoute(API.getOpenApi, () =>
+const getOpenApiRoute: RouteDefinition = defineRoute(API.getOpenApi, () =>
   Promise.resolve(json(200, openApiDocument())),
 );
 

@@ -3,14 +3,12 @@ import type { RouteDefinition } from '../shared/http/route.js';
 import { defineRoute, json, operationLocation } from '../shared/http/route.js';
 
 /** GET /api/gateways/{gateway}/port-mappings */
-export const getPortMappingsRoute: RouteDefinition = defineRoute(
-  API.getPortMappings,
-  async ({ params }, call) =>
-    json(200, await call.useCases.getPortMappings(await call.deps(), params.gateway)),
+const getPortMappingsRoute: RouteDefinition = defineRoute(API.getPortMappings, async ({ params }, call) =>
+  json(200, await call.useCases.getPortMappings(await call.deps(), params.gateway)),
 );
 
 /** PUT /api/gateways/{gateway}/port-mappings: replaces the set; 202 + `Operation-Location` (the roll). */
-export const putPortMappingsRoute: RouteDefinition = defineRoute(
+const putPortMappingsRoute: RouteDefinition = defineRoute(
   API.putPortMappings,
   async ({ params, body }, call) => {
     const result = await call.useCases.replacePortMappings(await call.deps(), params.gateway, body.mappings);

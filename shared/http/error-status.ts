@@ -83,12 +83,6 @@ function ruleOf(e: DomainError): StatusRule {
   return STATUS_TABLE.find((r) => e instanceof r.type) ?? INTERNAL_RULE;
 }
 
-/** The HTTP status for any thrown value (the one mapping every route shares). */
-export function statusOf(e: unknown): number {
-  const error = toDomainError(e);
-  return ruleOf(error).status(error);
-}
-
 /** The problem+json response for any thrown value; never leaks internals for 5xx. */
 export function problemResponse(
   e: unknown,

@@ -1,9 +1,6 @@
-export type { AddressPlan } from './address-plan.js';
-export { MAX_PREFIX, MIN_PREFIX, allocateStaticIp, netmaskOf, planAddresses } from './address-plan.js';
+export { MAX_PREFIX, allocateStaticIp, planAddresses } from './address-plan.js';
 export {
-  DATA_CIPHERS,
   ENTRYPOINT_PROGRAMS,
-  TUN_DEVICE,
   renderCcdEntry,
   renderClientProfile,
   renderEntrypoint,
@@ -11,11 +8,5 @@ export {
   renderServerConf,
   serverCommonName,
 } from './render.js';
-export {
-  MIN_ROUTE_PREFIX,
-  SPECIAL_PURPOSE_RANGES,
-  gatewaySpecProblems,
-  routesContaining,
-  validateGatewaySpec,
-} from './validate.js';
-export * from './paths.js';
+export { gatewaySpecProblems, routesContaining, validateGatewaySpec } from './validate.js';
+export { POD_DIRS, POD_PATHS } from './paths.js';
