@@ -78,6 +78,8 @@ const figures = {
   retries: 0,
   kills: { beforeWrite: 0, afterWrite: 0, timed: 0, afterBurst: 0 },
   starts: 0,
+  /** Milliseconds spent starting the host, repeating requests, checking, and in bursts. */
+  ms: { start: 0, recover: 0, check: 0, burst: 0 },
   issued: 0,
   revoked: 0,
   unexpected: [] as string[],
@@ -124,6 +126,8 @@ async function startHost(killAt?: string): Promise<Host> {
         SANDBOX_DATA_DIR: dataDir,
         SECRETS_DIR: join(dataDir, 'secrets'),
         ROLL_POLL_SECONDS: '1',
+        // V8's code cache for the bundle: every start after the first skips most of the compiling.
+        NODE_COMPILE_CACHE: `${BUNDLE_DIR}/compile-cache`,
         ...(killAt ? { CRASH_KILL_AT_WRITE: killAt } : {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -471,9 +475,17 @@ describe('the sandbox host killed (SIGKILL) in the middle of bursts', () => {
         const last = round > ROUNDS;
         const atWrite = !last && rng.chance(0.5);
         const killAt = atWrite ? `${rng.int(1, 30)}:${rng.pick(['before', 'after'])}` : undefined;
+        let t = Date.now();
+        const lap = (phase: keyof typeof figures.ms) => {
+          figures.ms[phase] += Date.now() - t;
+          t = Date.now();
+        };
         const host = await startHost(killAt);
+        lap('start');
         await recover(pending, host);
+        lap('recover');
         await check(round);
+        lap('check');
         if (last) {
           host.child.kill('SIGTERM');
           await host.exited;
@@ -503,6 +515,7 @@ describe('the sandbox host killed (SIGKILL) in the middle of bursts', () => {
           ]));
         if (!died) host.child.kill('SIGKILL');
         await host.exited;
+        lap('burst');
         if (timed) figures.kills.timed += 1;
         else if (!died) figures.kills.afterBurst += 1;
         else if (killAt?.endsWith('before')) figures.kills.beforeWrite += 1;
@@ -518,6 +531,7 @@ describe('the sandbox host killed (SIGKILL) in the middle of bursts', () => {
             `${figures.kills.afterBurst} after the burst), ${figures.starts} starts, ${ledger.count} acknowledged ` +
             `writes (${figures.issued} issues, ${figures.revoked} revocations), ${all.length} violations, ` +
             `${((Date.now() - started) / 1000).toFixed(0)} s`,
+          `time in phases (ms): ${JSON.stringify(figures.ms)}`,
           `violations by invariant: ${JSON.stringify(countByInvariant(all))} (enforced: ${[...ENFORCED].join(', ')})`,
           ...all.map((v) => `  round ${v.round} [${v.invariant}] ${v.gateway}: ${v.detail}`),
           `answers other than the expected success: ${figures.unexpected.length}`,
