@@ -1,6 +1,8 @@
 /**
- * DER building and reading with node-forge's ASN.1 module, on Node Buffers at the edges. Only the
- * structures are built here: signatures are native (`crypto.sign`), so forge never does big-number work.
+ * DER with node-forge's ASN.1 module, on Node Buffers at the edges: reading certificates (a CA, once per
+ * process) and building the values made once (fixed extensions, algorithm identifiers). What runs per
+ * request is written and read on Buffers directly (`der.ts`). Signatures are native (`crypto.sign`), so
+ * forge never does big-number work.
  */
 import forge from 'node-forge';
 
@@ -34,22 +36,13 @@ export const boolean = (value: boolean): Asn1 =>
   asn1.create(Class.UNIVERSAL, Type.BOOLEAN, false, value ? '\xff' : '\x00');
 export const octetString = (bytes: Buffer): Asn1 =>
   asn1.create(Class.UNIVERSAL, Type.OCTETSTRING, false, bytes.toString('binary'));
-export const smallInteger = (n: number): Asn1 =>
-  asn1.create(Class.UNIVERSAL, Type.INTEGER, false, asn1.integerToDer(n).getBytes());
 export const enumerated = (n: number): Asn1 =>
   asn1.create(Class.UNIVERSAL, Type.ENUMERATED, false, String.fromCharCode(n));
 export const utf8String = (text: string): Asn1 =>
   asn1.create(Class.UNIVERSAL, Type.UTF8, false, forge.util.encodeUtf8(text));
 /** `[n] EXPLICIT` around one value. */
-export const explicit = (tag: number, inner: Asn1): Asn1 =>
-  asn1.create(Class.CONTEXT_SPECIFIC, tag, true, [inner]);
 /** `[n] IMPLICIT OCTET STRING`-like primitive. */
-export const implicitBytes = (tag: number, bytes: Buffer): Asn1 =>
-  asn1.create(Class.CONTEXT_SPECIFIC, tag, false, bytes.toString('binary'));
 /** A BIT STRING of whole bytes (a signature, a key). */
-export const bitString = (bytes: Buffer): Asn1 =>
-  asn1.create(Class.UNIVERSAL, Type.BITSTRING, false, `\x00${bytes.toString('binary')}`);
-
 /** A BIT STRING of named bits (KeyUsage): DER drops trailing zero bits and counts them as unused. */
 export function namedBits(bits: readonly number[]): Asn1 {
   const highest = Math.max(...bits);
@@ -65,21 +58,7 @@ export function namedBits(bits: readonly number[]): Asn1 {
 }
 
 /** A positive INTEGER from lower-case or upper-case hex (a certificate serial). */
-export function integerFromHex(hex: string): Asn1 {
-  const clean = hex.replace(/^0+(?=.)/, '');
-  const bytes = Buffer.from(clean.length % 2 === 1 ? `0${clean}` : clean, 'hex');
-  // DER INTEGER is signed: a leading byte ≥ 0x80 needs a 0x00 prefix to stay positive.
-  const positive = (bytes[0] ?? 0) >= 0x80 ? Buffer.concat([Buffer.of(0), bytes]) : bytes;
-  return asn1.create(Class.UNIVERSAL, Type.INTEGER, false, positive.toString('binary'));
-}
-
 /** RFC 5280 Time: UTCTime through 2049, GeneralizedTime from 2050. */
-export function time(date: Date): Asn1 {
-  return date.getUTCFullYear() < 2050
-    ? asn1.create(Class.UNIVERSAL, Type.UTCTIME, false, asn1.dateToUtcTime(date))
-    : asn1.create(Class.UNIVERSAL, Type.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(date));
-}
-
 /** An X.509 Extension: `{ extnID, critical DEFAULT FALSE, extnValue OCTET STRING (DER of value) }`. */
 export function extension(id: string, value: Asn1, critical = false): Asn1 {
   return sequence(
@@ -90,18 +69,7 @@ export function extension(id: string, value: Asn1, critical = false): Asn1 {
 }
 
 /** A Name of one CN, as a UTF8String (names may carry any Unicode). */
-export const commonNameDn = (commonName: string): Asn1 =>
-  sequence(set(sequence(oid(OID.commonName), utf8String(commonName))));
-
 /** A SEQUENCE of already-encoded values: the signed TBS part is encoded once, not once more to wrap it. */
-export function derSequence(...parts: Buffer[]): Buffer {
-  const length = parts.reduce((n, p) => n + p.length, 0);
-  const lengthBytes: number[] = [];
-  for (let rest = length; rest > 0; rest >>= 8) lengthBytes.unshift(rest & 0xff);
-  const header = length < 0x80 ? [0x30, length] : [0x30, 0x80 | lengthBytes.length, ...lengthBytes];
-  return Buffer.concat([Buffer.from(header), ...parts]);
-}
-
 export const toDer = (node: Asn1): Buffer => Buffer.from(asn1.toDer(node).getBytes(), 'binary');
 
 /** Parses one DER value (all bytes must be used); throws on malformed input. */
@@ -123,14 +91,6 @@ export const oidOf = (node: Asn1 | undefined, what: string): string =>
   asn1.derToOid(bytesOf(node, what).toString('binary'));
 
 /** The bytes of a BIT STRING of whole bytes (its leading unused-bits count dropped). */
-export function bitStringBytes(node: Asn1 | undefined, what: string): Buffer {
-  if (node?.type !== Type.BITSTRING) throw new Error(`${what} is not a BIT STRING`);
-  // forge keeps the original content of a BIT STRING it tried to decode as nested DER.
-  const raw = (node as Asn1 & { bitStringContents?: string }).bitStringContents;
-  const content = raw !== undefined ? Buffer.from(raw, 'binary') : bytesOf(node, what);
-  return content.subarray(1);
-}
-
 export function dateOf(node: Asn1 | undefined, what: string): Date {
   const text = bytesOf(node, what).toString('latin1');
   if (node?.type === Type.UTCTIME) return asn1.utcTimeToDate(text);

@@ -10,9 +10,9 @@
 import type { KeyObject } from 'node:crypto';
 import { createPrivateKey } from 'node:crypto';
 import { InternalError } from '../errors.js';
-import { commonNameDn } from './asn1.js';
+import { toDer } from './asn1.js';
 import type { Signer } from './certificate.js';
-import { checkCommonName, signCertificate } from './certificate.js';
+import { checkCommonName, commonNameDer, signCertificate } from './certificate.js';
 import type { ParsedCertificate } from './certificate-info.js';
 import { parseCertificate } from './certificate-info.js';
 import { generateKey, signatureAlgorithm, subjectKeyIdentifier } from './keys.js';
@@ -47,10 +47,10 @@ function parseCa(ca: CaMaterial): LoadedCa {
     throw new InternalError('the stored CA certificate or key does not parse', { cause: e });
   }
   return {
-    name: cert.subject,
+    name: toDer(cert.subject),
     keyId: cert.subjectKeyId ?? subjectKeyIdentifier(cert.spki),
     key,
-    algorithm: signatureAlgorithm(key),
+    algorithm: toDer(signatureAlgorithm(key)),
     notAfter: cert.notAfter,
   };
 }
@@ -78,10 +78,10 @@ export async function createCa(o: {
   const key = createPrivateKey(generated.privateKeyPem);
   const { certPem } = signCertificate({
     issuer: {
-      name: commonNameDn(o.commonName),
+      name: commonNameDer(o.commonName),
       keyId: subjectKeyIdentifier(generated.spki),
       key,
-      algorithm: signatureAlgorithm(key),
+      algorithm: toDer(signatureAlgorithm(key)),
     },
     commonName: o.commonName,
     spki: generated.spki,

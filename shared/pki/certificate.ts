@@ -1,41 +1,23 @@
 /**
- * Building and signing X.509 v3 certificates: forge's ASN.1 module assembles the TBSCertificate, Node's
- * native `crypto.sign` signs it (about a millisecond for RSA-2048, where forge's JavaScript RSA took ~30).
+ * Building and signing X.509 v3 certificates: the TBSCertificate is written as DER straight into Buffers
+ * (`der.ts`; the fixed extensions of each profile built once with forge's ASN.1 module), Node's native
+ * `crypto.sign` signs it (about a millisecond for RSA-2048, where forge's JavaScript RSA took ~30).
  */
 import type { KeyObject } from 'node:crypto';
 import { randomBytes, sign } from 'node:crypto';
 import { InputError } from '../errors.js';
-import type { Asn1 } from './asn1.js';
-import {
-  OID,
-  bitString,
-  boolean,
-  commonNameDn,
-  derSequence,
-  explicit,
-  extension,
-  fromDer,
-  implicitBytes,
-  integerFromHex,
-  namedBits,
-  octetString,
-  oid,
-  sequence,
-  smallInteger,
-  time,
-  toDer,
-  toPem,
-} from './asn1.js';
+import { OID, boolean, extension, namedBits, oid, sequence, toDer, toPem } from './asn1.js';
+import { TAG, integerHex, seq, time, tlv } from './der.js';
 import { subjectKeyIdentifier } from './keys.js';
 import type { ValidityPeriod } from './validity.js';
 
-/** Who signs: the issuer's subject Name, its key identifier, its private key. */
+/** Who signs: the issuer's subject Name (DER), its key identifier, its private key. */
 export interface Signer {
-  readonly name: Asn1;
+  readonly name: Buffer;
   readonly keyId: Buffer;
   readonly key: KeyObject;
-  /** The AlgorithmIdentifier of the signatures `key` makes. */
-  readonly algorithm: Asn1;
+  /** The DER AlgorithmIdentifier of the signatures `key` makes. */
+  readonly algorithm: Buffer;
 }
 
 export type CertificateProfile = 'ca' | 'server' | 'client';
@@ -61,30 +43,66 @@ export function checkCommonName(commonName: string): void {
     );
 }
 
-function extensionsFor(profile: CertificateProfile, subjectKeyId: Buffer, issuerKeyId: Buffer): Asn1[] {
-  const ski = extension(OID.subjectKeyIdentifier, octetString(subjectKeyId));
-  if (profile === 'ca')
-    return [
+const oidDer = (dotted: string) => toDer(oid(dotted));
+const COMMON_NAME = oidDer(OID.commonName);
+const SUBJECT_KEY_ID = oidDer(OID.subjectKeyIdentifier);
+const AUTHORITY_KEY_ID = oidDer(OID.authorityKeyIdentifier);
+
+/** A Name of one CN, as a UTF8String (names may carry any Unicode). */
+export const commonNameDer = (commonName: string): Buffer =>
+  seq(tlv(TAG.set, seq(COMMON_NAME, tlv(TAG.utf8String, Buffer.from(commonName, 'utf8')))));
+
+/** The extensions each profile has whatever the keys (built once): constraints and usages. */
+const FIXED_EXTENSIONS: Readonly<Record<CertificateProfile, Buffer>> = {
+  ca: Buffer.concat(
+    [
       extension(OID.basicConstraints, sequence(boolean(true)), true),
       extension(OID.keyUsage, namedBits([KEY_USAGE.keyCertSign, KEY_USAGE.cRLSign]), true),
-      ski,
-    ];
-  return [
-    // An empty BasicConstraints is cA FALSE (DER leaves the default out).
-    extension(OID.basicConstraints, sequence()),
-    extension(
-      OID.keyUsage,
-      namedBits(
-        profile === 'server'
-          ? [KEY_USAGE.digitalSignature, KEY_USAGE.keyEncipherment]
-          : [KEY_USAGE.digitalSignature, KEY_USAGE.keyAgreement],
+    ].map(toDer),
+  ),
+  server: endEntityExtensions('server'),
+  client: endEntityExtensions('client'),
+};
+
+function endEntityExtensions(profile: 'server' | 'client'): Buffer {
+  return Buffer.concat(
+    [
+      // An empty BasicConstraints is cA FALSE (DER leaves the default out).
+      extension(OID.basicConstraints, sequence()),
+      extension(
+        OID.keyUsage,
+        namedBits(
+          profile === 'server'
+            ? [KEY_USAGE.digitalSignature, KEY_USAGE.keyEncipherment]
+            : [KEY_USAGE.digitalSignature, KEY_USAGE.keyAgreement],
+        ),
+        true,
       ),
-      true,
-    ),
-    extension(OID.extKeyUsage, sequence(oid(profile === 'server' ? OID.serverAuth : OID.clientAuth))),
+      extension(OID.extKeyUsage, sequence(oid(profile === 'server' ? OID.serverAuth : OID.clientAuth))),
+    ].map(toDer),
+  );
+}
+
+/** `[0] EXPLICIT INTEGER 2`: an X.509 v3 certificate. */
+const VERSION_3 = Buffer.from([0xa0, 0x03, 0x02, 0x01, 0x02]);
+
+/** AuthorityKeyIdentifier `{ [0] keyIdentifier }` as an extension. */
+export const authorityKeyIdExtension = (keyId: Buffer): Buffer =>
+  seq(AUTHORITY_KEY_ID, tlv(TAG.octetString, seq(tlv(0x80, keyId))));
+
+function extensionsFor(profile: CertificateProfile, subjectKeyId: Buffer, issuerKeyId: Buffer): Buffer {
+  const ski = seq(SUBJECT_KEY_ID, tlv(TAG.octetString, tlv(TAG.octetString, subjectKeyId)));
+  return Buffer.concat([
+    FIXED_EXTENSIONS[profile],
     ski,
-    extension(OID.authorityKeyIdentifier, sequence(implicitBytes(0, issuerKeyId))),
-  ];
+    ...(profile === 'ca' ? [] : [authorityKeyIdExtension(issuerKeyId)]),
+  ]);
+}
+
+/** The signed DER of `tbs` by `signer`: `SEQUENCE { tbs, algorithm, BIT STRING signature }`. */
+export function signedDer(tbs: Buffer, signer: Signer): Buffer {
+  const signature = sign('sha256', tbs, signer.key);
+  return seq(tbs, signer.algorithm, tlv(TAG.bitString, Buffer.of(0), signature));
 }
 
 /** Signs a certificate for `spki` with CN `commonName`, by `issuer` (a CA signs itself with `selfSigned`). */
@@ -100,19 +118,15 @@ export function signCertificate(o: {
 }): { certPem: string; serial: string } {
   const serial = randomSerial();
   const subjectKeyId = o.selfSigned ? o.issuer.keyId : subjectKeyIdentifier(o.spki);
-  const tbs = toDer(
-    sequence(
-      explicit(0, smallInteger(2)), // v3
-      integerFromHex(serial),
-      o.issuer.algorithm,
-      o.issuer.name,
-      sequence(time(o.period.notBefore), time(o.period.notAfter)),
-      o.selfSigned ? o.issuer.name : commonNameDn(o.commonName),
-      fromDer(o.spki),
-      explicit(3, sequence(...extensionsFor(o.profile, subjectKeyId, o.issuer.keyId))),
-    ),
+  const tbs = seq(
+    VERSION_3,
+    integerHex(serial),
+    o.issuer.algorithm,
+    o.issuer.name,
+    seq(time(o.period.notBefore), time(o.period.notAfter)),
+    o.selfSigned ? o.issuer.name : commonNameDer(o.commonName),
+    o.spki,
+    tlv(0xa3, seq(extensionsFor(o.profile, subjectKeyId, o.issuer.keyId))),
   );
-  const signature = sign('sha256', tbs, o.issuer.key);
-  const cert = derSequence(tbs, toDer(o.issuer.algorithm), toDer(bitString(signature)));
-  return { certPem: toPem('CERTIFICATE', cert), serial };
+  return { certPem: toPem('CERTIFICATE', signedDer(tbs, o.issuer)), serial };
 }

@@ -1,5 +1,5 @@
 /**
- * Reading a caller's PKCS#10 request: forge's ASN.1 parser splits it, Node's native crypto reads its
+ * Reading a caller's PKCS#10 request: a DER reader slices it (`der.ts`), Node's native crypto reads its
  * key and checks its signature. Only the public key is ever used: the subject and any requested
  * extensions are ignored.
  */
@@ -7,7 +7,8 @@ import type { KeyObject } from 'node:crypto';
 import { createPublicKey, verify } from 'node:crypto';
 import type { FieldProblem } from '../errors.js';
 import { InputError } from '../errors.js';
-import { bitStringBytes, childrenOf, fromDer, fromPem, oidOf, toDer } from './asn1.js';
+import { fromPem } from './asn1.js';
+import { TAG, childrenTlv, content, oidText, readTlv, whole } from './der.js';
 import type { KeyType } from './keys.js';
 import { RSA_BITS } from './keys.js';
 
@@ -77,13 +78,22 @@ export function readCsrKey(csrPem: string): CsrKey {
   let algorithm: string;
   let signature: Buffer;
   try {
-    const [requestInfo, signatureAlgorithm, signatureBits] = childrenOf(fromDer(der), 'CertificationRequest');
-    const [, , publicKeyInfo] = childrenOf(requestInfo, 'CertificationRequestInfo');
-    if (!requestInfo || !publicKeyInfo) throw new Error('CertificationRequestInfo is too short');
-    info = toDer(requestInfo);
-    spki = toDer(publicKeyInfo);
-    algorithm = oidOf(childrenOf(signatureAlgorithm, 'signatureAlgorithm')[0], 'algorithm');
-    signature = bitStringBytes(signatureBits, 'signature');
+    // Sliced, never re-encoded: the signature covers the request info exactly as sent.
+    const request = readTlv(der);
+    if (request.end !== der.length) throw new Error('bytes after the CertificationRequest');
+    const [requestInfo, signatureAlgorithm, signatureBits] = childrenTlv(der, request);
+    if (!requestInfo || !signatureAlgorithm || signatureBits?.tag !== TAG.bitString)
+      throw new Error('CertificationRequest is not { info, algorithm, signature }');
+    const [, , publicKeyInfo] = childrenTlv(der, requestInfo);
+    if (publicKeyInfo?.tag !== TAG.sequence) throw new Error('CertificationRequestInfo is too short');
+    const [algorithmId] = childrenTlv(der, signatureAlgorithm);
+    if (algorithmId?.tag !== TAG.oid) throw new Error('signatureAlgorithm has no OID');
+    const bits = content(der, signatureBits);
+    if (bits[0] !== 0) throw new Error('the signature is not a whole number of bytes');
+    info = whole(der, requestInfo);
+    spki = whole(der, publicKeyInfo);
+    algorithm = oidText(content(der, algorithmId));
+    signature = bits.subarray(1);
   } catch (e: unknown) {
     throw malformed(e);
   }

@@ -1,7 +1,8 @@
 /**
  * The gateway PKI: CA, server and client certificates (a generated RSA-2048 or EC P-256 key, or a
- * caller's CSR), the v2 CRL and the tls-crypt key. node-forge's ASN.1 module builds the DER; Node's
- * native crypto generates keys, signs and verifies. Signatures are SHA-256 (OpenVPN refuses SHA-1:
+ * caller's CSR), the v2 CRL and the tls-crypt key. DER is written and read on Buffers (node-forge's
+ * ASN.1 module for what is built once or read per CA); Node's native crypto generates keys, signs and
+ * verifies. Signatures are SHA-256 (OpenVPN refuses SHA-1:
  * "ca md too weak"), with the usages `remote-cert-tls` checks; everything passes `openssl verify` /
  * `openssl crl -CAfile`.
  */

@@ -6,7 +6,8 @@ import type { KeyObject } from 'node:crypto';
 import { createHash, generateKeyPair } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { Asn1 } from './asn1.js';
-import { OID, bitStringBytes, childrenOf, fromDer, nullValue, oid, sequence } from './asn1.js';
+import { OID, nullValue, oid, sequence } from './asn1.js';
+import { TAG, childrenTlv, content, readTlv } from './der.js';
 
 import type { KeyType } from '../model/gateway.js';
 
@@ -54,8 +55,10 @@ export async function generateKey(keyType: KeyType): Promise<GeneratedKey> {
 
 /** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits (what OpenSSL and node-forge compute). */
 export function subjectKeyIdentifier(spki: Buffer): Buffer {
-  const [, subjectPublicKey] = childrenOf(fromDer(spki), 'SubjectPublicKeyInfo');
-  return createHash('sha1').update(bitStringBytes(subjectPublicKey, 'subjectPublicKey')).digest();
+  const [, subjectPublicKey] = childrenTlv(spki, readTlv(spki));
+  if (subjectPublicKey?.tag !== TAG.bitString) throw new Error('SubjectPublicKeyInfo has no BIT STRING key');
+  // The BIT STRING's content without its leading unused-bits count.
+  return createHash('sha1').update(content(spki, subjectPublicKey).subarray(1)).digest();
 }
 
 /** The AlgorithmIdentifier of a SHA-256 signature by `key` (RSA PKCS#1 v1.5 or ECDSA). */
