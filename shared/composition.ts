@@ -21,13 +21,8 @@ import type { ClusterInfoSource } from './model/cluster-info.js';
 import type { Config } from './config.js';
 import { loadConfig } from './config.js';
 import { InternalError } from './errors.js';
-import type { GatewayUseCases } from './gateways/api-use-cases.js';
-import { getOperation } from './gateways/operation-status.js';
+import { USE_CASES } from './gateways/api-use-cases.js';
 import type { GatewayDeps } from './gateways/deps.js';
-import { getClient, getClientProfile, issueClient, listClients, revokeClient } from './gateways/clients.js';
-import { getCrl } from './gateways/crl.js';
-import { deleteGateway, getGateway, listGateways, putGateway, restartGateway } from './gateways/gateways.js';
-import { getPortMappings, replacePortMappings } from './gateways/port-mappings.js';
 import type { ApiContext } from './http/route.js';
 import type { ClusterPort } from './model/cluster-port.js';
 import type { Logger } from './logging.js';
@@ -72,24 +67,6 @@ function once<T>(make: () => T): () => T {
   let value: { v: T } | undefined;
   return () => (value ??= { v: make() }).v;
 }
-
-/** The real use-cases, as the handlers call them. */
-export const USE_CASES: GatewayUseCases = {
-  putGateway,
-  getGateway,
-  listGateways,
-  deleteGateway,
-  restartGateway,
-  issueClient,
-  getClient,
-  listClients,
-  getClientProfile,
-  revokeClient,
-  getCrl,
-  getPortMappings,
-  replacePortMappings,
-  getOperation,
-};
 
 /** A KubeCluster over the kubeconfig `load` fills, both modules loaded on first use. */
 async function kubeCluster(load: (kc: KubeConfig) => void): Promise<ClusterPort> {

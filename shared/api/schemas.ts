@@ -274,5 +274,22 @@ export const operationSchema = z.object({
 /** Body of the 202 answers: the operation to poll (also in `Operation-Location`). */
 export const acceptedSchema = z.object({ operationId: z.string() });
 
-export type PutGatewayBody = z.output<typeof putGatewayBodySchema>;
-export type IssueClientBody = z.output<typeof issueClientBodySchema>;
+// ---------------------------------------------------------------------------------------------------
+// Types: derived from the schemas above, never written a second time
+
+/** A schema's type as the domain holds it: read-only all the way down. */
+type Frozen<T> = T extends readonly (infer U)[]
+  ? readonly Frozen<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: Frozen<T[K]> }
+    : T;
+
+/** The PUT body as a caller may write it: a field with a default may be left out (putGateway fills it in). */
+export type PutGatewayRequest = Frozen<z.input<typeof putGatewayBodySchema>>;
+export type IssueClientBody = Frozen<z.output<typeof issueClientBodySchema>>;
+
+/** What the use-cases answer, as the response schemas describe it (and the API tests check it). */
+export type GatewayResponse = Frozen<z.output<typeof gatewaySchema>>;
+export type ClientResponse = Frozen<z.output<typeof clientSchema>>;
+export type PortMappingsResponse = Frozen<z.output<typeof portMappingsSchema>>;
+export type OperationResponse = Frozen<z.output<typeof operationSchema>>;

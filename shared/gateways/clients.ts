@@ -24,23 +24,25 @@ import { readState, updateState } from './gateway-state.js';
 import { writeCurrentCrl } from './crl.js';
 import { gatewayAddress } from './gateways.js';
 import { removeMappingsOf, syncPortMappings } from './port-mappings.js';
-import type { ClientRecord, GatewayState, KeyType } from '../model/gateway.js';
+import type { ClientRecord, GatewayState } from '../model/gateway.js';
 import { DEFAULT_KEY_TYPE } from '../model/gateway.js';
-import type { ClientView } from './views.js';
-import { clientView } from './views.js';
+import type { ClientResponse, IssueClientBody } from '../api/schemas.js';
 import { CONFIG_KEYS, OBJECTS, namespaceOf } from '../model/names.js';
 
-export interface IssueClientInput {
-  readonly name: string;
-  readonly staticIp?: string | undefined;
-  readonly validityDays?: number | undefined;
-  /** PEM PKCS#10 request: the private key then never leaves the branch. */
-  readonly csr?: string | undefined;
-  /**
-   * Key type of the generated key (default: the gateway's). With a CSR the request's key decides, and a
-   * keyType that differs from it is refused.
-   */
-  readonly keyType?: KeyType | undefined;
+/** A client as the API answers it. */
+function clientView(gateway: string, c: ClientRecord): ClientResponse {
+  return {
+    gateway,
+    name: c.name,
+    ip: c.ip,
+    serial: c.serial,
+    issuedAt: c.issuedAt,
+    notAfter: c.notAfter,
+    status: c.status,
+    ...(c.revokedAt ? { revokedAt: c.revokedAt } : {}),
+    keySource: c.keySource,
+    keyType: c.keyType ?? DEFAULT_KEY_TYPE,
+  };
 }
 
 function findClient(state: GatewayState, name: string): ClientRecord {
@@ -53,8 +55,8 @@ function findClient(state: GatewayState, name: string): ClientRecord {
 export async function issueClient(
   deps: GatewayDeps,
   gateway: string,
-  input: IssueClientInput,
-): Promise<ClientView> {
+  input: IssueClientBody,
+): Promise<ClientResponse> {
   let before = await readState(deps.cluster, gateway);
   const taken = before.clients.find((c) => c.name === input.name);
   if (taken) {
@@ -211,12 +213,12 @@ async function renderProfile(
 }
 
 /** GET /gateways/{gateway}/clients/{client} */
-export async function getClient(deps: GatewayDeps, gateway: string, name: string): Promise<ClientView> {
+export async function getClient(deps: GatewayDeps, gateway: string, name: string): Promise<ClientResponse> {
   return clientView(gateway, findClient(await readState(deps.cluster, gateway), name));
 }
 
 /** GET /gateways/{gateway}/clients */
-export async function listClients(deps: GatewayDeps, gateway: string): Promise<ClientView[]> {
+export async function listClients(deps: GatewayDeps, gateway: string): Promise<ClientResponse[]> {
   const state = await readState(deps.cluster, gateway);
   return state.clients.map((c) => clientView(gateway, c));
 }
@@ -248,7 +250,7 @@ export async function revokeClient(
   gateway: string,
   name: string,
   options: { force: boolean } = { force: false },
-): Promise<ClientView & { operationId?: string }> {
+): Promise<ClientResponse & { operationId?: string }> {
   // The state is read once, by the conditional write that decides: a missing gateway or client is a 404
   // from it, an already revoked client leaves it unwritten, and a missing CA refuses it (no CRL could be
   // signed). The CA is read first: a CA read failure is refused before anything is written.
@@ -297,7 +299,7 @@ async function finishRevocation(
   state: GatewayState,
   client: ClientRecord,
   ca: CaMaterial | undefined,
-): Promise<ClientView & { operationId?: string }> {
+): Promise<ClientResponse & { operationId?: string }> {
   const gateway = state.spec.name;
   const ns = namespaceOf(gateway);
   // Every CRL signed at or after the revocation lists the client (it is signed from the state).

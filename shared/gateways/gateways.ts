@@ -12,27 +12,11 @@ import { addDays, ensurePki, expiringCertificates, generatePki, wholeDaysUntil }
 import { serverPkiSecretData } from '../model/server-pki-codec.js';
 import { configHashAnnotation, desiredConfigHash, gatewayObjects, stateObject } from './gateway-objects.js';
 import { findState, managedGatewayNames, readState, updateState } from './gateway-state.js';
-import type { GatewaySpec, GatewayState, GatewayStatus, KeyType, ServerPki } from '../model/gateway.js';
+import type { GatewaySpec, GatewayState, GatewayStatus, ServerPki } from '../model/gateway.js';
 import { DEFAULT_KEY_TYPE } from '../model/gateway.js';
-import type { GatewayView } from './views.js';
+import type { GatewayResponse, PutGatewayRequest } from '../api/schemas.js';
 import { GATEWAY_BODY_DEFAULTS } from '../api/schemas.js';
 import { OBJECTS, namespaceOf } from '../model/names.js';
-
-/** The PUT body after schema validation; omitted fields take their defaults. */
-export interface GatewayInput {
-  readonly vpnSubnet?: string | undefined;
-  readonly routes?: readonly string[] | undefined;
-  /** Pushed in addition to `routes` or the discovered cluster CIDRs. */
-  readonly extraRoutes?: readonly string[] | undefined;
-  readonly port?: number | undefined;
-  readonly dnsLabel?: string | undefined;
-  readonly publicHost?: string | undefined;
-  readonly loadBalancer?:
-    | { readonly internal?: boolean | undefined; readonly sourceRanges?: readonly string[] | undefined }
-    | undefined;
-  readonly clientCertValidityDays?: number | undefined;
-  readonly keyType?: KeyType | undefined;
-}
 
 /**
  * Applies defaults; routes default to the cluster's service and pod CIDRs (DEFAULT_ROUTES when the pod
@@ -41,7 +25,7 @@ export interface GatewayInput {
 export async function resolveSpec(
   deps: GatewayDeps,
   name: string,
-  input: GatewayInput,
+  input: PutGatewayRequest,
   loadBalancerAddress?: string,
 ): Promise<GatewaySpec> {
   let routes = input.routes ? [...input.routes] : defaultRoutes(deps, await deps.clusterInfo.describe());
@@ -107,7 +91,7 @@ function defaultRoutes(deps: Pick<GatewayDeps, 'config'>, info: ClusterInfo): st
 }
 
 export interface PutGatewayResult {
-  readonly gateway: GatewayView;
+  readonly gateway: GatewayResponse;
   readonly created: boolean;
   /** Set when the request started work (provisioning or a roll). */
   readonly operationId?: string | undefined;
@@ -117,7 +101,7 @@ export interface PutGatewayResult {
 export async function putGateway(
   deps: GatewayDeps,
   name: string,
-  input: GatewayInput,
+  input: PutGatewayRequest,
 ): Promise<PutGatewayResult> {
   const existing = await findState(deps.cluster, name);
   const loadBalancerAddress = existing
@@ -263,12 +247,12 @@ async function readRolloutOrUndefined(
 }
 
 /** GET /gateways/{gateway} */
-export async function getGateway(deps: GatewayDeps, name: string): Promise<GatewayView> {
+export async function getGateway(deps: GatewayDeps, name: string): Promise<GatewayResponse> {
   return viewOf(deps, await readState(deps.cluster, name));
 }
 
 /** GET /gateways: every gateway this API manages on the cluster, by name. */
-export async function listGateways(deps: GatewayDeps): Promise<GatewayView[]> {
+export async function listGateways(deps: GatewayDeps): Promise<GatewayResponse[]> {
   const names = await managedGatewayNames(deps);
   const views = await Promise.all(
     names.map(async (n) => {
@@ -276,7 +260,7 @@ export async function listGateways(deps: GatewayDeps): Promise<GatewayView[]> {
       return state ? viewOf(deps, state) : undefined;
     }),
   );
-  return views.filter((v): v is GatewayView => v !== undefined);
+  return views.filter((v): v is GatewayResponse => v !== undefined);
 }
 
 /** DELETE /gateways/{gateway}: starts the teardown (namespace, then secrets). */
@@ -309,7 +293,7 @@ async function viewOf(
   deps: GatewayDeps,
   state: GatewayState,
   knownRollout?: RolloutStatus,
-): Promise<GatewayView> {
+): Promise<GatewayResponse> {
   const { spec } = state;
   const now = deps.clock();
   const [rollout, address, info] = await Promise.all([

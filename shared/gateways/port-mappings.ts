@@ -3,6 +3,7 @@
  * (validated there against the latest clients), rendered into the `port-mappings` ConfigMap that the
  * pod's entrypoint applies, and exposed in the cluster as one ClusterIP Service `pm-<port>` each.
  */
+import type { PortMappingsResponse } from '../api/schemas.js';
 import { InputError } from '../errors.js';
 import type { FieldProblem } from '../errors.js';
 import type { GatewayDeps } from './deps.js';
@@ -12,12 +13,8 @@ import { readState, updateState } from './gateway-state.js';
 import type { GatewayState, PortMapping } from '../model/gateway.js';
 import { PORT_MAPPING_SERVICE_PREFIX, domainKeys, namespaceOf } from '../model/names.js';
 
-export interface PortMappingsView {
-  readonly mappings: readonly PortMapping[];
-}
-
 /** GET /gateways/{gateway}/port-mappings */
-export async function getPortMappings(deps: GatewayDeps, gateway: string): Promise<PortMappingsView> {
+export async function getPortMappings(deps: GatewayDeps, gateway: string): Promise<PortMappingsResponse> {
   const state = await readState(deps.cluster, gateway);
   return { mappings: state.portMappings };
 }
@@ -56,7 +53,7 @@ export async function replacePortMappings(
   deps: GatewayDeps,
   gateway: string,
   mappings: readonly PortMapping[],
-): Promise<PortMappingsView & { operationId: string }> {
+): Promise<PortMappingsResponse & { operationId: string }> {
   requireValid(await readState(deps.cluster, gateway), mappings);
   const sorted = [...mappings].sort((a, b) => a.port - b.port);
   const state = await updateState(deps.cluster, gateway, (s) => {

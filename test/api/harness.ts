@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ALL_ROUTES } from '../../functions/routes.js';
 import type { Composition } from '../../shared/composition.js';
-import { USE_CASES } from '../../shared/composition.js';
+import { USE_CASES } from '../../shared/gateways/api-use-cases.js';
 import { loadConfig } from '../../shared/config.js';
 import type { ClusterPort } from '../../shared/model/cluster-port.js';
 import { findState } from '../../shared/gateways/gateway-state.js';

@@ -1,6 +1,7 @@
 import azureFunctions from '@azure/functions';
 import { describe, expect, it } from 'vitest';
-import { USE_CASES, createComposition } from '../../shared/composition.js';
+import { createComposition } from '../../shared/composition.js';
+import { USE_CASES } from '../../shared/gateways/api-use-cases.js';
 import { loadConfig } from '../../shared/config.js';
 import { InternalError } from '../../shared/errors.js';
 import type { GatewayDeps } from '../../shared/gateways/deps.js';
