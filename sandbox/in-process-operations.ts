@@ -4,11 +4,11 @@
  * Records are saved under a data directory (atomic writes) so they survive a restart; an operation that
  * was still running when the host stopped is reported Failed ("interrupted"), never left Running forever.
  *
- * One roll per gateway: while a roll runs, another request for the same gateway joins it (same operation
- * id). The roll re-reads the desired configuration before it finishes and rolls again if it moved; and
- * a request that joined after that last read (between it and the end of the orchestration) makes the
- * runner start one more round under the same operation, decided and released in one synchronous step,
- * so no joined change is ever lost.
+ * Rolls follow the same rule as in Azure (shared/operations/roll-requests.ts): a request records itself in
+ * the gateway's roll ledger in the cluster and joins the roll that owns it (same operation id), or claims
+ * it and starts one; the roll's last step releases the ledger only when no request came after the
+ * generation it rolled out. A roll recorded as interrupted by a restart has ended, so the next request
+ * takes its ledger over.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
@@ -18,13 +18,14 @@ import type { GatewayDeps } from '../shared/gateways/deps.js';
 import type { Logger } from '../shared/logging.js';
 import { makeActivities } from '../shared/operations/activities.js';
 import type { Operation, OperationsPort, RollRequest } from '../shared/model/operations-port.js';
-import type { GatewayOperationInput, RollInput, Timing } from '../shared/operations/orchestrators.js';
+import type { GatewayOperationInput, Timing } from '../shared/operations/orchestrators.js';
 import {
   deleteOrchestrator,
   provisionOrchestrator,
-  rollInstanceId,
   rollOrchestrator,
 } from '../shared/operations/orchestrators.js';
+import type { RollRuntime } from '../shared/operations/roll-requests.js';
+import { requestRoll } from '../shared/operations/roll-requests.js';
 import { runOrchestration } from './replay-engine.js';
 
 export interface InProcessOperationsOptions {
@@ -43,11 +44,6 @@ const MAX_RECORDS = 1000;
 
 export class InProcessOperations implements OperationsPort {
   private readonly records = new Map<string, Operation>();
-  /**
-   * The running roll of each gateway, how many requests joined it since its last round began, and
-   * whether one of them was a restart (the next round is then forced).
-   */
-  private readonly rolls = new Map<string, { id: string; joins: number; force: boolean }>();
   private readonly running = new Set<Promise<void>>();
   private loaded: Promise<void> | undefined;
   private saving: Promise<void> = Promise.resolve();
@@ -111,17 +107,12 @@ export class InProcessOperations implements OperationsPort {
     this.save();
   }
 
-  /**
-   * Runs `handler` as operation `id`. `again`, called synchronously as each run ends, may return the
-   * input of another run under the same operation (the roll's joined requests).
-   */
+  /** Runs `handler` as operation `id` (also its instance id). */
   private launch(
     kind: string,
     gateway: string,
     handler: OrchestrationHandler,
-    instanceId: string,
     input: unknown,
-    again: (succeeded: boolean) => unknown = () => undefined,
     id: string = randomUUID(),
   ): string {
     const created = this.now();
@@ -136,20 +127,15 @@ export class InProcessOperations implements OperationsPort {
     this.save();
     const work = (async () => {
       this.update(id, { status: 'Running' });
-      let result: { status: 'Succeeded' | 'Failed'; error?: string | undefined };
-      for (let next: unknown = input; ;) {
-        result = await runOrchestration(handler, {
-          name: kind,
-          instanceId,
-          input: next,
-          activities: makeActivities(this.options.deps()),
-        }).catch((e: unknown) => ({
-          status: 'Failed' as const,
-          error: e instanceof Error ? e.message : String(e),
-        }));
-        next = again(result.status === 'Succeeded');
-        if (next === undefined) break;
-      }
+      const result = await runOrchestration(handler, {
+        name: kind,
+        instanceId: id,
+        input,
+        activities: makeActivities(this.options.deps()),
+      }).catch((e: unknown) => ({
+        status: 'Failed' as const,
+        error: e instanceof Error ? e.message : String(e),
+      }));
       if (result.status === 'Succeeded') this.update(id, { status: 'Succeeded' });
       else
         this.update(id, {
@@ -165,57 +151,41 @@ export class InProcessOperations implements OperationsPort {
         },
       );
     })();
-    const tracked = work.finally(() => {
-      this.running.delete(tracked);
-      if (this.rolls.get(gateway)?.id === id) this.rolls.delete(gateway);
-    });
+    const tracked = work.finally(() => this.running.delete(tracked));
     this.running.add(tracked);
     return id;
   }
 
+  private active(id: string): boolean {
+    const status = this.records.get(id)?.status;
+    return status === 'NotStarted' || status === 'Running';
+  }
+
+  private readonly rolls: RollRuntime = {
+    state: (id) => Promise.resolve(this.active(id) ? 'active' : this.records.has(id) ? 'ended' : 'missing'),
+    start: (id, input) => {
+      if (!this.active(id)) this.launch('roll', input.gateway, rollOrchestrator, input, id);
+      return Promise.resolve();
+    },
+  };
+
   async startRoll(request: RollRequest): Promise<string> {
     await this.load();
-    const { gateway } = request;
-    const joined = this.rolls.get(gateway);
-    if (joined) {
-      joined.joins += 1;
-      // A restart that joins must still end with a pod started after it was asked for.
-      joined.force ||= request.force;
-      return joined.id;
-    }
-    const input: RollInput = {
-      gateway,
-      reason: request.reason,
-      force: request.force,
-      timing: this.options.timing,
-    };
-    const roll = { id: randomUUID(), joins: 0, force: false };
-    this.rolls.set(gateway, roll);
-    const again = (succeeded: boolean): RollInput | undefined => {
-      if (!succeeded || roll.joins === 0) {
-        // released in the same synchronous step that found no joiner: a later request starts a new roll
-        this.rolls.delete(gateway);
-        return undefined;
-      }
-      const force = roll.force;
-      roll.joins = 0;
-      roll.force = false;
-      return { ...input, reason: force ? 'restart (joined)' : 'joined', force };
-    };
-    this.launch('roll', gateway, rollOrchestrator, rollInstanceId(gateway), input, again, roll.id);
-    return roll.id;
+    const deps = this.options.deps();
+    const ledger = { cluster: deps.cluster, labelDomain: deps.config.LABEL_DOMAIN };
+    return requestRoll(ledger, this.rolls, request, this.options.timing);
   }
 
   async startProvision(gateway: string): Promise<string> {
     await this.load();
     const input: GatewayOperationInput = { gateway, timing: this.options.timing };
-    return this.launch('provision', gateway, provisionOrchestrator, `provision-${gateway}`, input);
+    return this.launch('provision', gateway, provisionOrchestrator, input);
   }
 
   async startDeletion(gateway: string): Promise<string> {
     await this.load();
     const input: GatewayOperationInput = { gateway, timing: this.options.timing };
-    return this.launch('delete', gateway, deleteOrchestrator, `delete-${gateway}`, input);
+    return this.launch('delete', gateway, deleteOrchestrator, input);
   }
 
   async getOperation(id: string): Promise<Operation | undefined> {

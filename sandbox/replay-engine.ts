@@ -72,6 +72,12 @@ export interface EngineOptions {
   readonly waitUntil?: (fireAt: Date) => Promise<void>;
   /** Called after each episode (progress for operation records). */
   readonly onEpisode?: (episode: number) => void;
+  /**
+   * Awaited after each episode has replayed, before its new actions are carried out or its end is
+   * reported: tests make requests there, at every step, including after the final episode and before
+   * the instance is seen to have completed.
+   */
+  readonly afterEpisode?: (episode: number) => Promise<void>;
   /** Stop on continueAsNew loops gone wild. */
   readonly maxGenerations?: number;
   /**
@@ -177,6 +183,7 @@ export async function runOrchestration(
       }
       episodes += 1;
       options.onEpisode?.(episodes);
+      await options.afterEpisode?.(episodes);
       for (const event of history) event['IsPlayed'] = true;
       const actions = (state.actions ?? []).flat() as Action[];
       const replayed = actions.slice(0, recorded.length).map(signature);

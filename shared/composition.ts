@@ -193,7 +193,11 @@ export function createComposition(options: CompositionOptions = {}): Composition
   function operationsFor(context: InvocationContext): OperationsPort {
     return options.operations
       ? injectedOperations()
-      : new DurableOperations({ client: df.getClient(context), timing: timingFrom(config()) });
+      : new DurableOperations({
+          client: df.getClient(context),
+          timing: timingFrom(config()),
+          ledger: { cluster: cluster(), labelDomain: config().LABEL_DOMAIN },
+        });
   }
 
   return {

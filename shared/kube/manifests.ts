@@ -1,6 +1,6 @@
 /**
  * Pure, typed builders of every Kubernetes object of a gateway (its namespace; the `server`, `ccd`,
- * `port-mappings` and `state` ConfigMaps; the `server-pki` Secret; the `openvpn` Deployment and
+ * `port-mappings`, `state` and `roll` ConfigMaps; the `server-pki` Secret; the `openvpn` Deployment and
  * LoadBalancer Service; one `pm-<port>` Service per port mapping), each validated against the Kubernetes
  * schemas (kubernetes-models) before it leaves, returned as plain JSON.
  */
@@ -25,6 +25,8 @@ import {
   portMappingServiceName,
   POD_SECURITY,
 } from '../model/names.js';
+import type { RollLedger } from '../model/roll-ledger.js';
+import { rollLedgerData } from '../model/roll-ledger.js';
 import { serverPkiSecretData } from '../model/server-pki-codec.js';
 import { stateConfigMapData } from '../model/state-codec.js';
 import { POD_DIRS, POD_PATHS, renderPortMappingsFile } from '../openvpn/index.js';
@@ -97,6 +99,27 @@ const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 function podSecurityLabels(): Record<string, string> {
   const { level, enforceLabel, warnLabel, auditLabel } = POD_SECURITY;
   return { [enforceLabel]: level, [warnLabel]: level, [auditLabel]: level };
+}
+
+/**
+ * The `roll` ConfigMap holding `ledger`: not applied with the others (a re-apply would reset it), but
+ * created once by the first request that needs a roll, then only written with resourceVersion preconditions.
+ */
+export function buildRollLedgerConfigMap(
+  gateway: string,
+  labelDomain: string,
+  ledger: RollLedger,
+): KubeObject {
+  return checked(
+    new ConfigMap({
+      metadata: {
+        name: OBJECTS.roll,
+        namespace: namespaceOf(gateway),
+        labels: gatewayLabels(gateway, labelDomain),
+      },
+      data: rollLedgerData(ledger),
+    }),
+  );
 }
 
 export function buildGatewayManifests(input: GatewayManifestInput): KubeObject[] {

@@ -15,6 +15,8 @@ export function namespaceOf(gateway: string): string {
 export const OBJECTS = Object.freeze({
   /** ConfigMap: the record of truth (spec, clients, CRL metadata, port mappings). */
   state: 'state',
+  /** ConfigMap: the roll ledger (generations requested and rolled, the roll that owns it); created on first use. */
+  roll: 'roll',
   /** ConfigMap: one client-config-dir entry per active client. */
   ccd: 'ccd',
   /** ConfigMap: `server.conf` and the entrypoint. */
@@ -45,11 +47,13 @@ export const SERVER_PKI_KEYS: Readonly<Record<keyof ServerPki, string>> = Object
   crlPem: 'crl.pem',
 });
 
-/** Keys of the `server` and `port-mappings` ConfigMaps (file names in the pod). */
+/** Keys of the `server` and `port-mappings` ConfigMaps (file names in the pod) and of the `roll` ConfigMap. */
 export const CONFIG_KEYS = Object.freeze({
   serverConf: 'server.conf',
   entrypoint: 'entrypoint.sh',
   mappings: 'mappings.txt',
+  /** The `roll` ConfigMap's one key. */
+  rollLedger: 'ledger.json',
 });
 
 /** Value of `app.kubernetes.io/name` on every object of a gateway. */

@@ -15,6 +15,8 @@ import { rolloutComplete } from '../model/cluster-port.js';
 import { OBJECTS, RESTARTED_AT_ANNOTATION, namespaceOf } from '../model/names.js';
 import type { Activities, ActivityInput, ActivityKey, ActivityResults } from './activity-contract.js';
 import { ACTIVITY, ACTIVITY_INPUTS } from './activity-contract.js';
+import type { LedgerStore } from './roll-ledger.js';
+import { readLedger, updateLedger } from './roll-ledger.js';
 
 /** An activity as a host calls it: JSON in, JSON out. */
 export type Activity = (input: unknown) => Promise<unknown>;
@@ -22,6 +24,7 @@ export type Activity = (input: unknown) => Promise<unknown>;
 /** The activities, typed, over the use-cases' dependencies. */
 export function gatewayActivities(deps: GatewayDeps): Activities {
   const { cluster } = deps;
+  const ledger: LedgerStore = { cluster, labelDomain: deps.config.LABEL_DOMAIN };
   const rollout = (gateway: string) => cluster.readRollout(namespaceOf(gateway), OBJECTS.deployment);
 
   /**
@@ -40,8 +43,21 @@ export function gatewayActivities(deps: GatewayDeps): Activities {
   };
 
   return {
+    // A write even for the owner: it moves the ledger's version, so a takeover decided while this roll
+    // looked dead (on an older version) fails.
+    enterRoll: async ({ gateway, instanceId }) =>
+      (
+        await updateLedger(ledger, gateway, (l) =>
+          l.running === instanceId ? { ...l, entered: l.entered + 1 } : undefined,
+        )
+      ).ledger.running === instanceId,
     readTemplate: async (gateway) => (await rollout(gateway)).template,
-    beginRoll: async ({ gateway, force, restartedAt }) => {
+    beginRoll: async ({ gateway, since, restartedAt }) => {
+      // The generation first, the configuration after: every request counted in it changed the state
+      // before it was counted, so the hash below includes its change.
+      const { ledger: current } = await readLedger(ledger, gateway);
+      const generation = current.requested;
+      const force = current.forced > since;
       const targetHash = await currentDesiredHash(gateway);
       const before = await rollout(gateway);
       const annotations: Record<string, string> = { [configHashAnnotation(deps)]: targetHash };
@@ -49,8 +65,8 @@ export function gatewayActivities(deps: GatewayDeps): Activities {
       const changed = Object.entries(annotations).some(([k, v]) => before.templateAnnotations[k] !== v);
       if (changed)
         await cluster.patchPodTemplateAnnotations(namespaceOf(gateway), OBJECTS.deployment, annotations);
-      deps.log.info('roll started', { gateway, targetHash, changed, force });
-      return { targetHash, changed };
+      deps.log.info('roll started', { gateway, targetHash, changed, force, generation });
+      return { targetHash, changed, generation, forced: force };
     },
     readRoll: async (gateway) => {
       const r = await rollout(gateway);
@@ -69,6 +85,22 @@ export function gatewayActivities(deps: GatewayDeps): Activities {
       return true;
     },
     desiredConfigHash: currentDesiredHash,
+    // Releases the ledger only if no request came after the round's generation, decided in the write
+    // itself; a ledger another roll took over is left alone.
+    finishRoll: async ({ gateway, instanceId, generation }) => {
+      let again = false;
+      await updateLedger(ledger, gateway, (l) => {
+        again = l.running === instanceId && l.requested > generation;
+        if (l.running !== instanceId || again) return undefined;
+        const { running: _released, ...rest } = l;
+        return { ...rest, rolled: Math.max(l.rolled, generation) };
+      });
+      deps.log.info(again ? 'roll goes on: requested again meanwhile' : 'roll finished', {
+        gateway,
+        generation,
+      });
+      return { again };
+    },
     readAddress: async (gateway) =>
       (await gatewayAddress(deps, (await readState(cluster, gateway)).spec)) ?? null,
     deleteNamespace: async (gateway) => {

@@ -7,11 +7,13 @@ import { z } from 'zod';
 
 /** Activity names (also their Azure Functions names). */
 export const ACTIVITY = Object.freeze({
+  enterRoll: 'rollEnter',
   readTemplate: 'rollReadTemplate',
   beginRoll: 'rollBegin',
   readRoll: 'rollRead',
   rollBack: 'rollBack',
   desiredConfigHash: 'rollDesiredHash',
+  finishRoll: 'rollFinish',
   readAddress: 'gatewayReadAddress',
   readClientNames: 'gatewayReadClientNames',
   deleteNamespace: 'gatewayDeleteNamespace',
@@ -20,14 +22,20 @@ export const ACTIVITY = Object.freeze({
 });
 
 const gateway = z.string().min(1);
+const instanceId = z.string().min(1);
+const generation = z.int().nonnegative();
 
 /** The input of each activity. */
 export const ACTIVITY_INPUTS = {
+  enterRoll: z.strictObject({ gateway, instanceId }),
   readTemplate: gateway,
-  beginRoll: z.strictObject({ gateway, force: z.boolean(), restartedAt: z.iso.datetime() }),
+  /** `since`: the ledger generation rolled out before this round (a restart requested after it forces the round). */
+  beginRoll: z.strictObject({ gateway, since: generation, restartedAt: z.iso.datetime() }),
   readRoll: gateway,
   rollBack: z.strictObject({ gateway, template: z.unknown() }),
   desiredConfigHash: gateway,
+  /** `generation`: the ledger generation the round rolled out. */
+  finishRoll: z.strictObject({ gateway, instanceId, generation }),
   readAddress: gateway,
   deleteNamespace: gateway,
   readClientNames: gateway,
@@ -47,6 +55,15 @@ export interface BeginRollResult {
   readonly targetHash: string;
   /** Whether the template changed (a rollout started). */
   readonly changed: boolean;
+  /** The ledger generation read before the desired configuration: every request up to it is in this round. */
+  readonly generation: number;
+  /** Whether the round makes a new pod even when nothing changed (a restart was requested since the last round). */
+  readonly forced: boolean;
+}
+
+export interface FinishRollResult {
+  /** A request came after the round's generation: roll once more (the ledger stays with this roll). */
+  readonly again: boolean;
 }
 
 export interface RollProgress {
@@ -58,12 +75,15 @@ export interface RollProgress {
 
 /** The result of each activity. */
 export interface ActivityResults {
+  /** Whether this instance owns the gateway's roll ledger (else another roll took it over: do nothing). */
+  readonly enterRoll: boolean;
   /** The pod template before the roll, opaque; handed back to `rollBack`. */
   readonly readTemplate: unknown;
   readonly beginRoll: BeginRollResult;
   readonly readRoll: RollProgress;
   readonly rollBack: true;
   readonly desiredConfigHash: string;
+  readonly finishRoll: FinishRollResult;
   /** The address clients dial, null until the load balancer has one. */
   readonly readAddress: string | null;
   /** Names of the gateway's clients (none once the state is gone). */

@@ -1,14 +1,17 @@
 /**
- * OperationsPort in Azure: orchestrations run in the Durable Functions host. A roll uses the gateway's
- * instance id (`roll-<gateway>`), so there is one roll per gateway; a request while it runs joins it by
- * raising an event the roll drains before it completes (one more round, forced for a restart). Provision and delete get fresh instance ids.
- * The operation id returned to callers is the instance id.
+ * OperationsPort in Azure: orchestrations run in the Durable Functions host. A roll request goes through
+ * the gateway's roll ledger (roll-requests.ts): it joins the roll that owns the ledger, or claims it and
+ * starts a roll under a fresh instance id; Durable answers whether an owner is alive. Provision and delete
+ * get fresh instance ids. The operation id returned to callers is the instance id.
  */
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 import { UpstreamError } from '../errors.js';
 import type { Operation, OperationStatus, OperationsPort, RollRequest } from '../model/operations-port.js';
-import type { GatewayOperationInput, RollInput, RollRequestedEvent, Timing } from './orchestrators.js';
-import { ORCHESTRATOR, ROLL_REQUESTED_EVENT, rollInstanceId } from './orchestrators.js';
+import type { GatewayOperationInput, RollInput, Timing } from './orchestrators.js';
+import { ORCHESTRATOR } from './orchestrators.js';
+import type { LedgerStore } from './roll-ledger.js';
+import type { RollInstanceState, RollRuntime } from './roll-requests.js';
+import { requestRoll } from './roll-requests.js';
 
 const ACTIVE = new Set(['Pending', 'Running', 'ContinuedAsNew', 'Suspended']);
 
@@ -51,8 +54,15 @@ export function operationFromStatus(status: DurableOrchestrationStatus): Operati
   };
 }
 
+export interface DurableOperationsOptions {
+  readonly client: DurableClient;
+  readonly timing: Timing;
+  /** Where the gateways' roll ledgers are. */
+  readonly ledger: LedgerStore;
+}
+
 export class DurableOperations implements OperationsPort {
-  constructor(private readonly options: { readonly client: DurableClient; readonly timing: Timing }) {}
+  constructor(private readonly options: DurableOperationsOptions) {}
 
   private async status(id: string): Promise<DurableOrchestrationStatus | undefined> {
     try {
@@ -68,45 +78,26 @@ export class DurableOperations implements OperationsPort {
     }
   }
 
-  async startRoll(request: RollRequest): Promise<string> {
-    const id = rollInstanceId(request.gateway);
-    const current = await this.status(id);
-    if (current && ACTIVE.has(String(current.runtimeStatus))) {
-      // Join: the roll drains this event before it completes and rolls once more (forced for a restart).
-      // The extension answers 410 (silently accepted by durable-functions) once the instance is no longer
-      // running, and a roll that completed may have missed the event: when it is no longer active now,
-      // start a new roll instead.
-      await this.raiseRollRequested(id, { force: request.force });
-      const after = await this.status(id);
-      if (after && ACTIVE.has(String(after.runtimeStatus))) return id;
-    }
-    const input: RollInput = {
-      gateway: request.gateway,
-      reason: request.reason,
-      force: request.force,
-      timing: this.options.timing,
-    };
-    try {
-      await this.options.client.startNew(ORCHESTRATOR.roll, { instanceId: id, input });
-    } catch (e: unknown) {
-      // another request started it between our read and our start: join it
-      const raced = await this.status(id);
-      if (!raced || !ACTIVE.has(String(raced.runtimeStatus))) throw e;
-    }
-    return id;
+  private async state(id: string): Promise<RollInstanceState> {
+    const status = await this.status(id);
+    if (!status) return 'missing';
+    return ACTIVE.has(String(status.runtimeStatus)) ? 'active' : 'ended';
   }
 
-  private async raiseRollRequested(id: string, event: RollRequestedEvent): Promise<void> {
-    try {
-      await this.options.client.raiseEvent(id, ROLL_REQUESTED_EVENT, event);
-    } catch (e: unknown) {
-      // 404: the instance is gone; the status read that follows decides. Anything else is an outage.
-      if (e instanceof Error && e.message.startsWith('No instance with ID')) return;
-      throw new UpstreamError('the Durable Functions extension could not be asked to join the roll', {
-        transient: true,
-        cause: e,
-      });
-    }
+  private readonly rolls: RollRuntime = {
+    state: (id) => this.state(id),
+    start: async (id, input: RollInput) => {
+      try {
+        await this.options.client.startNew(ORCHESTRATOR.roll, { instanceId: id, input });
+      } catch (e: unknown) {
+        // another request started the same instance first (the extension refuses an active id): fine
+        if ((await this.state(id)) !== 'active') throw e;
+      }
+    },
+  };
+
+  startRoll(request: RollRequest): Promise<string> {
+    return requestRoll(this.options.ledger, this.rolls, request, this.options.timing);
   }
 
   startProvision(gateway: string): Promise<string> {

@@ -21,19 +21,6 @@ export const ORCHESTRATOR = Object.freeze({
   delete: 'deleteGatewayOrchestrator',
 });
 
-/**
- * External event a request raises on the running roll it joins (payload RollRequestedEvent): the roll
- * drains it before it completes and rolls once more, forced when the request was a restart.
- */
-export const ROLL_REQUESTED_EVENT = 'rollRequested';
-
-export interface RollRequestedEvent {
-  readonly force: boolean;
-}
-
-/** Instance id of a gateway's roll: one roll per gateway at a time. */
-export const rollInstanceId = (gateway: string) => `roll-${gateway}`;
-
 export interface Timing {
   readonly pollSeconds: number;
   readonly timeoutSeconds: number;
@@ -46,15 +33,20 @@ export interface Timing {
 export interface RollInput {
   readonly gateway: string;
   readonly reason: string;
-  readonly force: boolean;
   readonly timing: Timing;
+  /**
+   * The ledger generation already rolled out when this round was asked for: a restart requested after
+   * it makes the round start a new pod even when nothing changed.
+   */
+  readonly since: number;
   /** Follow-up rolls count up; the first roll is 1. */
   readonly round?: number;
 }
 
 export interface RollResult {
   readonly gateway: string;
-  readonly configHash: string;
+  /** Unset when the roll found the ledger owned by another roll (it was taken over) and did nothing. */
+  readonly configHash?: string | undefined;
   readonly rounds: number;
   readonly polls: number;
 }
@@ -81,73 +73,59 @@ function* callWithRetry<K extends ActivityKey>(
 }
 
 /**
- * Roll: set the pod template's config hash (and restartedAt when forced), poll the rollout on durable
- * timers until complete or the deadline, roll back to the previous template on failure or timeout.
- * Before finishing it asks for the desired hash again: a change that landed during the roll starts a
- * follow-up round (continueAsNew), so it is never lost.
+ * Roll: set the pod template's config hash (and restartedAt when a restart was asked for), poll the
+ * rollout on durable timers until complete or the deadline, roll back to the previous template on failure
+ * or timeout. The roll owns the gateway's roll ledger (see roll-requests.ts) from its first step to its
+ * last: it ends only through `finishRoll`, which releases the ledger in a write that finds no request
+ * after the generation this round rolled out; otherwise the roll goes on with another round
+ * (continueAsNew), so a request that joins at any point is rolled out by this roll.
  */
 export const rollOrchestrator: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = context.df.getInput<RollInput>();
-  const { timing } = input;
+  const { timing, gateway } = input;
+  const instanceId = context.df.instanceId;
   const round = input.round ?? 1;
+  if (round === 1 && !(yield* callWithRetry(context, timing, 'enterRoll', { gateway, instanceId })))
+    return { gateway, rounds: 0, polls: 0 } satisfies RollResult;
+  const nextRound = (since: number, reason: string) =>
+    context.df.continueAsNew({ ...input, reason, since, round: round + 1 } satisfies RollInput);
   // Read before the patch, in an activity of its own: its result is in the history, so a retried
   // beginRoll (whose patch may have landed before it failed) cannot take the new template for the old.
-  const previousTemplate = yield* callWithRetry(context, timing, 'readTemplate', input.gateway);
+  const previousTemplate = yield* callWithRetry(context, timing, 'readTemplate', gateway);
   const started = yield* callWithRetry(context, timing, 'beginRoll', {
-    gateway: input.gateway,
-    force: input.force,
+    gateway,
+    since: input.since,
     restartedAt: context.df.currentUtcDateTime.toISOString(),
   });
+  const finish = () =>
+    callWithRetry(context, timing, 'finishRoll', { gateway, instanceId, generation: started.generation });
   const deadline = addSeconds(context.df.currentUtcDateTime, timing.timeoutSeconds);
   let polls = 0;
   for (;;) {
-    const progress = yield* callWithRetry(context, timing, 'readRoll', input.gateway);
+    const progress = yield* callWithRetry(context, timing, 'readRoll', gateway);
     polls += 1;
     if (progress.complete) break;
     const timedOut = context.df.currentUtcDateTime >= deadline;
     if (progress.failure !== undefined || timedOut) {
-      yield* callWithRetry(context, timing, 'rollBack', {
-        gateway: input.gateway,
-        template: previousTemplate,
-      });
+      yield* callWithRetry(context, timing, 'rollBack', { gateway, template: previousTemplate });
+      // A request that came during the failed round may be the fix: it gets its round.
+      if ((yield* finish()).again) {
+        nextRound(started.generation, 'requested during a failed round');
+        return undefined;
+      }
       const why = progress.failure ?? `not complete after ${timing.timeoutSeconds} s (${progress.summary})`;
-      throw new Error(`roll of gateway '${input.gateway}' failed and was rolled back: ${why}`);
+      throw new Error(`roll of gateway '${gateway}' failed and was rolled back: ${why}`);
     }
     yield context.df.createTimer(addSeconds(context.df.currentUtcDateTime, timing.pollSeconds));
   }
-  const desired = yield* callWithRetry(context, timing, 'desiredConfigHash', input.gateway);
-  if (desired !== started.targetHash) {
-    context.df.continueAsNew({
-      ...input,
-      reason: 'follow-up',
-      force: false,
-      round: round + 1,
-    } satisfies RollInput);
+  // A change whose request did not reach the ledger (it failed after writing the state) is still rolled
+  // out when the hash moved under this round.
+  const desired = yield* callWithRetry(context, timing, 'desiredConfigHash', gateway);
+  if (desired !== started.targetHash || (yield* finish()).again) {
+    nextRound(started.generation, 'requested during the roll');
     return undefined;
   }
-  // A request that joined this roll raised an event; events raised while the roll ran are buffered by
-  // the executor and win against a timer due now. One more round covers every request drained here,
-  // including a change that landed after the desired-hash check above.
-  const joined = context.df.waitForExternalEvent(ROLL_REQUESTED_EVENT);
-  const now = context.df.createTimer(context.df.currentUtcDateTime);
-  const first = (yield context.df.Task.any([joined, now])) as Task;
-  if (first === joined) {
-    now.cancel();
-    const request = joined.result as RollRequestedEvent | undefined;
-    context.df.continueAsNew({
-      ...input,
-      reason: 'joined',
-      force: request?.force === true,
-      round: round + 1,
-    } satisfies RollInput);
-    return undefined;
-  }
-  return {
-    gateway: input.gateway,
-    configHash: started.targetHash,
-    rounds: round,
-    polls,
-  } satisfies RollResult;
+  return { gateway, configHash: started.targetHash, rounds: round, polls } satisfies RollResult;
 };
 
 export interface GatewayOperationInput {

@@ -4,7 +4,8 @@
  * `POST orchestrators/{name}[/{instanceId}]` starts an instance (202 + its management URLs; 409 when
  * an instance with that id is still active), `GET instances/{id}` answers its status (404 when unknown),
  * `POST instances/{id}/raiseEvent/{name}` records an event (202; 410 once the instance is not running).
- * Instances never run here: a test moves them between runtime statuses itself.
+ * Instances do not run here unless a test sets `host` (it then runs each started instance itself, e.g.
+ * through the replay engine); otherwise a test moves them between runtime statuses itself.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -30,6 +31,8 @@ export class DurableExtensionServer {
   readonly events: { instanceId: string; name: string; input: unknown }[] = [];
   /** Status codes to answer the next matching requests with instead of serving them. */
   readonly faults: { method: string; pathPrefix: string; status: number; then?: () => void }[] = [];
+  /** Runs an instance once it is started (a test's Durable host); it updates the instance's status. */
+  host?: ((instance: FakeInstance) => void) | undefined;
   private server: Server | undefined;
   private base = '';
 
@@ -92,7 +95,7 @@ export class DurableExtensionServer {
       if (existing && ACTIVE.has(existing.runtimeStatus))
         return send(409, { Message: `An instance with ID '${instanceId}' already exists.` });
       const now = new Date().toISOString();
-      this.instances.set(instanceId, {
+      const instance: FakeInstance = {
         name,
         instanceId,
         runtimeStatus: 'Pending',
@@ -100,7 +103,9 @@ export class DurableExtensionServer {
         output: null,
         createdTime: now,
         lastUpdatedTime: now,
-      });
+      };
+      this.instances.set(instanceId, instance);
+      this.host?.(instance);
       return send(202, {
         id: instanceId,
         statusQueryGetUri: `${this.base}/durabletask/instances/${instanceId}`,

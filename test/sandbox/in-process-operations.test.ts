@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,9 @@ import { rolloutComplete } from '../../shared/model/cluster-port.js';
 import { makeActivities } from '../../shared/operations/activities.js';
 import { InProcessOperations } from '../../sandbox/in-process-operations.js';
 import { ACTIVITY } from '../../shared/operations/orchestrators.js';
+import { readLedger, updateLedger } from '../../shared/operations/roll-ledger.js';
 import type { Operation } from '../../shared/model/operations-port.js';
+import type { LedgerStore } from '../../shared/operations/roll-ledger.js';
 import { EmbeddedCluster } from '../../sandbox/embedded-cluster.js';
 import { DirectorySecretStore } from '../../shared/secrets/directory-store.js';
 import { eventually } from '../shared/kube/cluster-contract.js';
@@ -24,6 +26,7 @@ let cluster: EmbeddedCluster;
 let dir: string;
 let deps: GatewayDeps;
 let operations: InProcessOperations;
+let ledgerStore: LedgerStore;
 
 async function settled(id: string): Promise<Operation> {
   await operations.drain();
@@ -52,6 +55,7 @@ beforeAll(async () => {
   };
   operations = new InProcessOperations({ deps: () => deps, timing, dataDir: join(dir, 'ops'), log: quiet });
   deps = { ...base, operations };
+  ledgerStore = { cluster, labelDomain: config.LABEL_DOMAIN };
 });
 afterAll(async () => {
   await operations?.drain();
@@ -144,6 +148,40 @@ describe('InProcessOperations with the real orchestrators and activities over th
     const finalStamp = await restartedAt();
     expect(finalStamp).not.toBe(firstStamp);
     expect(Date.parse(finalStamp ?? '')).toBeGreaterThanOrEqual(askedAt);
+  });
+
+  it('takes over the roll ledger of a roll the host was running when it stopped', async () => {
+    // GIVEN a roll that owned the ledger when the host stopped (its record says Running on disk)
+    const first = await restartGateway(deps, 'ops-gw');
+    const owned = await readLedger(ledgerStore, 'ops-gw');
+    expect(owned.ledger.running).toBe(first.operationId);
+    await operations.drain();
+    await updateLedger(ledgerStore, 'ops-gw', (l) => ({ ...l, running: first.operationId }));
+    const records = JSON.parse(readFileSync(join(dir, 'ops', 'operations.json'), 'utf8')) as Operation[];
+    writeFileSync(
+      join(dir, 'ops', 'operations.json'),
+      JSON.stringify(records.map((r) => (r.id === first.operationId ? { ...r, status: 'Running' } : r))),
+    );
+    // WHEN the host starts again and a request comes
+    const restarted = new InProcessOperations({
+      deps: () => local,
+      timing,
+      dataDir: join(dir, 'ops'),
+      log: quiet,
+    });
+    const local: GatewayDeps = { ...deps, operations: restarted };
+    expect(await restarted.getOperation(first.operationId)).toMatchObject({
+      status: 'Failed',
+      error: { code: 'interrupted' },
+    });
+    const second = await restartGateway(local, 'ops-gw');
+    // THEN it takes the ledger over with a roll of its own, which rolls and releases it
+    expect(second.operationId).not.toBe(first.operationId);
+    await restarted.drain();
+    expect(await restarted.getOperation(second.operationId)).toMatchObject({ status: 'Succeeded' });
+    const released = (await readLedger(ledgerStore, 'ops-gw')).ledger;
+    expect(released.running).toBeUndefined();
+    expect(released.rolled).toBe(released.requested);
   });
 
   it('rolls back and reports Failed when the new pod never becomes ready', async () => {

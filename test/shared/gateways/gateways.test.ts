@@ -81,13 +81,13 @@ describe('putGateway', () => {
     // new state and the deployed PKI (the builder's hash, tested for what it covers in manifests.test.ts)
     const begun = await gatewayActivities(h.deps).beginRoll({
       gateway: 'gw',
-      force: false,
+      since: 0,
       restartedAt: '2026-11-22T12:00:00.000Z',
     });
     const state = await readState(h.cluster, 'gw');
     const pki = await readServerPki(h.deps, 'gw');
     const expected = configHash(manifestInputOf(h.deps, state, pki!));
-    expect(begun).toStrictEqual({ targetHash: expected, changed: true });
+    expect(begun).toStrictEqual({ targetHash: expected, changed: true, generation: 0, forced: false });
     expect(expected).not.toBe(hashBefore);
     expect(
       (await h.cluster.readRollout('vpn-gw', 'openvpn')).templateAnnotations[

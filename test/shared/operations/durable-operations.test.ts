@@ -4,7 +4,9 @@ import df from 'durable-functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UpstreamError } from '../../../shared/errors.js';
 import { DurableOperations, operationFromStatus } from '../../../shared/operations/durable-operations.js';
+import { readLedger, updateLedger } from '../../../shared/operations/roll-ledger.js';
 import { DurableExtensionServer } from '../../fakes/durable-extension-server.js';
+import { MemoryCluster } from '../../fakes/memory-cluster.js';
 
 const { InvocationContext } = azureFunctions;
 
@@ -52,6 +54,8 @@ describe('operationFromStatus (Durable instance → Azure LRO shape)', () => {
 describe('DurableOperations through the real durable-functions client and the extension HTTP API', () => {
   const extension = new DurableExtensionServer();
   const timing = { pollSeconds: 5, timeoutSeconds: 600, activityAttempts: 5, retryDelaySeconds: 2 };
+  const cluster = new MemoryCluster();
+  const store = { cluster, labelDomain: 'vpn.aks-gateways.io' };
   let operations: DurableOperations;
 
   beforeAll(async () => {
@@ -62,103 +66,152 @@ describe('DurableOperations through the real durable-functions client and the ex
       options: { extraInputs: [binding] },
     });
     context.extraInputs.set(binding, extension.clientData());
-    operations = new DurableOperations({ client: df.getClient(context), timing });
+    operations = new DurableOperations({ client: df.getClient(context), timing, ledger: store });
   });
   afterAll(() => extension.stop());
 
-  it('starts a roll under the instance id roll-<gateway>, joins it while active, starts it again once done', async () => {
+  const ledgerOf = async (gateway: string) => (await readLedger(store, gateway)).ledger;
+
+  it('claims an idle ledger for a new roll, joins that roll while it is active, and claims again once it released', async () => {
     const request = { gateway: 'gw', reason: 'restart', force: true };
-    expect(await operations.startRoll(request)).toBe('roll-gw');
-    const instance = extension.instances.get('roll-gw');
-    expect(instance).toMatchObject({
+    const first = await operations.startRoll(request);
+    expect(first).toMatch(/^roll-gw-[0-9a-f]{12}$/);
+    expect(extension.instances.get(first)).toMatchObject({
       name: 'rollGatewayOrchestrator',
       runtimeStatus: 'Pending',
-      input: { gateway: 'gw', reason: 'restart', force: true, timing },
+      input: { gateway: 'gw', reason: 'restart', since: 0, timing },
     });
-    instance!.runtimeStatus = 'Running';
-    extension.requests.length = 0;
-    expect(await operations.startRoll({ ...request, reason: 'port-mappings', force: false })).toBe('roll-gw');
-    // joined: the roll is told, so it drains the request before it completes
-    expect(extension.requests).toStrictEqual([
-      'GET instances/roll-gw',
-      'POST instances/roll-gw/raiseEvent/rollRequested',
-      'GET instances/roll-gw',
-    ]);
-    expect(extension.events.at(-1)).toStrictEqual({
-      instanceId: 'roll-gw',
-      name: 'rollRequested',
-      input: { force: false },
-    });
-    expect(await operations.getOperation('roll-gw')).toMatchObject({
-      kind: 'roll',
-      gateway: 'gw',
-      status: 'Running',
+    expect(await ledgerOf('gw')).toStrictEqual({
+      requested: 1,
+      rolled: 0,
+      forced: 1,
+      running: first,
+      entered: 0,
     });
 
-    instance!.runtimeStatus = 'Completed';
-    expect(await operations.startRoll({ ...request, reason: 'config-change' })).toBe('roll-gw');
-    expect(extension.instances.get('roll-gw')).toMatchObject({
-      runtimeStatus: 'Pending',
-      input: { reason: 'config-change' },
+    extension.instances.get(first)!.runtimeStatus = 'Running';
+    extension.requests.length = 0;
+    expect(await operations.startRoll({ ...request, reason: 'port-mappings', force: false })).toBe(first);
+    // joined: recorded in the ledger the roll finishes on, and nothing started
+    expect(extension.requests).toStrictEqual([`GET instances/${first}`]);
+    expect(await ledgerOf('gw')).toMatchObject({ requested: 2, forced: 1, running: first });
+
+    // the roll's finish releases the ledger once it rolled generation 2
+    await updateLedger(store, 'gw', ({ running: _done, ...l }) => ({ ...l, rolled: 2 }));
+    extension.instances.get(first)!.runtimeStatus = 'Completed';
+    const next = await operations.startRoll({ ...request, reason: 'config-change', force: false });
+    expect(next).not.toBe(first);
+    expect(extension.instances.get(next)).toMatchObject({ runtimeStatus: 'Pending', input: { since: 2 } });
+    expect(await ledgerOf('gw')).toStrictEqual({
+      requested: 3,
+      rolled: 2,
+      forced: 1,
+      running: next,
+      entered: 0,
     });
   });
 
-  it('starts a new roll when the one it joined completed before taking its request', async () => {
+  it('starts the roll a request claimed but died before starting, under the id it claimed', async () => {
+    await updateLedger(store, 'lost', (l) => ({
+      ...l,
+      requested: 4,
+      rolled: 3,
+      running: 'roll-lost-claimed',
+    }));
+    extension.requests.length = 0;
+    expect(await operations.startRoll({ gateway: 'lost', reason: 'restart', force: true })).toBe(
+      'roll-lost-claimed',
+    );
+    expect(extension.requests).toStrictEqual([
+      'GET instances/roll-lost-claimed',
+      'POST orchestrators/rollGatewayOrchestrator/roll-lost-claimed',
+    ]);
+    expect(extension.instances.get('roll-lost-claimed')).toMatchObject({ input: { since: 3 } });
+    expect(await ledgerOf('lost')).toMatchObject({ requested: 5, forced: 5, running: 'roll-lost-claimed' });
+  });
+
+  it('takes over the ledger of a roll that ended without releasing it', async () => {
     const now = new Date().toISOString();
-    extension.instances.set('roll-late', {
+    await updateLedger(store, 'dead', (l) => ({
+      ...l,
+      requested: 2,
+      rolled: 1,
+      running: 'roll-dead-failed',
+    }));
+    extension.instances.set('roll-dead-failed', {
       name: 'rollGatewayOrchestrator',
-      instanceId: 'roll-late',
-      runtimeStatus: 'Running',
+      instanceId: 'roll-dead-failed',
+      runtimeStatus: 'Failed',
+      input: { gateway: 'dead' },
+      output: 'rollRead failed after 5 attempts',
+      createdTime: now,
+      lastUpdatedTime: now,
+    });
+    const id = await operations.startRoll({ gateway: 'dead', reason: 'config-change', force: false });
+    expect(id).toMatch(/^roll-dead-[0-9a-f]{12}$/);
+    expect(extension.instances.get(id)).toMatchObject({ runtimeStatus: 'Pending', input: { since: 1 } });
+    expect(await ledgerOf('dead')).toMatchObject({ requested: 3, running: id });
+  });
+
+  it('joins an owner that entered its roll between the status read and the takeover', async () => {
+    const now = new Date().toISOString();
+    await updateLedger(store, 'late', (l) => ({ ...l, requested: 1, running: 'roll-late-owner' }));
+    extension.instances.set('roll-late-owner', {
+      name: 'rollGatewayOrchestrator',
+      instanceId: 'roll-late-owner',
+      runtimeStatus: 'Failed',
       input: { gateway: 'late' },
       output: null,
       createdTime: now,
       lastUpdatedTime: now,
     });
-    // the roll completes between the status read and the event: the extension answers 410 Gone
-    extension.faults.push({
-      method: 'POST',
-      pathPrefix: 'instances/roll-late/raiseEvent',
-      status: 410,
-      then: () => (extension.instances.get('roll-late')!.runtimeStatus = 'Completed'),
-    });
-    extension.requests.length = 0;
-    expect(await operations.startRoll({ gateway: 'late', reason: 'restart', force: true })).toBe('roll-late');
-    expect(extension.requests).toStrictEqual([
-      'GET instances/roll-late',
-      'POST instances/roll-late/raiseEvent/rollRequested',
-      'GET instances/roll-late',
-      'POST orchestrators/rollGatewayOrchestrator/roll-late',
+    // GIVEN the owner, read as ended, is started again and enters (writes) the ledger just before the takeover
+    const replace = cluster.replaceConfigMap.bind(cluster);
+    cluster.replaceConfigMap = async (...args) => {
+      cluster.replaceConfigMap = replace;
+      extension.instances.get('roll-late-owner')!.runtimeStatus = 'Running';
+      await updateLedger(store, 'late', (l) => ({ ...l, entered: l.entered + 1 }));
+      return replace(...args);
+    };
+    // WHEN a request comes THEN its takeover loses, and it joins the owner
+    expect(await operations.startRoll({ gateway: 'late', reason: 'config-change', force: false })).toBe(
+      'roll-late-owner',
+    );
+    expect(cluster.replaceConfigMap).toBe(replace);
+    expect(await ledgerOf('late')).toMatchObject({ requested: 2, running: 'roll-late-owner', entered: 1 });
+    expect([...extension.instances.keys()].filter((k) => k.startsWith('roll-late'))).toStrictEqual([
+      'roll-late-owner',
     ]);
-    expect(extension.instances.get('roll-late')).toMatchObject({
-      runtimeStatus: 'Pending',
-      input: { reason: 'restart', force: true },
-    });
   });
 
-  it('joins a roll another request started between its status read and its start (409)', async () => {
-    const now = new Date().toISOString();
-    extension.instances.set('roll-race', {
-      name: 'rollGatewayOrchestrator',
-      instanceId: 'roll-race',
-      runtimeStatus: 'Completed',
-      input: { gateway: 'race' },
-      output: null,
-      createdTime: now,
-      lastUpdatedTime: now,
-    });
-    // the other request's instance starts just before ours reaches the extension
+  it('joins the instance another request started under the claimed id first (409)', async () => {
+    await updateLedger(store, 'race', (l) => ({ ...l, requested: 1, running: 'roll-race-claimed' }));
+    // the claiming request's start reaches the extension between our status read and our start
     extension.faults.push({
       method: 'POST',
-      pathPrefix: 'orchestrators/rollGatewayOrchestrator/roll-race',
+      pathPrefix: 'orchestrators/rollGatewayOrchestrator/roll-race-claimed',
       status: 409,
-      then: () => (extension.instances.get('roll-race')!.runtimeStatus = 'Running'),
+      then: () => {
+        const t = new Date().toISOString();
+        extension.instances.set('roll-race-claimed', {
+          name: 'rollGatewayOrchestrator',
+          instanceId: 'roll-race-claimed',
+          runtimeStatus: 'Running',
+          input: { gateway: 'race' },
+          output: null,
+          createdTime: t,
+          lastUpdatedTime: t,
+        });
+      },
     });
     extension.requests.length = 0;
-    expect(await operations.startRoll({ gateway: 'race', reason: 'restart', force: true })).toBe('roll-race');
+    expect(await operations.startRoll({ gateway: 'race', reason: 'restart', force: true })).toBe(
+      'roll-race-claimed',
+    );
     expect(extension.requests).toStrictEqual([
-      'GET instances/roll-race',
-      'POST orchestrators/rollGatewayOrchestrator/roll-race',
-      'GET instances/roll-race',
+      'GET instances/roll-race-claimed',
+      'POST orchestrators/rollGatewayOrchestrator/roll-race-claimed',
+      'GET instances/roll-race-claimed',
     ]);
   });
 

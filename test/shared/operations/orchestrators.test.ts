@@ -4,12 +4,10 @@ import type { Activity } from '../../../shared/operations/activities.js';
 import type { RollInput, Timing } from '../../../shared/operations/orchestrators.js';
 import {
   ACTIVITY,
-  ROLL_REQUESTED_EVENT,
   deleteOrchestrator,
   provisionOrchestrator,
   rollOrchestrator,
 } from '../../../shared/operations/orchestrators.js';
-import type { RaisedEvent } from '../../../sandbox/replay-engine.js';
 import { runOrchestration } from '../../../sandbox/replay-engine.js';
 
 const timing: Timing = { pollSeconds: 5, timeoutSeconds: 60, activityAttempts: 3, retryDelaySeconds: 2 };
@@ -26,25 +24,56 @@ function virtualClock(start = new Date('2026-11-22T12:00:00Z')) {
   };
 }
 
-function rollActivities(o: { pollsUntilComplete: number; failure?: string; changeMidRoll?: boolean }) {
+/**
+ * The roll's activities over a tiny ledger: `requestAt(n)` makes a request (one more generation) just
+ * before the n-th activity call, the way a request that joins the running roll writes the ledger.
+ */
+function rollActivities(o: {
+  pollsUntilComplete: number;
+  failure?: string;
+  changeMidRoll?: boolean;
+  owner?: string;
+  requestAt?: ReadonlySet<number>;
+}) {
   const calls: string[] = [];
+  const ledger: { requested: number; running: string | undefined } = {
+    requested: 1,
+    running: o.owner ?? 'roll-gw',
+  };
   let polls = 0;
   let desired = 'h1';
   let changed = false;
+  let n = 0;
+  const counted =
+    (activity: Activity): Activity =>
+    (input) => {
+      n += 1;
+      if (o.requestAt?.has(n)) ledger.requested += 1;
+      return activity(input);
+    };
   const activities: Record<string, Activity> = {
+    [ACTIVITY.enterRoll]: (input) => {
+      calls.push('enter');
+      return Promise.resolve((input as { instanceId: string }).instanceId === ledger.running);
+    },
     [ACTIVITY.readTemplate]: () => {
       calls.push('template');
       return Promise.resolve({ old: true });
     },
     [ACTIVITY.beginRoll]: (input) => {
       calls.push(`begin ${JSON.stringify(input)}`);
-      return Promise.resolve({ targetHash: desired, changed: true });
+      return Promise.resolve({
+        targetHash: desired,
+        changed: true,
+        generation: ledger.requested,
+        forced: false,
+      });
     },
     [ACTIVITY.readRoll]: () => {
       polls += 1;
       calls.push('read');
       if (o.changeMidRoll && !changed) {
-        // a PUT lands while the pod rolls: the desired hash moves on
+        // a PUT whose request never reached the ledger lands while the pod rolls: the desired hash moves on
         changed = true;
         desired = 'h2';
       }
@@ -62,52 +91,76 @@ function rollActivities(o: { pollsUntilComplete: number; failure?: string; chang
       calls.push('desired');
       return Promise.resolve(desired);
     },
+    [ACTIVITY.finishRoll]: (input) => {
+      const { instanceId, generation } = input as { instanceId: string; generation: number };
+      const again = ledger.running === instanceId && ledger.requested > generation;
+      if (ledger.running === instanceId && !again) ledger.running = undefined;
+      calls.push(`finish ${generation}${again ? ' again' : ''}`);
+      return Promise.resolve({ again });
+    },
   };
-  return { activities, calls };
+  return {
+    activities: Object.fromEntries(Object.entries(activities).map(([k, a]) => [k, counted(a)])),
+    calls,
+    ledger,
+  };
 }
 
-const rollInput: RollInput = { gateway: 'gw', reason: 'config-change', force: false, timing };
+const rollInput: RollInput = { gateway: 'gw', reason: 'config-change', since: 0, timing };
 
-describe('rollOrchestrator: a request that joins the running roll (external event)', () => {
-  const run = (raisedBefore?: (episode: number) => RaisedEvent[]) => {
-    const { activities, calls } = rollActivities({ pollsUntilComplete: 3 });
+describe('rollOrchestrator and the roll ledger', () => {
+  const run = (o: Parameters<typeof rollActivities>[0]) => {
+    const { activities, calls, ledger } = rollActivities(o);
     return runOrchestration(rollOrchestrator, {
       name: 'roll',
       instanceId: 'roll-gw',
       input: rollInput,
       activities,
       ...virtualClock(),
-      ...(raisedBefore ? { raisedBefore } : {}),
-    }).then((result) => ({ result, begins: calls.filter((c) => c.startsWith('begin')) }));
+    }).then((result) => ({ result, calls, ledger }));
   };
 
-  it('rolls once more, forced, whatever replay step before its final one a restart joins at', async () => {
-    // GIVEN the episodes of a roll nobody joins
-    const alone = await run();
+  it('rolls once more whatever activity a request comes before, and releases the ledger only after', async () => {
+    // GIVEN the activity calls of a roll nobody joins
+    const alone = await run({ pollsUntilComplete: 2 });
     expect(alone.result).toMatchObject({ status: 'Succeeded', generations: 1 });
-    expect(alone.result.episodes).toBeGreaterThan(5);
-    // WHEN a restart joins before each of its replay steps in turn, up to the final episode (the one in
-    // which the drain's timer has fired: a request arriving then finds the instance completing, and
-    // DurableOperations starts a new roll once it sees it completed)
-    for (let step = 1; step < alone.result.episodes; step += 1) {
-      const joined = await run((episode) =>
-        episode === step ? [{ name: ROLL_REQUESTED_EVENT, input: { force: true } }] : [],
-      );
-      // THEN that roll starts one more round, forced, and then completes
-      expect({ step, status: joined.result.status, generations: joined.result.generations }).toStrictEqual({
-        step,
+    const activityCalls = alone.calls.length;
+    expect(activityCalls).toBe(7);
+    // WHEN a request writes the ledger before each of them in turn
+    for (let at = 1; at <= activityCalls; at += 1) {
+      const joined = await run({ pollsUntilComplete: 2, requestAt: new Set([at]) });
+      // THEN the roll covers it: a second round when it came after the first round's generation was read
+      const expectedRounds = at <= 3 ? 1 : 2;
+      expect({
+        at,
+        status: joined.result.status,
+        rounds: joined.calls.filter((c) => c.startsWith('begin')).length,
+      }).toStrictEqual({
+        at,
         status: 'Succeeded',
-        generations: 2,
+        rounds: expectedRounds,
       });
-      expect(joined.begins.at(-1)).toContain('"force":true');
-      expect(joined.result.output).toMatchObject({ rounds: 2 });
+      expect(joined.calls.at(-1)).toBe('finish 2');
+      expect(joined.ledger.running).toBeUndefined();
     }
   });
 
-  it('completes without another round when nobody joins', async () => {
-    const { result, begins } = await run(() => []);
-    expect(result).toMatchObject({ status: 'Succeeded', generations: 1, output: { rounds: 1 } });
-    expect(begins).toHaveLength(1);
+  it('does nothing when another roll owns the ledger', async () => {
+    const { result, calls } = await run({ pollsUntilComplete: 1, owner: 'roll-gw-other' });
+    expect(result).toMatchObject({ status: 'Succeeded', output: { gateway: 'gw', rounds: 0 } });
+    expect(calls).toStrictEqual(['enter']);
+  });
+
+  it('rolls once more instead of failing when a request came during a round that failed', async () => {
+    const { result, calls } = await run({
+      pollsUntilComplete: 99,
+      failure: 'ProgressDeadlineExceeded',
+      requestAt: new Set([4]),
+    });
+    // the second round fails too, and nobody came after it: the roll fails
+    expect(result.status).toBe('Failed');
+    expect(calls.filter((c) => c.startsWith('rollback'))).toHaveLength(2);
+    expect(calls.filter((c) => c.startsWith('finish'))).toStrictEqual(['finish 1 again', 'finish 2']);
   });
 });
 
@@ -128,12 +181,14 @@ describe('rollOrchestrator through the durable-functions executor', () => {
       generations: 1,
     });
     expect(calls).toStrictEqual([
+      'enter',
       'template',
-      'begin {"gateway":"gw","force":false,"restartedAt":"2026-11-22T12:00:00.000Z"}',
+      'begin {"gateway":"gw","since":0,"restartedAt":"2026-11-22T12:00:00.000Z"}',
       'read',
       'read',
       'read',
       'desired',
+      'finish 1',
     ]);
     // two poll timers of 5 s passed on the orchestration's clock
     expect(clock.now().toISOString()).toBe('2026-11-22T12:00:10.000Z');
@@ -153,7 +208,7 @@ describe('rollOrchestrator through the durable-functions executor', () => {
     });
     expect(result.status).toBe('Failed');
     expect(result.error).toContain('rolled back: ProgressDeadlineExceeded');
-    expect(calls.at(-1)).toBe('rollback {"gateway":"gw","template":{"old":true}}');
+    expect(calls.slice(-2)).toStrictEqual(['rollback {"gateway":"gw","template":{"old":true}}', 'finish 1']);
   });
 
   it('rolls back to the template read before the roll, even when beginRoll failed after its patch landed', async () => {
@@ -182,7 +237,7 @@ describe('rollOrchestrator through the durable-functions executor', () => {
       ...virtualClock(),
     });
     expect(result.status).toBe('Failed');
-    expect(calls.at(-1)).toBe('rollback {"gateway":"gw","template":{"old":true}}');
+    expect(calls.slice(-2)).toStrictEqual(['rollback {"gateway":"gw","template":{"old":true}}', 'finish 1']);
   });
 
   it('rolls back when the deadline passes', async () => {
@@ -197,7 +252,7 @@ describe('rollOrchestrator through the durable-functions executor', () => {
     expect(result.status).toBe('Failed');
     expect(result.error).toMatch(/not complete after 60 s/);
     expect(calls.filter((c) => c === 'read')).toHaveLength(13);
-    expect(calls.at(-1)).toMatch(/^rollback/);
+    expect(calls.at(-2)).toMatch(/^rollback/);
   });
 
   it('retries a failing activity on durable timers, then succeeds', async () => {
