@@ -1,8 +1,9 @@
 /**
  * OperationsPort for the sandbox and tests: runs the same orchestrators in-process through the replay
  * engine, with real activities and real timers, and records each operation in the Azure LRO shape.
- * Records are saved under a data directory (atomic writes) so they survive a restart; an operation that
- * was still running when the host stopped is reported Failed ("interrupted"), never left Running forever.
+ * Records are saved under a data directory, a new one durably before its id is answered, so they survive
+ * a restart or a kill; an operation that was still running when the host stopped is reported Failed
+ * ("interrupted"), never left Running forever.
  *
  * Rolls follow the same rule as in Azure (shared/operations/roll-requests.ts): a request records itself in
  * the gateway's roll ledger in the cluster and joins the roll that owns it (same operation id), or claims
@@ -11,7 +12,7 @@
  * takes its ledger over.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OrchestrationHandler } from 'durable-functions';
 import type { GatewayDeps } from '../shared/gateways/deps.js';
@@ -26,6 +27,7 @@ import {
 } from '../shared/operations/orchestrators.js';
 import type { RollRuntime } from '../shared/operations/roll-requests.js';
 import { requestRoll } from '../shared/operations/roll-requests.js';
+import { writeDurably } from './durable-files.js';
 import { runOrchestration } from './replay-engine.js';
 
 export interface InProcessOperationsOptions {
@@ -84,17 +86,13 @@ export class InProcessOperations implements OperationsPort {
     return this.loaded;
   }
 
+  /** Queues a durable save of every record (`saving` settles once this snapshot is on disk). */
   private save(): void {
     const dir = this.options.dataDir;
     if (!dir) return;
     const snapshot = JSON.stringify([...this.records.values()].slice(-MAX_RECORDS));
     this.saving = this.saving
-      .then(async () => {
-        await mkdir(dir, { recursive: true });
-        const temp = join(dir, `${FILE}.${randomUUID()}.tmp`);
-        await writeFile(temp, snapshot);
-        await rename(temp, join(dir, FILE));
-      })
+      .then(() => writeDurably(join(dir, FILE), snapshot))
       .catch((e: unknown) =>
         this.options.log.error('could not save operation records', { error: String(e) }),
       );
@@ -173,19 +171,26 @@ export class InProcessOperations implements OperationsPort {
     await this.load();
     const deps = this.options.deps();
     const ledger = { cluster: deps.cluster, labelDomain: deps.config.LABEL_DOMAIN };
-    return requestRoll(ledger, this.rolls, request, this.options.timing);
+    const id = await requestRoll(ledger, this.rolls, request, this.options.timing);
+    // The id is answered (202) only once its record is on disk: a crash right after keeps it.
+    await this.saving;
+    return id;
   }
 
   async startProvision(gateway: string): Promise<string> {
     await this.load();
     const input: GatewayOperationInput = { gateway, timing: this.options.timing };
-    return this.launch('provision', gateway, provisionOrchestrator, input);
+    const id = this.launch('provision', gateway, provisionOrchestrator, input);
+    await this.saving;
+    return id;
   }
 
   async startDeletion(gateway: string): Promise<string> {
     await this.load();
     const input: GatewayOperationInput = { gateway, timing: this.options.timing };
-    return this.launch('delete', gateway, deleteOrchestrator, input);
+    const id = this.launch('delete', gateway, deleteOrchestrator, input);
+    await this.saving;
+    return id;
   }
 
   async getOperation(id: string): Promise<Operation | undefined> {

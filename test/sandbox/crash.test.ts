@@ -92,6 +92,8 @@ const ledger = new AcknowledgedWrites();
 const world = new Map<string, WorldGateway>();
 const violations = new Map<string, Violation & { round: number }>();
 let sequence = 0;
+/** Operation-Locations answered since the last restart: each must still be known after it. */
+const acknowledgedOperations: { request: Request; url: string }[] = [];
 /** The host running now, killed when the test ends early. */
 let current: Host | undefined;
 
@@ -211,6 +213,8 @@ const gatewayOf = (name: string) => world.get(name) as WorldGateway;
 /** Records an answer; true when the request is done (false: no answer or a 5xx, to be repeated). */
 function settle(r: Request, a: Answer): boolean {
   if (a.status === 0 || a.status >= 500) return false;
+  if (a.status < 300 && a.operationLocation !== undefined)
+    acknowledgedOperations.push({ request: r, url: a.operationLocation });
   const g = world.get(r.gateway);
   const unexpected = () =>
     figures.unexpected.push(
@@ -336,7 +340,17 @@ function planBurst(rng: SeededRandom, round: number): Request[] {
 }
 
 /** Repeats every request until it has an answer; fails the test if the host dies while not armed. */
-async function recover(pending: Request[], host: Host): Promise<void> {
+async function recover(pending: Request[], host: Host, round: number): Promise<void> {
+  // An operation the host acknowledged (its Operation-Location answered) must survive the kill.
+  for (const { request, url } of acknowledgedOperations.splice(0)) {
+    const op = await exchange('GET', url.replace(/^.*\/api/, ''));
+    if (op.status === 404)
+      record(round, {
+        invariant: 'acknowledged',
+        gateway: request.gateway,
+        detail: `the operation of an acknowledged ${request.kind} (round ${request.round}) is unknown after the restart`,
+      });
+  }
   for (const r of pending) {
     for (;;) {
       const answer = await send(r);
@@ -371,6 +385,12 @@ async function recover(pending: Request[], host: Host): Promise<void> {
   }
 }
 
+/** Keeps a violation once, with the round that first saw it. */
+function record(round: number, v: Violation): void {
+  const key = `${v.invariant} ${v.gateway} ${v.detail}`;
+  if (!violations.has(key)) violations.set(key, { ...v, round });
+}
+
 /**
  * Copies the embedded cluster's object files (not its temporaries) while the host may still write some
  * (rollouts and load balancers finish in the background): each file is replaced atomically, so every copy
@@ -401,10 +421,7 @@ async function check(round: number): Promise<void> {
       secretsDir: join(dataDir, 'secrets'),
       acknowledged: ledger,
     });
-    for (const v of found) {
-      const key = `${v.invariant} ${v.gateway} ${v.detail}`;
-      if (!violations.has(key)) violations.set(key, { ...v, round });
-    }
+    for (const v of found) record(round, v);
   } finally {
     await cluster.close();
     await rm(copy, { recursive: true, force: true });
@@ -482,7 +499,7 @@ describe('the sandbox host killed (SIGKILL) in the middle of bursts', () => {
         };
         const host = await startHost(killAt);
         lap('start');
-        await recover(pending, host);
+        await recover(pending, host, round);
         lap('recover');
         await check(round);
         lap('check');

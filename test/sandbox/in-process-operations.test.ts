@@ -217,4 +217,15 @@ describe('InProcessOperations with the real orchestrators and activities over th
     });
     expect(await reopened.getOperation(operationId!)).toMatchObject({ id: operationId, status: 'Succeeded' });
   });
+
+  it('has an operation on disk before it answers its id, so a kill right after the answer keeps it', async () => {
+    // GIVEN a gateway; WHEN a restart is asked for (its id is what the 202 answers)
+    await putGateway(deps, 'ops-gw3', {});
+    await operations.drain();
+    const id = await operations.startRoll({ gateway: 'ops-gw3', reason: 'restart', force: true });
+    // THEN the record is already in the file a new process reads (no waiting for background saves)
+    const saved = JSON.parse(readFileSync(join(dir, 'ops', 'operations.json'), 'utf8')) as Operation[];
+    expect(saved.map((o) => o.id)).toContain(id);
+    await operations.drain();
+  });
 });
