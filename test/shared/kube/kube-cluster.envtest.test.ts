@@ -45,7 +45,7 @@ interface PolicyRule {
 /** Every (verb, group, resource) the ClusterRole grants, as `verb group/resource` ('' group: core). */
 function granted(): string[] {
   const role = parse(
-    readFileSync(join(import.meta.dirname, '../../infra/kube/cluster-role.yaml'), 'utf8'),
+    readFileSync(join(import.meta.dirname, '../../../infra/kube/cluster-role.yaml'), 'utf8'),
   ) as {
     kind: string;
     rules: PolicyRule[];
