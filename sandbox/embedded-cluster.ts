@@ -46,8 +46,8 @@ interface Stored extends KubeObject {
 }
 
 const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
-/** Read-modify-write attempts on 409, as the adapter allows. */
-const CONFLICT_ATTEMPTS = 100;
+/** The API server's rule for ConfigMap and Secret keys. */
+const DATA_KEY = /^[-._a-zA-Z0-9]+$/;
 
 const keyOf = (kind: string, namespace: string | undefined, name: string) =>
   `${kind}/${namespace ?? ''}/${name}`;
@@ -159,31 +159,16 @@ export class EmbeddedCluster implements ClusterPort {
     const { kind, metadata } = next;
     if (!NAME.test(metadata.name) || (metadata.namespace !== undefined && !NAME.test(metadata.namespace)))
       throw new InputError(`the Kubernetes API rejected it: ${kind} "${metadata.name}" has an invalid name`);
+    invalidKeys(kind, metadata.name, next.data);
     if (metadata.namespace !== undefined && !this.get('Namespace', undefined, metadata.namespace))
       throw new NotFoundError(`namespaces "${metadata.namespace}" not found`);
     if (kind === 'Deployment' && canonical(next.spec) !== canonical(previous?.spec)) {
       metadata.generation = (previous?.metadata.generation ?? 0) + 1;
       if (canonical(next.spec?.template) !== canonical(previous?.spec?.template))
-        this.startRollout(next, previous);
+        // A new ReplicaSet's pod is starting: the old pod (if any) serves until it is ready.
+        next.status = deploymentStatus(next, previous ? (next.spec?.replicas ?? 1) : 0, false);
     }
     return this.store(next, !previous || content(next) !== content(previous));
-  }
-
-  /** A new ReplicaSet's pod is starting: the old pod (if any) serves until it is ready. */
-  private startRollout(d: Stored, previous: Stored | undefined): void {
-    const replicas = d.spec?.replicas ?? 1;
-    const old = previous ? replicas : 0;
-    d.status = {
-      observedGeneration: d.metadata.generation,
-      replicas: replicas + old,
-      updatedReplicas: replicas,
-      readyReplicas: old,
-      availableReplicas: old,
-      conditions: [
-        { type: 'Available', status: old > 0 ? 'True' : 'False', reason: 'MinimumReplicasAvailable' },
-        { type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated' },
-      ],
-    };
   }
 
   /** The controllers' next step for `o`, if it has one: a rollout to finish, an address to assign. */
@@ -204,17 +189,7 @@ export class EmbeddedCluster implements ClusterPort {
             return;
           const next = copy(current);
           next.status = rolling
-            ? {
-                observedGeneration: at,
-                replicas: next.spec?.replicas ?? 1,
-                updatedReplicas: next.spec?.replicas ?? 1,
-                readyReplicas: next.spec?.replicas ?? 1,
-                availableReplicas: next.spec?.replicas ?? 1,
-                conditions: [
-                  { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' },
-                  { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable' },
-                ],
-              }
+            ? deploymentStatus(next, 0, true)
             : { loadBalancer: { ingress: [{ ip: addressOf(current) }] } };
           await this.store(next, true);
         }).catch(() => undefined);
@@ -294,6 +269,7 @@ export class EmbeddedCluster implements ClusterPort {
     resourceVersion?: string,
   ): Promise<VersionedData> {
     const o = this.need(kind, namespace, name);
+    invalidKeys(kind, name, patch);
     if (resourceVersion !== undefined && resourceVersion !== o.metadata.resourceVersion)
       throw new ConflictError(
         `${kind} ${namespace}/${name} was modified: resourceVersion ${o.metadata.resourceVersion}, not ${resourceVersion}`,
@@ -321,25 +297,18 @@ export class EmbeddedCluster implements ClusterPort {
     return this.serial(() => this.writeData('ConfigMap', namespace, name, data, resourceVersion));
   }
 
-  async updateConfigMap(
+  /** Writes run one at a time, so the read, `mutate` and the write cannot be raced: no 409 to retry. */
+  updateConfigMap(
     namespace: string,
     name: string,
     mutate: (current: VersionedData) => Data | undefined,
   ): Promise<VersionedData> {
-    for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt += 1) {
+    return this.serial(async () => {
       const current = this.dataOf('ConfigMap', namespace, name);
       if (!current) throw new NotFoundError(`ConfigMap ${namespace}/${name} not found`);
       const next = mutate(current);
-      if (!next) return current;
-      try {
-        return await this.replaceConfigMap(namespace, name, next, current.resourceVersion);
-      } catch (e: unknown) {
-        if (!(e instanceof ConflictError)) throw e;
-      }
-    }
-    throw new ConflictError(
-      `ConfigMap ${namespace}/${name} kept changing: gave up after ${CONFLICT_ATTEMPTS} attempts`,
-    );
+      return next ? this.writeData('ConfigMap', namespace, name, next, current.resourceVersion) : current;
+    });
   }
 
   patchConfigMapData(
@@ -412,6 +381,30 @@ export class EmbeddedCluster implements ClusterPort {
   namespaceExists(name: string): Promise<boolean> {
     return Promise.resolve(this.get('Namespace', undefined, name) !== undefined);
   }
+}
+
+/** A Deployment's status mid-rollout (`old` pods of the previous template still serving) or once `ready`. */
+function deploymentStatus(d: Stored, old: number, ready: boolean): Stored['status'] {
+  const replicas = d.spec?.replicas ?? 1;
+  const available = ready ? replicas : old;
+  return {
+    observedGeneration: d.metadata.generation,
+    replicas: replicas + old,
+    updatedReplicas: replicas,
+    readyReplicas: available,
+    availableReplicas: available,
+    conditions: [
+      { type: 'Available', status: available > 0 ? 'True' : 'False', reason: 'MinimumReplicasAvailable' },
+      { type: 'Progressing', status: 'True', reason: ready ? 'NewReplicaSetAvailable' : 'ReplicaSetUpdated' },
+    ],
+  };
+}
+
+/** Refuses data keys the API server's validation refuses (a 422 there). */
+function invalidKeys(kind: string, name: string, data: Record<string, unknown> | undefined): void {
+  const bad = Object.keys(data ?? {}).find((k) => !DATA_KEY.test(k));
+  if (bad !== undefined)
+    throw new InputError(`the Kubernetes API rejected it: ${kind} "${name}" has an invalid key "${bad}"`);
 }
 
 function rolloutOf(d: Stored): RolloutStatus {

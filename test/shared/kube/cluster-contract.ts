@@ -260,6 +260,32 @@ export function describeClusterContract(
       await expect(cluster.create(elsewhere)).rejects.toBeInstanceOf(NotFoundError);
     });
 
+    it.each([
+      ['apply', (o: KubeObject) => cluster.apply([o])],
+      ['create', (o: KubeObject) => cluster.create(o)],
+      [
+        'patch',
+        (o: KubeObject) =>
+          cluster.patchConfigMapData('vpn-contract-a', 'ccd', o['data'] as Record<string, string>),
+      ],
+    ])(
+      'refuses an object the API server does not accept (%s: a data key with a space) as InputError, and stores nothing',
+      async (_verb, write) => {
+        // GIVEN a ConfigMap whose data key the API server's validation refuses (422)
+        const invalid: KubeObject = {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: 'invalid-data-key', namespace: 'vpn-contract-a' },
+          data: { 'bad key': 'x' },
+        };
+        const before = await cluster.readConfigMap('vpn-contract-a', 'ccd');
+        // WHEN written THEN refused as the caller's fault, and nothing changed
+        await expect(write(invalid)).rejects.toBeInstanceOf(InputError);
+        expect(await cluster.readConfigMap('vpn-contract-a', 'invalid-data-key')).toBeUndefined();
+        expect(await cluster.readConfigMap('vpn-contract-a', 'ccd')).toStrictEqual(before);
+      },
+    );
+
     if (kind === 'adapter')
       describe('the adapter at the network', () => {
         const net = (): AdapterTarget => {
