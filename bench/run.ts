@@ -33,7 +33,7 @@ async function timeIt<T>(fn: () => Promise<T>): Promise<[T, number]> {
 }
 
 async function pkiBench(): Promise<void> {
-  console.log('\n## PKI (node-forge, RSA-2048, SHA-256)');
+  console.log('\n## PKI (native crypto, RSA-2048, SHA-256)');
   const keygen: number[] = [];
   const ca = await createCa({ commonName: 'bench CA' });
   for (let i = 0; i < 10; i += 1)
