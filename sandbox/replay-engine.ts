@@ -137,29 +137,22 @@ export async function runOrchestration(
     const recorded: string[] = [];
     // Task ids: activities and timers are numbered in order; waiting for an event takes no number.
     let sequence = 0;
+    const record = (EventType: number, fields: Record<string, unknown>, EventId = -1) =>
+      history.push({ EventType, EventId, IsPlayed: false, Timestamp: now(), ...fields });
+    const failed = (error: string, episode = episodes): EngineResult => ({
+      status: 'Failed',
+      error,
+      episodes: episode,
+      generations: generation,
+    });
     for (;;) {
-      const timestamp = now();
-      history.push({
-        EventType: EVENT.OrchestratorStarted,
-        EventId: -1,
-        IsPlayed: false,
-        Timestamp: timestamp,
-      });
-      if (recorded.length === 0 && episodes >= 0 && history.length === 1)
-        history.push({
-          EventType: EVENT.ExecutionStarted,
-          EventId: -1,
-          IsPlayed: false,
-          Timestamp: timestamp,
-          Name: options.name,
-          Input: JSON.stringify(input),
-        });
+      const Timestamp = now();
+      record(EVENT.OrchestratorStarted, { Timestamp });
+      if (history.length === 1)
+        record(EVENT.ExecutionStarted, { Timestamp, Name: options.name, Input: JSON.stringify(input) });
       for (const event of options.raisedBefore?.(episodes + 1) ?? [])
-        history.push({
-          EventType: EVENT.EventRaised,
-          EventId: -1,
-          IsPlayed: false,
-          Timestamp: timestamp,
+        record(EVENT.EventRaised, {
+          Timestamp,
           Name: event.name,
           Input: JSON.stringify(event.input ?? null),
         });
@@ -174,12 +167,7 @@ export async function runOrchestration(
           ),
         );
       } catch (e: unknown) {
-        return {
-          status: 'Failed',
-          error: failureMessage(e),
-          episodes: episodes + 1,
-          generations: generation,
-        };
+        return failed(failureMessage(e), episodes + 1);
       }
       episodes += 1;
       options.onEpisode?.(episodes);
@@ -188,14 +176,10 @@ export async function runOrchestration(
       const actions = (state.actions ?? []).flat() as Action[];
       const replayed = actions.slice(0, recorded.length).map(signature);
       if (replayed.join('|') !== recorded.join('|'))
-        return {
-          status: 'Failed',
-          error: `non-deterministic orchestrator: replay asked for [${replayed.join(', ')}] where history has [${recorded.join(', ')}]`,
-          episodes,
-          generations: generation,
-        };
-      if (state.error !== undefined)
-        return { status: 'Failed', error: state.error, episodes, generations: generation };
+        return failed(
+          `non-deterministic orchestrator: replay asked for [${replayed.join(', ')}] where history has [${recorded.join(', ')}]`,
+        );
+      if (state.error !== undefined) return failed(state.error);
       const fresh = actions.slice(recorded.length);
       const continueAsNew = fresh.find((a) => a.actionType === ACTION.ContinueAsNew);
       if (continueAsNew) {
@@ -205,12 +189,7 @@ export async function runOrchestration(
       if (state.isDone)
         return { status: 'Succeeded', output: state.output, episodes, generations: generation };
       if (fresh.length === 0)
-        return {
-          status: 'Failed',
-          error: 'orchestrator is waiting for something this runner cannot provide',
-          episodes,
-          generations: generation,
-        };
+        return failed('orchestrator is waiting for something this runner cannot provide');
       for (const action of fresh) {
         recorded.push(signature(action));
         // Nothing to carry out: a raised event (raisedBefore) completes the wait at a later replay.
@@ -219,64 +198,22 @@ export async function runOrchestration(
         sequence += 1;
         if (action.actionType === ACTION.CallActivity) {
           const name = action.functionName ?? '';
-          history.push({
-            EventType: EVENT.TaskScheduled,
-            EventId: id,
-            IsPlayed: false,
-            Timestamp: now(),
-            Name: name,
-            Input: JSON.stringify(action.input ?? null),
-          });
+          record(EVENT.TaskScheduled, { Name: name, Input: JSON.stringify(action.input ?? null) }, id);
           const activity = options.activities[name];
           try {
             if (!activity) throw new Error(`no activity named '${name}'`);
             const result = await activity(activityInput(action.input));
-            history.push({
-              EventType: EVENT.TaskCompleted,
-              EventId: -1,
-              IsPlayed: false,
-              Timestamp: now(),
-              TaskScheduledId: id,
-              Result: JSON.stringify(result ?? null),
-            });
+            record(EVENT.TaskCompleted, { TaskScheduledId: id, Result: JSON.stringify(result ?? null) });
           } catch (e: unknown) {
-            const message = e instanceof Error ? e.message : String(e);
-            history.push({
-              EventType: EVENT.TaskFailed,
-              EventId: -1,
-              IsPlayed: false,
-              Timestamp: now(),
-              TaskScheduledId: id,
-              Reason: message,
-              Details: `${name} failed`,
-            });
+            const Reason = e instanceof Error ? e.message : String(e);
+            record(EVENT.TaskFailed, { TaskScheduledId: id, Reason, Details: `${name} failed` });
           }
         } else if (action.actionType === ACTION.CreateTimer) {
           const fireAt = new Date(action.fireAt ?? now());
-          history.push({
-            EventType: EVENT.TimerCreated,
-            EventId: id,
-            IsPlayed: false,
-            Timestamp: now(),
-            FireAt: fireAt,
-          });
+          record(EVENT.TimerCreated, { FireAt: fireAt }, id);
           await waitUntil(fireAt);
-          history.push({
-            EventType: EVENT.TimerFired,
-            EventId: -1,
-            IsPlayed: false,
-            Timestamp: now(),
-            TimerId: id,
-            FireAt: fireAt,
-          });
-        } else {
-          return {
-            status: 'Failed',
-            error: `action type ${action.actionType} is not supported in-process`,
-            episodes,
-            generations: generation,
-          };
-        }
+          record(EVENT.TimerFired, { TimerId: id, FireAt: fireAt });
+        } else return failed(`action type ${action.actionType} is not supported in-process`);
       }
     }
   }
