@@ -1,14 +1,14 @@
 // The layer check (part of `npm run lint`): which folder may import which, so dependencies point one way.
 //
-//   functions/            triggers: route lists, the timer, the orchestrations; imported by nothing in shared/
+//   functions/            triggers as plain data; index.ts registers them; imported by nothing in shared/
 //   shared/composition.ts the composition root: the only module that sees every adapter
 //   shared/http/          the route wrapper, body reading, problem+json, log redaction
 //   shared/operations/    orchestrators and activities (they call the use-cases)
-//   shared/gateways/      the use-cases, against the ports only
+//   shared/gateways/      the use-cases and their table (api-use-cases.ts), against the ports only
 //   shared/api/           the HTTP contract: route table, schemas, OpenAPI
 //   renderers             shared/openvpn/, shared/pki/, shared/kube/manifests.ts: pure builders
 //   adapters              shared/kube/kube-cluster.ts, deferred-cluster.ts, shared/secrets/, shared/aks/
-//   config                shared/config.ts, shared/auth.ts
+//   config                shared/config.ts, shared/auth.ts, shared/startup.ts
 //   shared/model/         the domain types, the ports, names and codecs: imports nothing above it
 //   kernel                shared/errors.ts, shared/logging.ts, shared/version.ts
 //
@@ -16,7 +16,7 @@
 
 const KERNEL = '^shared/(errors|logging|version)\\.ts$';
 const MODEL = '^shared/model/';
-const CONFIG = '^shared/(config|auth)\\.ts$';
+const CONFIG = '^shared/(config|auth|startup)\\.ts$';
 const RENDERERS = '^shared/(openvpn/|pki/|kube/manifests\\.ts$)';
 const ADAPTERS = '^shared/(secrets/|aks/|kube/(kube-cluster|deferred-cluster)\\.ts$)';
 const CONTRACT = '^shared/api/';
