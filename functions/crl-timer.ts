@@ -1,9 +1,11 @@
 // The CRL and certificate-expiry timer: an expired CRL locks every client out, so every gateway's CRL
-// is re-signed well before its nextUpdate; expiring certificates are reported in the logs.
+// is re-signed well before its nextUpdate; expiring certificates are reported in the logs. It runs the
+// reconciler first, which completes issues and revocations that crashed requests left half-done.
 import type { InvocationContext, Timer } from '@azure/functions';
 import type { Composition } from '../shared/composition.js';
 import { DEFAULT_CRL_TIMER_SCHEDULE } from '../shared/config.js';
 import { refreshCrls } from '../shared/gateways/crl.js';
+import { reconcileGateways } from '../shared/gateways/reconcile.js';
 
 /** The timer's Azure Functions name. */
 export const CRL_TIMER = 'crlTimer';
@@ -19,6 +21,7 @@ export function crlTimerSchedule(env: NodeJS.ProcessEnv): string {
 export function makeCrlTimerHandler(composition: Pick<Composition, 'deps'>) {
   return async (_timer: Timer, context: InvocationContext): Promise<void> => {
     const deps = await composition.deps(context);
+    const reconciled = await reconcileGateways(deps);
     const reports = await refreshCrls(deps);
     deps.log.info('CRL refresh done', {
       gateways: reports.length,
@@ -26,10 +29,12 @@ export function makeCrlTimerHandler(composition: Pick<Composition, 'deps'>) {
       failed: reports.filter((r) => r.error !== undefined).length,
       expiringCertificates: reports.reduce((n, r) => n + r.expiring.length, 0),
     });
-    const failed = reports.filter((r) => r.error !== undefined);
-    if (failed.length > 0)
-      throw new Error(
-        `CRL refresh failed for ${failed.map((r) => r.gateway).join(', ')}: the next run retries`,
-      );
+    const failed = reports.filter((r) => r.error !== undefined).map((r) => r.gateway);
+    const unsettled = reconciled.filter((r) => r.errors.length > 0).map((r) => r.gateway);
+    const problems = [
+      ...(failed.length > 0 ? [`CRL refresh failed for ${failed.join(', ')}`] : []),
+      ...(unsettled.length > 0 ? [`reconcile left work undone on ${unsettled.join(', ')}`] : []),
+    ];
+    if (problems.length > 0) throw new Error(`${problems.join('; ')}: the next run retries`);
   };
 }

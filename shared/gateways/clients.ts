@@ -2,32 +2,25 @@
  * Client use-cases: issue (generated key or CSR), read, list, profile, revoke.
  *
  * Consistency: the `state` ConfigMap is the record of truth, written with resourceVersion preconditions,
- * so concurrent issues on one gateway each get a distinct address. CCD entries are merge-patched key by
- * key (patches of different keys commute), and the CRL is re-derived from the state after every write
- * until the CRL written matches the latest state, so no concurrent revocation is ever lost.
+ * so concurrent issues on one gateway each get a distinct address. Issue and revocation record their
+ * intent first and are completed idempotently (`client-lifecycle.ts`): by the request, a retry, a read of
+ * the client, or the reconciler. CCD entries are merge-patched key by key (patches of different keys
+ * commute), and the CRL is re-derived from the state after every write until the CRL written matches the
+ * latest state, so no concurrent revocation is ever lost.
  */
-import { ConflictError, NotFoundError, toDomainError } from '../errors.js';
-import {
-  allocateStaticIp,
-  planAddresses,
-  renderCcdEntry,
-  renderClientProfile,
-  renderPortMappingsFile,
-  serverCommonName,
-} from '../openvpn/index.js';
-import type { CaMaterial, IssuedCert } from '../pki/index.js';
+import { ConflictError, NotFoundError } from '../errors.js';
+import { allocateStaticIp, planAddresses } from '../openvpn/index.js';
+import type { IssuedCert } from '../pki/index.js';
 import { issueClientCert, readCertificateInfo } from '../pki/index.js';
 import type { GatewayDeps } from './deps.js';
-import { missingCa, readServerPki, requireCa, wholeDaysUntil } from './gateway-pki.js';
-import { resolvePortMappings } from './gateway-objects.js';
+import { completeIssue, completeRevocation, renderProfile, settleClient } from './client-lifecycle.js';
+import { addDays, missingCa, requireCa, wholeDaysUntil } from './gateway-pki.js';
 import { readState, updateState } from './gateway-state.js';
-import { writeCurrentCrl } from './crl.js';
-import { gatewayAddress } from './gateways.js';
-import { removeMappingsOf, syncPortMappings } from './port-mappings.js';
+import { removeMappingsOf } from './port-mappings.js';
 import type { ClientRecord, GatewayState } from '../model/gateway.js';
 import { DEFAULT_KEY_TYPE } from '../model/gateway.js';
 import type { ClientResponse, IssueClientBody } from '../api/schemas.js';
-import { CONFIG_KEYS, OBJECTS, namespaceOf } from '../model/names.js';
+import { OBJECTS, namespaceOf } from '../model/names.js';
 
 /** A client as the API answers it. */
 function clientView(gateway: string, c: ClientRecord): ClientResponse {
@@ -51,7 +44,28 @@ function findClient(state: GatewayState, name: string): ClientRecord {
   return client;
 }
 
-/** POST /gateways/{gateway}/clients */
+/**
+ * Whether a request to issue `input` is the one that recorded `record` (or the same again): same key
+ * source, same CSR, and the address and validity it asked for, if it asked. A retry of an interrupted
+ * issue is then completed and answered as the first attempt would have been.
+ */
+function sameRequest(record: ClientRecord, input: IssueClientBody): boolean {
+  if ((input.csr !== undefined) !== (record.keySource === 'csr')) return false;
+  if (input.csr !== undefined && input.csr.trim() !== record.csr?.trim()) return false;
+  if (input.staticIp !== undefined && input.staticIp !== record.ip) return false;
+  if (input.keyType !== undefined && input.keyType !== (record.keyType ?? DEFAULT_KEY_TYPE)) return false;
+  return (
+    input.validityDays === undefined ||
+    addDays(new Date(record.issuedAt), input.validityDays).toISOString() === record.notAfter
+  );
+}
+
+/**
+ * POST /gateways/{gateway}/clients. The first write records the intent (`pending`, with the reserved
+ * serial and address, in the conditional write that decides them); then the material and the CCD entry;
+ * then `active` (see `client-lifecycle.ts`). A retry of the same request while the client is still
+ * pending completes it and gets the same answer (same serial, address, validity).
+ */
 export async function issueClient(
   deps: GatewayDeps,
   gateway: string,
@@ -59,6 +73,8 @@ export async function issueClient(
 ): Promise<ClientResponse> {
   let before = await readState(deps.cluster, gateway);
   const taken = before.clients.find((c) => c.name === input.name);
+  if (taken?.status === 'pending' && sameRequest(taken, input))
+    return clientView(gateway, await completeIssue(deps, before, taken));
   if (taken) {
     if (!(await forgetIfAbandoned(deps, gateway, taken)))
       throw new ConflictError(`client '${input.name}' already exists on gateway '${gateway}'`);
@@ -91,19 +107,26 @@ export async function issueClient(
   });
 
   let record: ClientRecord | undefined;
-  // The address plan of the state the record is written into (a concurrent PUT may change the subnet).
-  let written = plan;
-  const after = await updateState(deps.cluster, gateway, (s) => {
-    written = planAddresses(s.spec.vpnSubnet);
+  // Set when the same request got its record written first (a concurrent retry): this one completes it.
+  let joined = false;
+  const written = await updateState(deps.cluster, gateway, (s) => {
+    record = undefined;
+    joined = false;
     const existing = s.clients.find((c) => c.name === input.name);
     // Our own write, seen again when the adapter retried a write whose answer was lost: already done.
     if (existing?.serial === cert.serial) {
       record = existing;
       return undefined;
     }
+    if (existing?.status === 'pending' && sameRequest(existing, input)) {
+      record = existing;
+      joined = true;
+      return undefined;
+    }
     if (existing) throw new ConflictError(`client '${input.name}' already exists on gateway '${gateway}'`);
+    // The address plan of the state the record is written into (a concurrent PUT may change the subnet).
     const ip = allocateStaticIp(
-      written,
+      planAddresses(s.spec.vpnSubnet),
       s.clients.map((c) => c.ip),
       input.staticIp,
     );
@@ -113,40 +136,15 @@ export async function issueClient(
       serial: cert.serial,
       issuedAt: now.toISOString(),
       notAfter: cert.notAfter.toISOString(),
-      status: 'active',
+      status: 'pending',
       keySource: input.csr !== undefined ? 'csr' : 'generated',
       keyType: cert.keyType,
+      ...(input.csr !== undefined ? { csr: input.csr } : {}),
     };
     return { ...s, clients: [...s.clients, record] };
   });
   if (!record) throw new ConflictError('client record was not written');
-  const issued = record;
-  try {
-    await deps.cluster.patchConfigMapData(namespaceOf(gateway), OBJECTS.ccd, {
-      [issued.name]: renderCcdEntry(written, issued.ip),
-    });
-    // Without an address yet (no load balancer, no publicHost) the profile is stored empty: it is
-    // rendered again on every download anyway.
-    const profile = await renderProfile(deps, after, cert.certPem, cert.keyPem).catch((e: unknown) => {
-      if (e instanceof ConflictError) return '';
-      throw e;
-    });
-    await deps.secrets.putClient(
-      gateway,
-      issued.name,
-      { certPem: cert.certPem, ...(cert.keyPem ? { keyPem: cert.keyPem } : {}), profile },
-      { serial: issued.serial, notAfter: issued.notAfter },
-    );
-  } catch (e: unknown) {
-    await forgetClient(deps, gateway, issued).catch((cleanup: unknown) =>
-      deps.log.error('could not roll back a half-issued client', {
-        gateway,
-        client: issued.name,
-        error: toDomainError(cleanup).message,
-      }),
-    );
-    throw e;
-  }
+  const issued = await completeIssue(deps, written, record, joined ? undefined : cert);
   deps.log.info('client issued', { gateway, client: issued.name, ip: issued.ip, serial: issued.serial });
   return clientView(gateway, issued);
 }
@@ -162,15 +160,16 @@ async function forgetClient(deps: GatewayDeps, gateway: string, record: ClientRe
 }
 
 /**
- * How long an issue may take between writing the client's record and storing its material. A record
- * still without material after this was left by an issue that crashed half-way: it is rolled back.
+ * How long after its issue an `active` client without material is taken for one an older version of
+ * this API left half-issued (it recorded `active` before storing the material).
  */
 export const ABANDONED_ISSUE_MINUTES = 10;
 
 /**
- * Rolls back the record (and CCD entry) of an issue that crashed before the secret store had the
- * client's material, so the name can be issued again instead of being unusable for good: its private
- * key never left the crashed process, so the certificate can never be used. True when it did.
+ * Rolls back the record (and CCD entry) of an `active` client whose material is missing from the secret
+ * store: an issue of an older version that crashed half-way (its private key never left the crashed
+ * process, so the certificate can never be used), or material lost outside this API. The name can then be
+ * issued again instead of being unusable for good. True when it did.
  */
 async function forgetIfAbandoned(deps: GatewayDeps, gateway: string, client: ClientRecord): Promise<boolean> {
   if (client.status !== 'active') return false;
@@ -186,35 +185,21 @@ async function forgetIfAbandoned(deps: GatewayDeps, gateway: string, client: Cli
   return true;
 }
 
-/** The profile of a client of `state` (the state this request already read: it is not read again). */
-async function renderProfile(
+/** The client, its recorded intent (pending issue, revocation) completed first when it has one. */
+async function settledClient(
   deps: GatewayDeps,
-  state: GatewayState,
-  certPem: string,
-  keyPem?: string,
-): Promise<string> {
-  const gateway = state.spec.name;
-  const pki = await readServerPki(deps, gateway);
-  if (!pki) throw new ConflictError(`gateway '${gateway}' has no server PKI yet`);
-  const remoteHost = await gatewayAddress(deps, state.spec);
-  if (!remoteHost)
-    throw new ConflictError(
-      `gateway '${gateway}' has no address yet: set publicHost or dnsLabel, or wait for the load balancer`,
-    );
-  return renderClientProfile({
-    remoteHost,
-    port: state.spec.port,
-    serverCommonName: serverCommonName(gateway),
-    caPem: pki.caCrt,
-    certPem,
-    ...(keyPem ? { keyPem } : {}),
-    tlsCryptKey: pki.tlsCryptKey,
-  });
+  gateway: string,
+  name: string,
+): Promise<{ state: GatewayState; client: ClientRecord }> {
+  const state = await readState(deps.cluster, gateway);
+  const client = findClient(state, name);
+  if (client.status !== 'pending' && client.status !== 'revoking') return { state, client };
+  return { state, client: await settleClient(deps, state, client) };
 }
 
-/** GET /gateways/{gateway}/clients/{client} */
+/** GET /gateways/{gateway}/clients/{client}: completes the client's recorded intent first, if any. */
 export async function getClient(deps: GatewayDeps, gateway: string, name: string): Promise<ClientResponse> {
-  return clientView(gateway, findClient(await readState(deps.cluster, gateway), name));
+  return clientView(gateway, (await settledClient(deps, gateway, name)).client);
 }
 
 /** GET /gateways/{gateway}/clients */
@@ -228,8 +213,9 @@ export async function listClients(deps: GatewayDeps, gateway: string): Promise<C
  * address and port (so it stays right after a port change). Only for active clients.
  */
 export async function getClientProfile(deps: GatewayDeps, gateway: string, name: string): Promise<string> {
-  const state = await readState(deps.cluster, gateway);
-  const client = findClient(state, name);
+  const { state, client } = await settledClient(deps, gateway, name);
+  if (client.status === 'pending')
+    throw new ConflictError(`client '${name}' is still being issued: retry shortly`);
   if (client.status !== 'active')
     throw new ConflictError(`client '${name}' is revoked: its profile is no longer available`);
   const bundle = await deps.secrets.getClient(gateway, name);
@@ -243,7 +229,10 @@ export async function getClientProfile(deps: GatewayDeps, gateway: string, name:
 
 /**
  * DELETE /gateways/{gateway}/clients/{client}: revokes. Refused while port mappings point at the client
- * unless `force` (which removes those mappings and rolls the pod). Revoking twice is not an error.
+ * unless `force` (which removes those mappings and rolls the pod). The first write records the intent
+ * (`revoking`, the serial now in every CRL signed, the mappings removed); then the CRL, CCD entry, material
+ * and mappings (see `client-lifecycle.ts`); then `revoked`. Revoking again completes or repairs whatever is
+ * missing and otherwise changes nothing.
  */
 export async function revokeClient(
   deps: GatewayDeps,
@@ -252,70 +241,45 @@ export async function revokeClient(
   options: { force: boolean } = { force: false },
 ): Promise<ClientResponse & { operationId?: string }> {
   // The state is read once, by the conditional write that decides: a missing gateway or client is a 404
-  // from it, an already revoked client leaves it unwritten, and a missing CA refuses it (no CRL could be
-  // signed). The CA is read first: a CA read failure is refused before anything is written.
+  // from it, a revocation already recorded leaves it unwritten (and is completed or repaired below), and a
+  // missing CA refuses it before anything is recorded (no CRL could be signed). The CA is read first.
   const ca = await deps.secrets.getCa(gateway);
   const now = deps.clock();
-  let mappingsRemoved = false;
-  let revokedNow = false;
   const state = await updateState(deps.cluster, gateway, (s) => {
     const client = findClient(s, name);
-    if (client.status === 'revoked') return undefined;
+    if (client.status === 'revoking' || client.status === 'revoked') return undefined;
     if (!ca) throw missingCa(gateway);
     const mapped = s.portMappings.filter((m) => m.client === name);
     if (mapped.length > 0 && !options.force)
       throw new ConflictError(
         `client '${name}' is the target of port mapping(s) ${mapped.map((m) => `${m.port}/${m.protocol}`).join(', ')}: remove them first or revoke with ?force=true`,
       );
-    mappingsRemoved = mapped.length > 0;
-    revokedNow = true;
+    const revoking: ClientRecord = {
+      name: client.name,
+      ip: client.ip,
+      serial: client.serial,
+      issuedAt: client.issuedAt,
+      notAfter: client.notAfter,
+      status: 'revoking',
+      revokedAt: now.toISOString(),
+      keySource: client.keySource,
+      ...(client.keyType !== undefined ? { keyType: client.keyType } : {}),
+    };
     return {
       ...removeMappingsOf(s, name),
-      clients: s.clients.map((c) =>
-        c.name === name ? { ...c, status: 'revoked', revokedAt: now.toISOString() } : c,
-      ),
+      clients: s.clients.map((c) => (c === client ? revoking : c)),
       crl: { ...s.crl, number: s.crl.number + 1 },
     };
   });
-  const revoked = findClient(state, name);
-  if (!revokedNow || !ca) return finishRevocation(deps, state, revoked, ca);
-  // Signed from the state just written, then re-signed from any newer one until they match.
-  await writeCurrentCrl(deps, gateway, ca, state);
-  await deps.cluster.patchConfigMapData(namespaceOf(gateway), OBJECTS.ccd, { [name]: null });
-  await deps.secrets.revokeClient(gateway, name);
-  const operationId = mappingsRemoved ? await syncPortMappings(deps, gateway, 'port-mappings') : undefined;
-  deps.log.info('client revoked', { gateway, client: name, serial: revoked.serial, operationId });
-  return { ...clientView(gateway, revoked), ...(operationId ? { operationId } : {}) };
-}
-
-/**
- * A repeated DELETE of a revoked client: completes whatever an earlier revocation left undone (it may
- * have failed after recording the revocation): a CRL signed before the revocation, the CCD entry, the
- * secret still enabled, port mappings removed from the state but still deployed. Changes nothing when
- * the revocation was complete.
- */
-async function finishRevocation(
-  deps: GatewayDeps,
-  state: GatewayState,
-  client: ClientRecord,
-  ca: CaMaterial | undefined,
-): Promise<ClientResponse & { operationId?: string }> {
-  const gateway = state.spec.name;
-  const ns = namespaceOf(gateway);
-  // Every CRL signed at or after the revocation lists the client (it is signed from the state).
-  if (client.revokedAt !== undefined && state.crl.thisUpdate < client.revokedAt) {
-    if (!ca) throw missingCa(gateway);
-    await writeCurrentCrl(deps, gateway, ca, state);
-  }
-  const ccd = await deps.cluster.readConfigMap(ns, OBJECTS.ccd);
-  if (ccd?.data[client.name] !== undefined)
-    await deps.cluster.patchConfigMapData(ns, OBJECTS.ccd, { [client.name]: null });
-  await deps.secrets.revokeClient(gateway, client.name);
-  const deployed = await deps.cluster.readConfigMap(ns, OBJECTS.portMappings);
-  const operationId =
-    deployed !== undefined &&
-    deployed.data[CONFIG_KEYS.mappings] !== renderPortMappingsFile(resolvePortMappings(state))
-      ? await syncPortMappings(deps, gateway, 'port-mappings')
-      : undefined;
-  return { ...clientView(gateway, client), ...(operationId ? { operationId } : {}) };
+  const done = await completeRevocation(deps, state, findClient(state, name), ca);
+  deps.log.info('client revoked', {
+    gateway,
+    client: name,
+    serial: done.record.serial,
+    operationId: done.operationId,
+  });
+  return {
+    ...clientView(gateway, done.record),
+    ...(done.operationId ? { operationId: done.operationId } : {}),
+  };
 }

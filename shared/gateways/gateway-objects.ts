@@ -8,13 +8,14 @@ import { buildGatewayManifests, configHash } from '../kube/manifests.js';
 import { planAddresses, renderCcdEntry, renderEntrypoint, renderServerConf } from '../openvpn/index.js';
 import type { GatewayDeps } from './deps.js';
 import type { GatewayState, ResolvedPortMapping, ServerPki } from '../model/gateway.js';
+import { holdsCcdEntry } from '../model/gateway.js';
 import { OBJECTS, domainKeys } from '../model/names.js';
 
-/** CCD entries (file name = client name) for every active client. */
+/** CCD entries (file name = client name) for every pending or active client. */
 export function ccdOf(state: GatewayState): Record<string, string> {
   const plan = planAddresses(state.spec.vpnSubnet);
   return Object.fromEntries(
-    state.clients.filter((c) => c.status === 'active').map((c) => [c.name, renderCcdEntry(plan, c.ip)]),
+    state.clients.filter(holdsCcdEntry).map((c) => [c.name, renderCcdEntry(plan, c.ip)]),
   );
 }
 

@@ -10,6 +10,7 @@ import { serverCommonName } from '../openvpn/index.js';
 import type { GatewayDeps } from './deps.js';
 import { updateState } from './gateway-state.js';
 import type { CrlInfo, GatewayState, ServerPki } from '../model/gateway.js';
+import { inCrl } from '../model/gateway.js';
 import { OBJECTS, namespaceOf } from '../model/names.js';
 import { parseServerPkiSecretData } from '../model/server-pki-codec.js';
 
@@ -68,7 +69,7 @@ async function completePki(
   };
 }
 
-/** Signs a CRL listing every revoked client of `clients`. */
+/** Signs a CRL listing every client of `clients` whose revocation is recorded (revoking or revoked). */
 export function signCrl(
   deps: Pick<GatewayDeps, 'config'>,
   ca: CaMaterial,
@@ -77,13 +78,11 @@ export function signCrl(
   now: Date,
 ): { pem: string; info: CrlInfo } {
   const nextUpdate = addDays(now, deps.config.CRL_VALIDITY_DAYS);
-  const revoked = clients
-    .filter((c) => c.status === 'revoked')
-    .map((c) => ({
-      serial: c.serial,
-      revokedAt: new Date(c.revokedAt ?? now.toISOString()),
-      reason: 'cessationOfOperation' as const,
-    }));
+  const revoked = clients.filter(inCrl).map((c) => ({
+    serial: c.serial,
+    revokedAt: new Date(c.revokedAt ?? now.toISOString()),
+    reason: 'cessationOfOperation' as const,
+  }));
   const pem = buildCrl(ca, { revoked, crlNumber, thisUpdate: now, nextUpdate });
   return {
     pem,

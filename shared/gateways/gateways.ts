@@ -344,6 +344,8 @@ async function viewOf(
     clients: {
       active: state.clients.filter((c) => c.status === 'active').length,
       revoked: state.clients.filter((c) => c.status === 'revoked').length,
+      pending: state.clients.filter((c) => c.status === 'pending').length,
+      revoking: state.clients.filter((c) => c.status === 'revoking').length,
     },
     crl: state.crl,
     portMappings: state.portMappings,

@@ -37,6 +37,8 @@ export function portMappingProblems(state: GatewayState, mappings: readonly Port
     const client = state.clients.find((c) => c.name === m.client);
     if (!client)
       problems.push({ path: `${path}/client`, message: `no client '${m.client}' on this gateway` });
+    else if (client.status === 'pending')
+      problems.push({ path: `${path}/client`, message: `client '${m.client}' is still being issued` });
     else if (client.status !== 'active')
       problems.push({ path: `${path}/client`, message: `client '${m.client}' is revoked` });
   });

@@ -53,7 +53,20 @@ export interface GatewaySpec {
   readonly keyType?: KeyType | undefined;
 }
 
-export type ClientStatus = 'active' | 'revoked';
+/**
+ * A client's place in its state machine (README, "State machine"). `pending` and `revoking` are recorded
+ * intents: the first write of an issue or a revocation, completed by the request itself, a retry of it or
+ * the reconciler, never left half-done for good.
+ */
+export type ClientStatus = 'pending' | 'active' | 'revoking' | 'revoked';
+
+/** Whether the client's CCD entry must exist: from the issue's intent until its revocation's intent. */
+export const holdsCcdEntry = (c: { readonly status: ClientStatus }): boolean =>
+  c.status === 'pending' || c.status === 'active';
+
+/** Whether the client's serial belongs in the CRL: from the revocation's intent on. */
+export const inCrl = (c: { readonly status: ClientStatus }): boolean =>
+  c.status === 'revoking' || c.status === 'revoked';
 
 /** One client as recorded in the gateway's `state` ConfigMap (the record of truth). */
 export interface ClientRecord {
@@ -67,12 +80,17 @@ export interface ClientRecord {
   /** ISO 8601 certificate notAfter. */
   readonly notAfter: string;
   readonly status: ClientStatus;
-  /** ISO 8601, set when revoked. */
+  /** ISO 8601, set from `revoking` on. */
   readonly revokedAt?: string | undefined;
   /** `generated`: we made the key pair (profile holds the key); `csr`: the caller holds the key. */
   readonly keySource: 'generated' | 'csr';
   /** The certified key's type; absent means `rsa`, as for every client recorded before key types existed. */
   readonly keyType?: KeyType | undefined;
+  /**
+   * Only while `pending` and issued from a CSR: the request's PEM, so the issue can be completed (its
+   * certificate signed again with the recorded serial) without the caller.
+   */
+  readonly csr?: string | undefined;
 }
 
 /** Gateway port → client (by name, i.e. its static tunnel IP) : target port. */

@@ -5,8 +5,8 @@
  */
 import { z } from 'zod';
 import { InternalError } from '../errors.js';
-import type { ClientRecord, GatewayState } from './gateway.js';
-import { KEY_TYPES, NAME_PATTERN } from './gateway.js';
+import type { ClientRecord, ClientStatus, GatewayState } from './gateway.js';
+import { KEY_TYPES, NAME_PATTERN, inCrl } from './gateway.js';
 
 const iso = z.iso.datetime();
 const cidr = z.string().min(1);
@@ -38,10 +38,32 @@ const metaSchema = z.strictObject({
 });
 /**
  * One client as stored: [name, ip, serial, issuedAt (epoch ms), notAfter (epoch ms), revokedAt (epoch ms,
- * 0 = active), 'g' | 'c', 'e' for an EC key]. An RSA client leaves the last element out, as every client
- * recorded before key types existed does.
+ * 0 = not revoked), 'g' | 'c', key, intent, csr]. key is 'e' for an EC key ('' for RSA); intent is 'p'
+ * (pending: the issue is not complete) or 'r' (revoking: the revocation is not complete), '' once complete
+ * (active, or revoked when revokedAt is set); csr is the request of a pending CSR issue. Trailing empty
+ * elements are left out, so a complete RSA client is stored as every client recorded before key types and
+ * intents existed.
  */
-type ClientTuple = readonly [string, string, string, number, number, number, 'g' | 'c', 'e'?];
+type ClientTuple = readonly [
+  string,
+  string,
+  string,
+  number,
+  number,
+  number,
+  'g' | 'c',
+  ('e' | '')?,
+  ('p' | 'r' | '')?,
+  string?,
+];
+
+const INTENT = { pending: 'p', revoking: 'r' } as const;
+
+function statusOf(revokedAt: number, intent: unknown): ClientStatus {
+  if (intent === 'p') return 'pending';
+  if (intent === 'r') return 'revoking';
+  return revokedAt > 0 ? 'revoked' : 'active';
+}
 
 const SERIAL = /^[0-9a-f]+$/;
 
@@ -63,10 +85,16 @@ function tupleOf(c: ClientRecord): ClientTuple {
     c.serial,
     toEpoch(c.issuedAt),
     toEpoch(c.notAfter),
-    c.status === 'revoked' ? toEpoch(c.revokedAt ?? c.issuedAt) : 0,
+    inCrl(c) ? toEpoch(c.revokedAt ?? c.issuedAt) : 0,
     c.keySource === 'csr' ? 'c' : 'g',
   ] as const;
-  const tuple: ClientTuple = c.keyType === 'ec' ? [...stored, 'e'] : stored;
+  const key = c.keyType === 'ec' ? 'e' : '';
+  const intent = c.status === 'pending' || c.status === 'revoking' ? INTENT[c.status] : '';
+  const csr = c.status === 'pending' && c.csr !== undefined ? c.csr : '';
+  let tuple: ClientTuple = stored;
+  if (csr !== '') tuple = [...stored, key, intent, csr];
+  else if (intent !== '') tuple = [...stored, key, intent];
+  else if (key !== '') tuple = [...stored, key];
   tuples.set(c, tuple);
   return tuple;
 }
@@ -87,15 +115,18 @@ function clientsOf(raw: unknown): ClientRecord[] {
   if (!Array.isArray(raw)) throw new Error('clients.json is not an array');
   return raw.map((t: unknown, i): ClientRecord => {
     const bad = (what: string) => new Error(`clients.json[${i}]: ${what}`);
-    if (!Array.isArray(t) || t.length < 7 || t.length > 8) throw bad('not a client tuple');
-    const [name, ip, serial, issuedAt, notAfter, revokedAt, keySource, keyType] = t as unknown[];
+    if (!Array.isArray(t) || t.length < 7 || t.length > 10) throw bad('not a client tuple');
+    const [name, ip, serial, issuedAt, notAfter, revokedAt, keySource, keyType, intent, csr] = t as unknown[];
     if (typeof name !== 'string' || !NAME_PATTERN.test(name)) throw bad('bad name');
     if (typeof ip !== 'string') throw bad('bad ip');
     if (typeof serial !== 'string' || !SERIAL.test(serial)) throw bad('bad serial');
     if (!Number.isSafeInteger(issuedAt) || !Number.isSafeInteger(notAfter)) throw bad('bad dates');
     if (!Number.isSafeInteger(revokedAt) || (revokedAt as number) < 0) throw bad('bad revokedAt');
     if (keySource !== 'g' && keySource !== 'c') throw bad('bad key source');
-    if (t.length === 8 && keyType !== 'e') throw bad('bad key type');
+    if (t.length >= 8 && keyType !== 'e' && keyType !== '') throw bad('bad key type');
+    if (t.length >= 9 && intent !== 'p' && intent !== 'r' && intent !== '') throw bad('bad intent');
+    if (intent === 'r' && (revokedAt as number) === 0) throw bad('revoking without revokedAt');
+    if (t.length === 10 && (intent !== 'p' || typeof csr !== 'string')) throw bad('bad csr');
     const known = bySerial.get(serial);
     const knownTuple = known && tuples.get(known);
     if (known && knownTuple?.length === t.length && knownTuple.every((v, j) => v === t[j])) return known;
@@ -106,10 +137,11 @@ function clientsOf(raw: unknown): ClientRecord[] {
       serial,
       issuedAt: fromEpoch(issuedAt as number),
       notAfter: fromEpoch(notAfter as number),
-      status: revoked ? 'revoked' : 'active',
+      status: statusOf(revokedAt as number, intent),
       ...(revoked ? { revokedAt: fromEpoch(revokedAt as number) } : {}),
       keySource: keySource === 'c' ? 'csr' : 'generated',
       ...(keyType === 'e' ? { keyType: 'ec' as const } : {}),
+      ...(typeof csr === 'string' ? { csr } : {}),
     };
     tuples.set(record, t as unknown as ClientTuple);
     if (bySerial.size >= MAX_KNOWN_RECORDS) bySerial.clear();

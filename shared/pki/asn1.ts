@@ -98,6 +98,9 @@ export function dateOf(node: Asn1 | undefined, what: string): Date {
   throw new Error(`${what} is not a time`);
 }
 
+export const isSequence = (node: Asn1): boolean =>
+  node.tagClass === Class.UNIVERSAL && node.type === Type.SEQUENCE;
+
 /** The first context-specific `[tag]` child of `nodes`. */
 export const contextChild = (nodes: readonly Asn1[], tag: number): Asn1 | undefined =>
   nodes.find((n) => n.tagClass === Class.CONTEXT_SPECIFIC && n.type === (tag as forge.asn1.Type));

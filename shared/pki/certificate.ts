@@ -115,8 +115,10 @@ export function signCertificate(o: {
   readonly profile: CertificateProfile;
   /** Self-signed: the subject Name and key identifier are the issuer's. */
   readonly selfSigned?: boolean;
+  /** A serial already reserved for this certificate (lower-case hex); a fresh random one otherwise. */
+  readonly serial?: string | undefined;
 }): { certPem: string; serial: string } {
-  const serial = randomSerial();
+  const serial = o.serial ?? randomSerial();
   const subjectKeyId = o.selfSigned ? o.issuer.keyId : subjectKeyIdentifier(o.spki);
   const tbs = seq(
     VERSION_3,

@@ -4,7 +4,20 @@
  * `crypto.sign` signs it with the cached CA key.
  */
 import { InputError } from '../errors.js';
-import { OID, enumerated, extension, oid, sequence, toDer, toPem } from './asn1.js';
+import {
+  OID,
+  bytesOf,
+  childrenOf,
+  enumerated,
+  extension,
+  fromDer,
+  fromPem,
+  isSequence,
+  oid,
+  sequence,
+  toDer,
+  toPem,
+} from './asn1.js';
 import type { CaMaterial } from './ca.js';
 import { loadCa } from './ca.js';
 import { authorityKeyIdExtension, signedDer } from './certificate.js';
@@ -80,4 +93,28 @@ export function buildCrl(
 /** Whether a CRL whose nextUpdate is `nextUpdate` must be re-signed now (within `renewBeforeDays`). */
 export function crlNeedsRenewal(nextUpdate: Date, now: Date, renewBeforeDays: number): boolean {
   return nextUpdate.getTime() - now.getTime() <= renewBeforeDays * DAY_MS;
+}
+
+/** A serial as CRLs and certificates carry it: lower-case hex without leading zeros. */
+export const canonicalSerial = (hex: string): string => hex.toLowerCase().replace(/^0+(?=.)/, '');
+
+/**
+ * The serials a CRL lists (canonical, see `canonicalSerial`), read without checking its signature: used
+ * to confirm that the CRL deployed to a gateway lists a revocation before it is recorded as complete.
+ * Throws on a PEM that is not a CRL.
+ */
+export function crlSerials(pem: string): Set<string> {
+  const der = fromPem('X509 CRL', pem);
+  if (!der) throw new InputError('not a PEM X509 CRL');
+  const [tbs] = childrenOf(fromDer(der), 'CertificateList');
+  // version, signature, issuer, thisUpdate, then an optional nextUpdate (a time) and the optional
+  // revokedCertificates: the only universal SEQUENCE after the issuer.
+  const fields = childrenOf(tbs, 'TBSCertList');
+  const revoked = fields.slice(3).find(isSequence);
+  const serials = new Set<string>();
+  for (const entry of revoked ? childrenOf(revoked, 'revokedCertificates') : [])
+    serials.add(
+      canonicalSerial(bytesOf(childrenOf(entry, 'CRL entry')[0], 'userCertificate').toString('hex')),
+    );
+  return serials;
 }

@@ -52,7 +52,18 @@ export async function issueServerCert(
  */
 export async function issueClientCert(
   ca: CaMaterial,
-  o: { commonName: string; validityDays?: number; csrPem?: string; keyType?: KeyType; now?: Date },
+  o: {
+    commonName: string;
+    validityDays?: number;
+    csrPem?: string;
+    keyType?: KeyType;
+    now?: Date;
+    /**
+     * The serial an interrupted issue reserved: completing it signs again under the same serial (the
+     * first certificate never left the process that died, so no one holds it).
+     */
+    serial?: string;
+  },
 ): Promise<IssuedCert> {
   checkCommonName(o.commonName);
   const issuer = loadCa(ca);
@@ -75,6 +86,7 @@ export async function issueClientCert(
       spki: requested.spki,
       period,
       profile: 'client',
+      serial: o.serial,
     });
     return { ...signed, keyType: requested.keyType, ...period };
   }
@@ -85,6 +97,7 @@ export async function issueClientCert(
     spki: key.spki,
     period,
     profile: 'client',
+    serial: o.serial,
   });
   return { ...signed, keyPem: key.privateKeyPem, keyType: key.keyType, ...period };
 }

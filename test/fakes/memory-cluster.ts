@@ -148,7 +148,8 @@ export class MemoryCluster implements ClusterPort {
     name: string,
     mutate: (current: VersionedData) => Record<string, string> | undefined,
   ): Promise<VersionedData> {
-    for (let attempt = 0; attempt < 20; attempt += 1) {
+    // As many attempts as the adapter allows: every concurrent writer lands.
+    for (let attempt = 0; attempt < 100; attempt += 1) {
       const current = this.data('ConfigMap', namespace, name);
       if (!current) throw new NotFoundError(`ConfigMap ${namespace}/${name} not found`);
       const next = mutate(current);

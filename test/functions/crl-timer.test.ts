@@ -2,6 +2,7 @@ import azureFunctions from '@azure/functions';
 import type { Timer } from '@azure/functions';
 import { describe, expect, it } from 'vitest';
 import { makeCrlTimerHandler } from '../../functions/crl-timer.js';
+import { issueClient, listClients } from '../../shared/gateways/clients.js';
 import { getCrl } from '../../shared/gateways/crl.js';
 import { putGateway } from '../../shared/gateways/gateways.js';
 import { makeHarness } from '../shared/gateways/harness.js';
@@ -37,5 +38,21 @@ describe('crlTimer', () => {
         new InvocationContext({ functionName: 'crlTimer' }),
       ),
     ).rejects.toThrow(/CRL refresh failed for gw/);
+  });
+
+  it('completes an issue that a crashed request left pending', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    const putClient = h.secrets.putClient.bind(h.secrets);
+    h.secrets.putClient = () => Promise.reject(new Error('the process died'));
+    await expect(issueClient(h.deps, 'gw', { name: 'c1' })).rejects.toThrow('the process died');
+    h.secrets.putClient = putClient;
+    expect((await listClients(h.deps, 'gw'))[0]?.status).toBe('pending');
+    await makeCrlTimerHandler({ deps: () => Promise.resolve(h.deps) })(
+      timer,
+      new InvocationContext({ functionName: 'crlTimer' }),
+    );
+    expect((await listClients(h.deps, 'gw'))[0]?.status).toBe('active');
+    expect(await h.secrets.getClient('gw', 'c1')).toBeDefined();
   });
 });

@@ -228,7 +228,7 @@ describe('revokeClient', () => {
     h.cluster.patchSecretData = (ns, name, data) =>
       failures-- > 0 ? Promise.reject(new Error('connection reset')) : patchSecretData(ns, name, data);
     await expect(revokeClient(h.deps, 'gw', 'branch-a', { force: true })).rejects.toThrow('connection reset');
-    expect((await getClient(h.deps, 'gw', 'branch-a')).status).toBe('revoked');
+    expect((await listClients(h.deps, 'gw'))[0]?.status).toBe('revoking');
     expect(crlText(await getCrl(h.deps, 'gw')).toUpperCase()).not.toContain(client.serial.toUpperCase());
     expect(h.cluster.objects.has('Service/vpn-gw/pm-8081')).toBe(true);
 
@@ -240,6 +240,7 @@ describe('revokeClient', () => {
     expect((await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data).toStrictEqual({});
     expect(h.secrets.clients.get('gw/branch-a')?.info.enabled).toBe(false);
     expect(h.cluster.objects.has('Service/vpn-gw/pm-8081')).toBe(false);
+    expect(again).toMatchObject({ status: 'revoked', revokedAt: '2026-11-23T08:00:00.000Z' });
     expect(again.operationId).toBeDefined();
     // AND a third call finds nothing left to do
     const snapshot = h.cluster.snapshot();
@@ -302,5 +303,149 @@ describe('refreshCrls', () => {
       { kind: 'client', name: 'short', notAfter: '2026-12-02T12:00:00.000Z' },
     ]);
     expect(h.logs.some((l) => l.includes('certificate expires soon') && l.includes('short'))).toBe(true);
+  });
+});
+
+describe('the issue state machine', () => {
+  it('leaves an issue whose material could not be stored pending, and a retry completes it with the same answer', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    const putClient = h.secrets.putClient.bind(h.secrets);
+    h.secrets.putClient = () => Promise.reject(new Error('connection reset'));
+    await expect(issueClient(h.deps, 'gw', { name: 'c1', validityDays: 30 })).rejects.toThrow(
+      'connection reset',
+    );
+    const [pending] = await listClients(h.deps, 'gw');
+    expect(pending?.status).toBe('pending');
+    expect((await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data['c1']).toBeUndefined();
+    h.secrets.putClient = putClient;
+    const again = await issueClient(h.deps, 'gw', { name: 'c1', validityDays: 30 });
+    expect(again).toStrictEqual({ ...pending, status: 'active' });
+    expect(h.secrets.clients.get('gw/c1')?.info).toMatchObject({ serial: again.serial, enabled: true });
+    expect((await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data['c1']).toMatch(
+      /^ifconfig-push 10\.140\.0\.2 /,
+    );
+  });
+
+  it('refuses a request for a pending name that asks for something else', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    h.secrets.putClient = () => Promise.reject(new Error('connection reset'));
+    await expect(issueClient(h.deps, 'gw', { name: 'c1' })).rejects.toThrow('connection reset');
+    const snapshot = h.cluster.snapshot();
+    await expect(issueClient(h.deps, 'gw', { name: 'c1', staticIp: '10.140.0.9' })).rejects.toBeInstanceOf(
+      ConflictError,
+    );
+    await expect(issueClient(h.deps, 'gw', { name: 'c1', validityDays: 7 })).rejects.toBeInstanceOf(
+      ConflictError,
+    );
+    expect(h.cluster.snapshot()).toBe(snapshot);
+  });
+
+  it('answers 409 for the profile of a client still being issued', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    h.secrets.putClient = () => Promise.reject(new Error('connection reset'));
+    await expect(issueClient(h.deps, 'gw', { name: 'c1' })).rejects.toThrow('connection reset');
+    await expect(getClientProfile(h.deps, 'gw', 'c1')).rejects.toThrow(/still being issued/);
+    expect((await getClient(h.deps, 'gw', 'c1')).status).toBe('pending');
+  });
+
+  it('rolls the intent back when the secret store refuses the name for good, so the name is free again', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    const putClient = h.secrets.putClient.bind(h.secrets);
+    h.secrets.putClient = () =>
+      Promise.reject(new ConflictError('a deleted secret of that name is being purged'));
+    await expect(issueClient(h.deps, 'gw', { name: 'c1' })).rejects.toBeInstanceOf(ConflictError);
+    expect(await listClients(h.deps, 'gw')).toStrictEqual([]);
+    h.secrets.putClient = putClient;
+    expect((await issueClient(h.deps, 'gw', { name: 'c1' })).status).toBe('active');
+  });
+
+  it('completes a pending CSR issue without the caller, signing the recorded serial for the same key', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    const dir = mkdtempSync(join(tmpdir(), 'csr-'));
+    try {
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-new',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-keyout',
+          join(dir, 'k.pem'),
+          '-out',
+          join(dir, 'r.csr'),
+          '-subj',
+          '/CN=x',
+        ],
+        { stdio: 'ignore' },
+      );
+      const csr = execFileSync('cat', [join(dir, 'r.csr')], { encoding: 'utf8' });
+      const putClient = h.secrets.putClient.bind(h.secrets);
+      h.secrets.putClient = () => Promise.reject(new Error('connection reset'));
+      await expect(issueClient(h.deps, 'gw', { name: 'c1', csr })).rejects.toThrow('connection reset');
+      h.secrets.putClient = putClient;
+      const [pending] = await listClients(h.deps, 'gw');
+      // WHEN the client is read (no CSR in hand)
+      const read = await getClient(h.deps, 'gw', 'c1');
+      expect(read).toStrictEqual({ ...pending, status: 'active' });
+      // THEN the stored certificate carries the recorded serial and the CSR's key
+      const certPem = h.secrets.clients.get('gw/c1')!.bundle.certPem;
+      writeFileSync(join(dir, 'c.pem'), certPem);
+      const serial = execFileSync('openssl', ['x509', '-in', join(dir, 'c.pem'), '-noout', '-serial'], {
+        encoding: 'utf8',
+      });
+      expect(serial.trim().toLowerCase()).toBe(`serial=${read.serial}`);
+      const keyOf = (args: string[]) => execFileSync('openssl', args, { encoding: 'utf8' });
+      expect(keyOf(['x509', '-in', join(dir, 'c.pem'), '-noout', '-pubkey'])).toBe(
+        keyOf(['pkey', '-in', join(dir, 'k.pem'), '-pubout']),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('undoes what an issue wrote after its client was revoked mid-way, and refuses it', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    // GIVEN the client is revoked (completely) while its issue is about to store the material
+    const putClient = h.secrets.putClient.bind(h.secrets);
+    h.secrets.putClient = async (...args) => {
+      h.secrets.putClient = putClient;
+      expect((await revokeClient(h.deps, 'gw', 'c1')).status).toBe('revoked');
+      return putClient(...args);
+    };
+    // WHEN the issue goes on
+    await expect(issueClient(h.deps, 'gw', { name: 'c1' })).rejects.toThrow(
+      /revoked while it was being issued/,
+    );
+    // THEN its late writes are undone: no enabled material, no CCD entry, serial in the CRL
+    const [revoked] = await listClients(h.deps, 'gw');
+    expect(revoked?.status).toBe('revoked');
+    expect(h.secrets.clients.get('gw/c1')?.info.enabled).toBe(false);
+    expect((await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data).toStrictEqual({});
+    expect(crlText(await getCrl(h.deps, 'gw')).toUpperCase()).toContain(revoked!.serial.toUpperCase());
+  });
+
+  it('gives two identical requests racing for one name the same client, or one a 409', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    h.cluster.beforeConfigMapWrite = () => new Promise((resolve) => setImmediate(resolve));
+    const results = await Promise.allSettled([
+      issueClient(h.deps, 'gw', { name: 'twin' }),
+      issueClient(h.deps, 'gw', { name: 'twin' }),
+    ]);
+    const ok = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    expect(refused.every((e) => e instanceof ConflictError)).toBe(true);
+    expect(new Set(ok.map((c) => c.serial)).size).toBe(1);
+    expect((await listClients(h.deps, 'gw')).map((c) => [c.name, c.status])).toStrictEqual([
+      ['twin', 'active'],
+    ]);
   });
 });

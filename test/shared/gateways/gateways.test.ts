@@ -243,7 +243,7 @@ describe('getGateway / listGateways / deleteGateway / restartGateway', () => {
     expect(view.status.phase).toBe('Ready');
     expect(view.status.address).toBe('203.0.113.10');
     expect(view.status.configHash).toMatch(/^[0-9a-f]+$/);
-    expect(view.clients).toStrictEqual({ active: 0, revoked: 0 });
+    expect(view.clients).toStrictEqual({ active: 0, revoked: 0, pending: 0, revoking: 0 });
   });
 
   it('reports the server and client certificates expiring within EXPIRY_WARNING_DAYS', async () => {

@@ -8,6 +8,40 @@ describe('state ConfigMap', () => {
     expect(parseStateConfigMapData(stateConfigMapData(state))).toStrictEqual(state);
   });
 
+  it('round-trips the recorded intents: a pending issue with its CSR, a revocation in progress', () => {
+    const withIntents: GatewayState = {
+      ...state,
+      clients: [
+        ...state.clients,
+        {
+          name: 'p',
+          ip: '10.140.0.4',
+          serial: '1a',
+          issuedAt: '2026-11-22T12:00:00.000Z',
+          notAfter: '2027-11-22T12:00:00.000Z',
+          status: 'pending',
+          keySource: 'csr',
+          csr: '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n',
+        },
+        {
+          name: 'r',
+          ip: '10.140.0.5',
+          serial: '2b',
+          issuedAt: '2026-11-22T12:00:00.000Z',
+          notAfter: '2027-11-22T12:00:00.000Z',
+          status: 'revoking',
+          revokedAt: '2026-11-23T00:00:00.000Z',
+          keySource: 'generated',
+        },
+      ],
+    };
+    expect(parseStateConfigMapData(stateConfigMapData(withIntents))).toStrictEqual(withIntents);
+    // a complete client's tuple stays as short as before (the intent is only written while there is one)
+    expect(
+      (JSON.parse(stateConfigMapData(state)['clients.json'] ?? '') as unknown[][]).map((t) => t.length),
+    ).toStrictEqual([7, 7]);
+  });
+
   it('holds 5,000 clients well under the 1 MiB object limit', () => {
     const many: GatewayState = {
       ...state,

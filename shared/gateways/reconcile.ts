@@ -1,0 +1,84 @@
+/**
+ * The reconciler: completes what crashed requests left half-done, without their callers. For a gateway it
+ * completes every recorded intent (pending issues, revocations in progress), then makes the deployed CRL
+ * list every revoked serial and the CCD entries match the pending and active clients. It runs at host
+ * start and with the CRL timer (`functions/crl-timer.ts`), and for one client on every read of it
+ * (`getClient`, `getClientProfile`). Safe to run beside requests: every step it takes is the idempotent
+ * step the request itself would take.
+ */
+import { toDomainError } from '../errors.js';
+import type { GatewayDeps } from './deps.js';
+import { completeIssue, completeRevocation, convergeCcd, ensureCrlDeployed } from './client-lifecycle.js';
+import { findState, managedGatewayNames } from './gateway-state.js';
+
+export interface ReconcileReport {
+  readonly gateway: string;
+  /** Pending issues completed (or found complete). */
+  readonly issued: readonly string[];
+  /** Revocations completed. */
+  readonly revoked: readonly string[];
+  /** Whether the deployed CRL lacked a revoked serial and was re-signed. */
+  readonly crlRewritten: boolean;
+  /** CCD entries added or removed to match the state. */
+  readonly ccdRepaired: number;
+  /** What could not be completed this time (the next run tries again). */
+  readonly errors: readonly string[];
+}
+
+/** Completes or repairs everything half-done on one gateway; one failure does not stop the rest. */
+export async function reconcileGateway(deps: GatewayDeps, gateway: string): Promise<ReconcileReport> {
+  const issued: string[] = [];
+  const revoked: string[] = [];
+  const errors: string[] = [];
+  const attempt = async <T>(what: string, step: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await step();
+    } catch (e: unknown) {
+      const error = `${what}: ${toDomainError(e).message}`;
+      errors.push(error);
+      deps.log.error('reconcile step failed', { gateway, error });
+      return undefined;
+    }
+  };
+  const state = await findState(deps.cluster, gateway);
+  if (!state) return { gateway, issued, revoked, crlRewritten: false, ccdRepaired: 0, errors };
+  for (const client of state.clients) {
+    if (client.status === 'pending')
+      await attempt(`issue of '${client.name}'`, async () => {
+        await completeIssue(deps, state, client);
+        issued.push(client.name);
+      });
+    else if (client.status === 'revoking')
+      await attempt(`revocation of '${client.name}'`, async () => {
+        await completeRevocation(deps, state, client);
+        revoked.push(client.name);
+      });
+  }
+  const crlRewritten = (await attempt('CRL', () => ensureCrlDeployed(deps, gateway))) ?? false;
+  const ccdRepaired = (await attempt('CCD', () => convergeCcd(deps, gateway))) ?? 0;
+  if (issued.length + revoked.length > 0 || crlRewritten || ccdRepaired > 0)
+    deps.log.warn('reconciled half-done work', { gateway, issued, revoked, crlRewritten, ccdRepaired });
+  return { gateway, issued, revoked, crlRewritten, ccdRepaired, errors };
+}
+
+/** Reconciles every gateway this API manages (at start and on the timer). */
+export async function reconcileGateways(deps: GatewayDeps): Promise<ReconcileReport[]> {
+  const reports: ReconcileReport[] = [];
+  for (const gateway of await managedGatewayNames(deps)) {
+    try {
+      reports.push(await reconcileGateway(deps, gateway));
+    } catch (e: unknown) {
+      const error = toDomainError(e).message;
+      deps.log.error('reconcile failed', { gateway, error });
+      reports.push({
+        gateway,
+        issued: [],
+        revoked: [],
+        crlRewritten: false,
+        ccdRepaired: 0,
+        errors: [error],
+      });
+    }
+  }
+  return reports;
+}

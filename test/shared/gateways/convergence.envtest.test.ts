@@ -1,0 +1,238 @@
+/**
+ * Every multi-step client operation converges: an issue or a revocation is stopped at every step
+ * boundary (its k-th write to the cluster or the secret store fails, before or after reaching it, and so
+ * does every write after it, as when the process dies), then either the caller retries or the reconciler
+ * runs without the caller. Afterwards the README's invariants hold, and a retried issue answers with the
+ * serial and address it had reserved. Over the sandbox's embedded cluster every case; over the real
+ * kube-apiserver (as the RBAC-restricted user) the retried issue and the reconciled revocation.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../shared/config.js';
+import { ConflictError } from '../../../shared/errors.js';
+import { getClient, issueClient, revokeClient } from '../../../shared/gateways/clients.js';
+import type { GatewayDeps } from '../../../shared/gateways/deps.js';
+import { findState } from '../../../shared/gateways/gateway-state.js';
+import { putGateway } from '../../../shared/gateways/gateways.js';
+import { replacePortMappings } from '../../../shared/gateways/port-mappings.js';
+import { reconcileGateway } from '../../../shared/gateways/reconcile.js';
+import { KubeCluster } from '../../../shared/kube/kube-cluster.js';
+import type { Logger } from '../../../shared/logging.js';
+import type { ClusterPort } from '../../../shared/model/cluster-port.js';
+import type { ClientRecord } from '../../../shared/model/gateway.js';
+import { EmbeddedCluster } from '../../../sandbox/embedded-cluster.js';
+import { MemorySecretStore } from '../../fakes/memory-secret-store.js';
+import { RecordingOperations } from '../../fakes/recording-operations.js';
+import type { CrashPoint } from '../../fakes/step-faults.js';
+import { StepCrash, StepFaults } from '../../fakes/step-faults.js';
+import { clientInvariantViolations } from '../../support/client-invariants.js';
+import { startEnvtest } from '../../support/envtest.js';
+
+const GATEWAY = 'conv';
+const POINTS: readonly CrashPoint[] = ['before', 'after'];
+const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+interface Backend {
+  readonly cluster: ClusterPort;
+  stop(): Promise<void>;
+}
+
+type Case = 'issue-retry' | 'issue-reconcile' | 'revoke-retry' | 'revoke-reconcile' | 'read';
+
+const BACKENDS: readonly { name: string; cases: readonly Case[]; start: () => Promise<Backend> }[] = [
+  {
+    name: 'embedded cluster',
+    cases: ['issue-retry', 'issue-reconcile', 'revoke-retry', 'revoke-reconcile', 'read'],
+    start: async () => {
+      const dataDir = await mkdtemp(join(tmpdir(), 'avg-convergence-'));
+      const cluster = await EmbeddedCluster.open({ dataDir, rolloutDelayMs: 0, loadBalancerDelayMs: 0 });
+      return {
+        cluster,
+        stop: async () => {
+          await cluster.close();
+          await rm(dataDir, { recursive: true, force: true });
+        },
+      };
+    },
+  },
+  {
+    name: 'real kube-apiserver',
+    cases: ['issue-retry', 'revoke-reconcile'],
+    start: async () => {
+      const envtest = await startEnvtest({ controllerManager: false });
+      const kubeConfig = new KubeConfig();
+      kubeConfig.loadFromString(envtest.api.kubeConfigYaml);
+      const cluster = new KubeCluster({ kubeConfig, fieldManager: 'aks-vpn-gateways' });
+      return { cluster, stop: () => envtest.stop() };
+    },
+  },
+];
+
+describe.each(BACKENDS)('convergence after a crash at every step ($name)', ({ start, cases }) => {
+  let backend: Backend;
+  let deps: GatewayDeps;
+  let ports: { cluster: ClusterPort; secrets: MemorySecretStore };
+  const faults = new StepFaults();
+  let round = 0;
+  const nextName = (prefix: string) => `${prefix}-${(round += 1)}`;
+  /** Registers the case only on the backends that run it (a skipped test counts as a failure). */
+  const test =
+    (c: Case) =>
+    (title: string, fn: () => Promise<void>, timeout?: number): void => {
+      if (cases.includes(c)) it(title, fn, timeout);
+    };
+
+  beforeAll(async () => {
+    backend = await start();
+    ports = { cluster: backend.cluster, secrets: new MemorySecretStore() };
+    deps = {
+      cluster: faults.cluster(ports.cluster),
+      secrets: faults.secrets(ports.secrets),
+      clusterInfo: { describe: () => Promise.resolve({ notes: [] }) },
+      operations: new RecordingOperations(),
+      config: loadConfig({}),
+      clock: () => new Date(),
+      log: quiet,
+    };
+    await putGateway(deps, GATEWAY, { routes: ['10.0.0.0/16'], publicHost: '203.0.113.10' });
+  }, 300_000);
+
+  afterAll(async () => {
+    await backend?.stop();
+  });
+
+  const record = async (name: string): Promise<ClientRecord | undefined> =>
+    (await findState(ports.cluster, GATEWAY))?.clients.find((c) => c.name === name);
+
+  /** How many writes the operation makes when nothing fails. */
+  async function stepsOf(run: () => Promise<unknown>): Promise<number> {
+    faults.count();
+    await run();
+    return faults.writes.length;
+  }
+
+  /** Runs `op` with its k-th write crashing; the crash must surface (no half-done success). */
+  async function crashAt(k: number, point: CrashPoint, op: () => Promise<unknown>): Promise<void> {
+    faults.arm(k, point);
+    await expect(op()).rejects.toBeInstanceOf(StepCrash);
+    expect(faults.hasCrashed).toBe(true);
+    faults.disarm();
+  }
+
+  async function expectInvariants(): Promise<void> {
+    expect(await clientInvariantViolations(ports, GATEWAY)).toStrictEqual([]);
+  }
+
+  /** A client with a port mapping on it, revoked with force: the revocation has every step. */
+  async function mappedClient(): Promise<string> {
+    const name = nextName('r');
+    await issueClient(deps, GATEWAY, { name });
+    await replacePortMappings(deps, GATEWAY, [
+      { port: 9000 + round, client: name, targetPort: 22, protocol: 'tcp' },
+    ]);
+    return name;
+  }
+
+  test('issue-retry')(
+    'completes an interrupted issue on a retry of the same request, with the reserved serial and address',
+    async () => {
+      const steps = await stepsOf(() => issueClient(deps, GATEWAY, { name: nextName('probe') }));
+      expect(steps).toBeGreaterThanOrEqual(4);
+      for (const point of POINTS)
+        for (let k = 1; k <= steps; k += 1) {
+          const name = nextName(`i${point[0]}${k}`);
+          await crashAt(k, point, () => issueClient(deps, GATEWAY, { name }));
+          const recorded = await record(name);
+          if (recorded?.status === 'active') {
+            // Only the answer was lost: the name is the caller's complete client (409 says it exists).
+            await expect(issueClient(deps, GATEWAY, { name })).rejects.toBeInstanceOf(ConflictError);
+          } else {
+            const again = await issueClient(deps, GATEWAY, { name });
+            expect(again.status).toBe('active');
+            if (recorded) expect([again.serial, again.ip]).toStrictEqual([recorded.serial, recorded.ip]);
+            else expect([k, point]).toStrictEqual([1, 'before']);
+          }
+          await expectInvariants();
+        }
+    },
+    300_000,
+  );
+
+  test('issue-reconcile')(
+    'completes an interrupted issue without the caller when the reconciler runs',
+    async () => {
+      const steps = await stepsOf(() => issueClient(deps, GATEWAY, { name: nextName('probe') }));
+      for (const point of POINTS)
+        for (let k = 1; k <= steps; k += 1) {
+          const name = nextName(`c${point[0]}${k}`);
+          await crashAt(k, point, () => issueClient(deps, GATEWAY, { name }));
+          const recorded = await record(name);
+          const report = await reconcileGateway(deps, GATEWAY);
+          expect(report.errors).toStrictEqual([]);
+          const after = await record(name);
+          if (recorded)
+            expect(after).toMatchObject({ serial: recorded.serial, ip: recorded.ip, status: 'active' });
+          else expect(after).toBeUndefined();
+          await expectInvariants();
+        }
+    },
+    300_000,
+  );
+
+  test('revoke-retry')(
+    'completes an interrupted revocation on a repeated DELETE',
+    async () => {
+      const probe = await mappedClient();
+      const steps = await stepsOf(() => revokeClient(deps, GATEWAY, probe, { force: true }));
+      expect(steps).toBeGreaterThanOrEqual(6);
+      for (const point of POINTS)
+        for (let k = 1; k <= steps; k += 1) {
+          const name = await mappedClient();
+          await crashAt(k, point, () => revokeClient(deps, GATEWAY, name, { force: true }));
+          const again = await revokeClient(deps, GATEWAY, name, { force: true });
+          expect(again.status).toBe('revoked');
+          await expectInvariants();
+        }
+    },
+    300_000,
+  );
+
+  test('revoke-reconcile')(
+    'completes an interrupted revocation without the caller when the reconciler runs',
+    async () => {
+      const probe = await mappedClient();
+      const steps = await stepsOf(() => revokeClient(deps, GATEWAY, probe, { force: true }));
+      for (const point of POINTS)
+        for (let k = 1; k <= steps; k += 1) {
+          const name = await mappedClient();
+          await crashAt(k, point, () => revokeClient(deps, GATEWAY, name, { force: true }));
+          const recorded = await record(name);
+          const report = await reconcileGateway(deps, GATEWAY);
+          expect(report.errors).toStrictEqual([]);
+          // Once the intent is recorded the revocation completes; before it, the client stays active.
+          expect((await record(name))?.status).toBe(recorded?.status === 'active' ? 'active' : 'revoked');
+          await expectInvariants();
+        }
+    },
+    300_000,
+  );
+
+  test('read')('completes a half-done issue and a half-done revocation when the client is read', async () => {
+    const issued = nextName('g');
+    await crashAt(1, 'after', () => issueClient(deps, GATEWAY, { name: issued }));
+    const pending = await record(issued);
+    expect(pending?.status).toBe('pending');
+    expect(await getClient(deps, GATEWAY, issued)).toMatchObject({
+      serial: pending?.serial,
+      status: 'active',
+    });
+    const revoked = await mappedClient();
+    await crashAt(1, 'after', () => revokeClient(deps, GATEWAY, revoked, { force: true }));
+    expect((await record(revoked))?.status).toBe('revoking');
+    expect((await getClient(deps, GATEWAY, revoked)).status).toBe('revoked');
+    await expectInvariants();
+  });
+});

@@ -1,0 +1,60 @@
+/**
+ * The client invariants of the README's state machine, checked on a gateway at rest: nothing half-done,
+ * a CCD entry and enabled material (of the recorded serial) for exactly the active clients, and every
+ * revoked serial in the CRL the pod reads, the deployed port mappings those of the state. Returns the violations (empty when all hold).
+ */
+import type { ClusterPort } from '../../shared/model/cluster-port.js';
+import type { SecretStore } from '../../shared/model/secret-store.js';
+import { parseStateConfigMapData } from '../../shared/model/state-codec.js';
+import { CONFIG_KEYS, OBJECTS, SERVER_PKI_KEYS, namespaceOf } from '../../shared/model/names.js';
+import { planAddresses, renderCcdEntry, renderPortMappingsFile } from '../../shared/openvpn/index.js';
+import { resolvePortMappings } from '../../shared/gateways/gateway-objects.js';
+import { canonicalSerial, crlSerials, readCertificateInfo } from '../../shared/pki/index.js';
+
+export async function clientInvariantViolations(
+  ports: { cluster: ClusterPort; secrets: SecretStore },
+  gateway: string,
+): Promise<string[]> {
+  const ns = namespaceOf(gateway);
+  const violations: string[] = [];
+  const stateData = await ports.cluster.readConfigMap(ns, OBJECTS.state);
+  if (!stateData) return [`gateway '${gateway}' has no state`];
+  const state = parseStateConfigMapData(stateData.data);
+  const ccd = (await ports.cluster.readConfigMap(ns, OBJECTS.ccd))?.data ?? {};
+  const crlPem = (await ports.cluster.readSecret(ns, OBJECTS.serverPki))?.data[SERVER_PKI_KEYS.crlPem];
+  const listed = crlPem ? crlSerials(crlPem) : new Set<string>();
+  const plan = planAddresses(state.spec.vpnSubnet);
+  const stored = new Map(
+    (
+      await ports.secrets.listClients(
+        gateway,
+        state.clients.map((c) => c.name),
+      )
+    ).map((i) => [i.client, i]),
+  );
+  for (const c of state.clients) {
+    const tag = `${c.name} (${c.status})`;
+    if (c.status === 'pending' || c.status === 'revoking') violations.push(`${tag} is half-done`);
+    const material = stored.get(c.name);
+    if (c.status === 'active') {
+      if (ccd[c.name] !== renderCcdEntry(plan, c.ip)) violations.push(`${tag} has no right CCD entry`);
+      const bundle = await ports.secrets.getClient(gateway, c.name);
+      if (!material?.enabled || material.serial !== c.serial || !bundle)
+        violations.push(`${tag} has no enabled material of serial ${c.serial}`);
+      else if (canonicalSerial(readCertificateInfo(bundle.certPem).serial) !== canonicalSerial(c.serial))
+        violations.push(`${tag} has a stored certificate of another serial`);
+    }
+    if (c.status === 'revoked') {
+      if (!listed.has(canonicalSerial(c.serial))) violations.push(`${tag} is missing from the deployed CRL`);
+      if (ccd[c.name] !== undefined) violations.push(`${tag} still has a CCD entry`);
+      if (material?.enabled) violations.push(`${tag} still has enabled material`);
+    }
+  }
+  const mappings = (await ports.cluster.readConfigMap(ns, OBJECTS.portMappings))?.data[CONFIG_KEYS.mappings];
+  if (mappings !== undefined && mappings !== renderPortMappingsFile(resolvePortMappings(state)))
+    violations.push("the deployed port mappings are not the state's");
+  const names = new Set(state.clients.map((c) => c.name));
+  for (const name of Object.keys(ccd))
+    if (!names.has(name)) violations.push(`CCD entry '${name}' belongs to no client`);
+  return violations;
+}
