@@ -234,6 +234,27 @@ async function updateGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutG
   return { gateway: await viewOf(deps, state), created: false, operationId };
 }
 
+/**
+ * How old a gateway must be before the reconciler completes its creation: a younger one may still be
+ * being created by its PUT, and two completions would each make a CA.
+ */
+export const ABANDONED_CREATION_MINUTES = 10;
+
+/**
+ * The reconciler's step for a gateway: completes a creation that stopped half-way (state recorded, but
+ * the CA, the server PKI or the Deployment missing) by applying the recorded spec as a repeated PUT
+ * would. Returns the roll it started, or undefined when nothing was missing (or the gateway is too young).
+ */
+export async function completeGatewayCreation(deps: GatewayDeps, name: string): Promise<string | undefined> {
+  const state = await findState(deps.cluster, name);
+  if (!state) return undefined;
+  if (deps.clock().getTime() - Date.parse(state.createdAt) < ABANDONED_CREATION_MINUTES * 60_000)
+    return undefined;
+  const result = await updateGateway(deps, state.spec);
+  if (result.operationId) deps.log.warn('completed a gateway creation left half-done', { gateway: name });
+  return result.operationId;
+}
+
 async function readRolloutOrUndefined(
   deps: GatewayDeps,
   gateway: string,

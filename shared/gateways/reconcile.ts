@@ -1,6 +1,6 @@
 /**
  * The reconciler: completes what crashed requests left half-done, without their callers. For a gateway it
- * completes every recorded intent (pending issues, revocations in progress), then makes the deployed CRL
+ * completes a creation left half-done (older than ABANDONED_CREATION_MINUTES), every recorded intent (pending issues, revocations in progress), then makes the deployed CRL
  * list every revoked serial and the CCD entries match the pending and active clients. It runs at host
  * start and with the CRL timer (`functions/crl-timer.ts`), and for one client on every read of it
  * (`getClient`, `getClientProfile`). Safe to run beside requests: every step it takes is the idempotent
@@ -10,9 +10,12 @@ import { toDomainError } from '../errors.js';
 import type { GatewayDeps } from './deps.js';
 import { completeIssue, completeRevocation, convergeCcd, ensureCrlDeployed } from './client-lifecycle.js';
 import { findState, managedGatewayNames } from './gateway-state.js';
+import { completeGatewayCreation } from './gateways.js';
 
 export interface ReconcileReport {
   readonly gateway: string;
+  /** Whether a creation left half-done (CA, server PKI or Deployment missing) was completed. */
+  readonly gatewayRepaired: boolean;
   /** Pending issues completed (or found complete). */
   readonly issued: readonly string[];
   /** Revocations completed. */
@@ -40,8 +43,11 @@ export async function reconcileGateway(deps: GatewayDeps, gateway: string): Prom
       return undefined;
     }
   };
+  const gatewayRepaired =
+    (await attempt('gateway', () => completeGatewayCreation(deps, gateway))) !== undefined;
   const state = await findState(deps.cluster, gateway);
-  if (!state) return { gateway, issued, revoked, crlRewritten: false, ccdRepaired: 0, errors };
+  if (!state)
+    return { gateway, gatewayRepaired, issued, revoked, crlRewritten: false, ccdRepaired: 0, errors };
   for (const client of state.clients) {
     if (client.status === 'pending')
       await attempt(`issue of '${client.name}'`, async () => {
@@ -56,9 +62,16 @@ export async function reconcileGateway(deps: GatewayDeps, gateway: string): Prom
   }
   const crlRewritten = (await attempt('CRL', () => ensureCrlDeployed(deps, gateway))) ?? false;
   const ccdRepaired = (await attempt('CCD', () => convergeCcd(deps, gateway))) ?? 0;
-  if (issued.length + revoked.length > 0 || crlRewritten || ccdRepaired > 0)
-    deps.log.warn('reconciled half-done work', { gateway, issued, revoked, crlRewritten, ccdRepaired });
-  return { gateway, issued, revoked, crlRewritten, ccdRepaired, errors };
+  if (gatewayRepaired || issued.length + revoked.length > 0 || crlRewritten || ccdRepaired > 0)
+    deps.log.warn('reconciled half-done work', {
+      gateway,
+      gatewayRepaired,
+      issued,
+      revoked,
+      crlRewritten,
+      ccdRepaired,
+    });
+  return { gateway, gatewayRepaired, issued, revoked, crlRewritten, ccdRepaired, errors };
 }
 
 /** Reconciles every gateway this API manages (at start and on the timer). */
@@ -72,6 +85,7 @@ export async function reconcileGateways(deps: GatewayDeps): Promise<ReconcileRep
       deps.log.error('reconcile failed', { gateway, error });
       reports.push({
         gateway,
+        gatewayRepaired: false,
         issued: [],
         revoked: [],
         crlRewritten: false,

@@ -40,12 +40,27 @@ interface Backend {
   stop(): Promise<void>;
 }
 
-type Case = 'issue-retry' | 'issue-reconcile' | 'revoke-retry' | 'revoke-reconcile' | 'read';
+type Case =
+  | 'issue-retry'
+  | 'issue-reconcile'
+  | 'revoke-retry'
+  | 'revoke-reconcile'
+  | 'read'
+  | 'create-retry'
+  | 'create-reconcile';
 
 const BACKENDS: readonly { name: string; cases: readonly Case[]; start: () => Promise<Backend> }[] = [
   {
     name: 'embedded cluster',
-    cases: ['issue-retry', 'issue-reconcile', 'revoke-retry', 'revoke-reconcile', 'read'],
+    cases: [
+      'issue-retry',
+      'issue-reconcile',
+      'revoke-retry',
+      'revoke-reconcile',
+      'read',
+      'create-retry',
+      'create-reconcile',
+    ],
     start: async () => {
       const dataDir = await mkdtemp(join(tmpdir(), 'avg-convergence-'));
       const cluster = await EmbeddedCluster.open({ dataDir, rolloutDelayMs: 0, loadBalancerDelayMs: 0 });
@@ -77,6 +92,7 @@ describe.each(BACKENDS)('convergence after a crash at every step ($name)', ({ st
   let ports: { cluster: ClusterPort; secrets: MemorySecretStore };
   const faults = new StepFaults();
   let round = 0;
+  let clockOffsetMs = 0;
   const nextName = (prefix: string) => `${prefix}-${(round += 1)}`;
   /** Registers the case only on the backends that run it (a skipped test counts as a failure). */
   const test =
@@ -94,7 +110,7 @@ describe.each(BACKENDS)('convergence after a crash at every step ($name)', ({ st
       clusterInfo: { describe: () => Promise.resolve({ notes: [] }) },
       operations: new RecordingOperations(),
       config: loadConfig({}),
-      clock: () => new Date(),
+      clock: () => new Date(Date.now() + clockOffsetMs),
       log: quiet,
     };
     await putGateway(deps, GATEWAY, { routes: ['10.0.0.0/16'], publicHost: '203.0.113.10' });
@@ -235,4 +251,56 @@ describe.each(BACKENDS)('convergence after a crash at every step ($name)', ({ st
     expect((await getClient(deps, GATEWAY, revoked)).status).toBe('revoked');
     await expectInvariants();
   });
+
+  /** A gateway is whole: its CA, the server PKI signed by that CA, its Deployment; and it issues a client. */
+  async function expectWholeGateway(name: string): Promise<void> {
+    const ca = await ports.secrets.getCa(name);
+    const pki = await ports.cluster.readSecret(`vpn-${name}`, 'server-pki');
+    expect(ca?.certPem).toBeDefined();
+    expect(pki?.data['ca.crt']).toBe(ca?.certPem);
+    await expect(ports.cluster.readRollout(`vpn-${name}`, 'openvpn')).resolves.toBeDefined();
+    expect((await issueClient(deps, name, { name: 'first' })).status).toBe('active');
+    expect(await clientInvariantViolations(ports, name)).toStrictEqual([]);
+  }
+
+  const createSpec = { routes: ['10.0.0.0/16'], publicHost: '203.0.113.10' };
+
+  test('create-retry')(
+    'completes an interrupted gateway creation on a repeated PUT',
+    async () => {
+      const steps = await stepsOf(() => putGateway(deps, nextName('gp'), createSpec));
+      expect(steps).toBeGreaterThanOrEqual(4);
+      for (const point of POINTS)
+        for (let k = 1; k <= steps; k += 1) {
+          const name = nextName(`g${point[0]}${k}`);
+          await crashAt(k, point, () => putGateway(deps, name, createSpec));
+          await putGateway(deps, name, createSpec);
+          await expectWholeGateway(name);
+        }
+    },
+    300_000,
+  );
+
+  test('create-reconcile')(
+    'completes an interrupted gateway creation without the caller once it is old enough',
+    async () => {
+      const steps = await stepsOf(() => putGateway(deps, nextName('gp'), createSpec));
+      for (const point of POINTS)
+        for (let k = 1; k <= steps; k += 1) {
+          const name = nextName(`h${point[0]}${k}`);
+          await crashAt(k, point, () => putGateway(deps, name, createSpec));
+          const recorded = await findState(ports.cluster, name);
+          clockOffsetMs = 11 * 60_000;
+          try {
+            expect((await reconcileGateway(deps, name)).errors).toStrictEqual([]);
+          } finally {
+            clockOffsetMs = 0;
+          }
+          // Without a recorded state there was no gateway yet: the name is free for a PUT.
+          if (!recorded) expect((await putGateway(deps, name, createSpec)).created).toBe(true);
+          await expectWholeGateway(name);
+        }
+    },
+    300_000,
+  );
 });
