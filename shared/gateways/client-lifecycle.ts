@@ -16,16 +16,15 @@ import { planAddresses, renderCcdEntry, renderClientProfile, serverCommonName } 
 import type { CaMaterial, IssuedCert } from '../pki/index.js';
 import { canonicalSerial, crlSerials, issueClientCert } from '../pki/index.js';
 import type { GatewayDeps } from './deps.js';
-import { ccdOf, resolvePortMappings } from './gateway-objects.js';
+import { ccdOf } from './gateway-objects.js';
 import { addDays, readServerPki, requireCa } from './gateway-pki.js';
 import { readState, updateState } from './gateway-state.js';
 import { writeCurrentCrl } from './crl.js';
 import { gatewayAddress } from './gateways.js';
-import { syncPortMappings } from './port-mappings.js';
+import { mappingsDeployed, syncPortMappings } from './port-mappings.js';
 import type { ClientRecord, GatewayState } from '../model/gateway.js';
 import { DEFAULT_KEY_TYPE } from '../model/gateway.js';
-import { renderPortMappingsFile } from '../openvpn/index.js';
-import { CONFIG_KEYS, OBJECTS, namespaceOf } from '../model/names.js';
+import { OBJECTS, namespaceOf } from '../model/names.js';
 
 /** The record of `name` with `serial` in `state`, if it is still that record. */
 function sameRecord(state: GatewayState, record: ClientRecord): ClientRecord | undefined {
@@ -243,13 +242,10 @@ export async function completeRevocation(
   if (ccd?.data[record.name] !== undefined)
     await deps.cluster.patchConfigMapData(ns, OBJECTS.ccd, { [record.name]: null });
   await deps.secrets.revokeClient(gateway, record.name);
-  const latest = await readState(deps.cluster, gateway);
-  const deployed = await deps.cluster.readConfigMap(ns, OBJECTS.portMappings);
-  const operationId =
-    deployed !== undefined &&
-    deployed.data[CONFIG_KEYS.mappings] !== renderPortMappingsFile(resolvePortMappings(latest))
-      ? await syncPortMappings(deps, gateway, 'port-mappings')
-      : undefined;
+  // The ConfigMap and the `pm-<port>` Services both: a sync may have stopped between them.
+  const operationId = (await mappingsDeployed(deps, await readState(deps.cluster, gateway)))
+    ? undefined
+    : await syncPortMappings(deps, gateway, 'port-mappings');
   const after = await updateState(deps.cluster, gateway, (s) => {
     const current = sameRecord(s, record);
     if (current?.status !== 'revoking') return undefined;

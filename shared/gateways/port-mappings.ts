@@ -8,10 +8,18 @@ import { InputError } from '../errors.js';
 import type { FieldProblem } from '../errors.js';
 import type { GatewayDeps } from './deps.js';
 import { ensurePki } from './gateway-pki.js';
-import { gatewayObjects } from './gateway-objects.js';
+import { gatewayObjects, resolvePortMappings } from './gateway-objects.js';
 import { readState, updateState } from './gateway-state.js';
 import type { GatewayState, PortMapping } from '../model/gateway.js';
-import { PORT_MAPPING_SERVICE_PREFIX, domainKeys, namespaceOf } from '../model/names.js';
+import {
+  CONFIG_KEYS,
+  OBJECTS,
+  PORT_MAPPING_SERVICE_PREFIX,
+  domainKeys,
+  namespaceOf,
+  portMappingServiceName,
+} from '../model/names.js';
+import { renderPortMappingsFile } from '../openvpn/index.js';
 
 /** GET /gateways/{gateway}/port-mappings */
 export async function getPortMappings(deps: GatewayDeps, gateway: string): Promise<PortMappingsResponse> {
@@ -70,6 +78,27 @@ export async function replacePortMappings(
 /** The state without the mappings that target `client`. */
 export function removeMappingsOf(state: GatewayState, client: string): GatewayState {
   return { ...state, portMappings: state.portMappings.filter((m) => m.client !== client) };
+}
+
+/**
+ * Whether the cluster runs the state's mappings: the `port-mappings` ConfigMap renders them and exactly
+ * their `pm-<port>` Services exist. A gateway without the ConfigMap yet counts as deployed (its creation,
+ * or a repeated PUT, applies every object).
+ */
+export async function mappingsDeployed(deps: GatewayDeps, state: GatewayState): Promise<boolean> {
+  const gateway = state.spec.name;
+  const ns = namespaceOf(gateway);
+  const deployed = await deps.cluster.readConfigMap(ns, OBJECTS.portMappings);
+  if (deployed === undefined) return true;
+  const resolved = resolvePortMappings(state);
+  if (deployed.data[CONFIG_KEYS.mappings] !== renderPortMappingsFile(resolved)) return false;
+  const selector = `${domainKeys(deps.config.LABEL_DOMAIN).gatewayLabel}=${gateway}`;
+  const services = (await deps.cluster.list('Service', ns, selector))
+    .map((s) => s.metadata.name)
+    .filter((n) => n.startsWith(PORT_MAPPING_SERVICE_PREFIX))
+    .sort();
+  const wanted = resolved.map((m) => portMappingServiceName(m.port)).sort();
+  return JSON.stringify(services) === JSON.stringify(wanted);
 }
 
 /** Rounds of re-applying when the mappings keep changing under a sync. */

@@ -1,22 +1,24 @@
 /**
  * The reconciler: completes what crashed requests left half-done, without their callers. For a gateway it
- * completes a creation left half-done (older than ABANDONED_CREATION_MINUTES), every recorded intent (pending issues, revocations in progress), then makes the deployed CRL
- * list every revoked serial and the CCD entries match the pending and active clients. It runs at host
- * start and with the CRL timer (`functions/crl-timer.ts`), and for one client on every read of it
- * (`getClient`, `getClientProfile`). Safe to run beside requests: every step it takes is the idempotent
- * step the request itself would take.
+ * completes a creation left half-done (older than ABANDONED_CREATION_MINUTES) and every recorded intent
+ * (pending issues, revocations in progress), then makes the deployed CRL list every revoked serial, the
+ * CCD entries match the pending and active clients, and the deployed port mappings those of the state. It
+ * runs at host start and with the CRL timer (`functions/crl-timer.ts`), and for one client on every read
+ * of it (`getClient`, `getClientProfile`). Safe to run beside requests: every step it takes is the
+ * idempotent step the request itself would take.
  */
 import { toDomainError } from '../errors.js';
 import type { GatewayDeps } from './deps.js';
 import { completeIssue, completeRevocation, convergeCcd, ensureCrlDeployed } from './client-lifecycle.js';
-import { findState, managedGatewayNames } from './gateway-state.js';
+import { findState, managedGatewayNames, readState } from './gateway-state.js';
 import { completeGatewayCreation } from './gateways.js';
+import { mappingsDeployed, syncPortMappings } from './port-mappings.js';
 
 export interface ReconcileReport {
   readonly gateway: string;
   /** Whether a creation left half-done (CA, server PKI or Deployment missing) was completed. */
   readonly gatewayRepaired: boolean;
-  /** Pending issues completed (or found complete). */
+  /** Pending issues completed. */
   readonly issued: readonly string[];
   /** Revocations completed. */
   readonly revoked: readonly string[];
@@ -24,9 +26,22 @@ export interface ReconcileReport {
   readonly crlRewritten: boolean;
   /** CCD entries added or removed to match the state. */
   readonly ccdRepaired: number;
+  /** Whether the deployed port mappings (ConfigMap, `pm-<port>` Services) differed from the state. */
+  readonly mappingsRepaired: boolean;
   /** What could not be completed this time (the next run tries again). */
   readonly errors: readonly string[];
 }
+
+const nothingDone = (gateway: string, errors: readonly string[]): ReconcileReport => ({
+  gateway,
+  gatewayRepaired: false,
+  issued: [],
+  revoked: [],
+  crlRewritten: false,
+  ccdRepaired: 0,
+  mappingsRepaired: false,
+  errors,
+});
 
 /** Completes or repairs everything half-done on one gateway; one failure does not stop the rest. */
 export async function reconcileGateway(deps: GatewayDeps, gateway: string): Promise<ReconcileReport> {
@@ -46,8 +61,7 @@ export async function reconcileGateway(deps: GatewayDeps, gateway: string): Prom
   const gatewayRepaired =
     (await attempt('gateway', () => completeGatewayCreation(deps, gateway))) !== undefined;
   const state = await findState(deps.cluster, gateway);
-  if (!state)
-    return { gateway, gatewayRepaired, issued, revoked, crlRewritten: false, ccdRepaired: 0, errors };
+  if (!state) return { ...nothingDone(gateway, errors), gatewayRepaired };
   for (const client of state.clients) {
     if (client.status === 'pending')
       await attempt(`issue of '${client.name}'`, async () => {
@@ -62,16 +76,32 @@ export async function reconcileGateway(deps: GatewayDeps, gateway: string): Prom
   }
   const crlRewritten = (await attempt('CRL', () => ensureCrlDeployed(deps, gateway))) ?? false;
   const ccdRepaired = (await attempt('CCD', () => convergeCcd(deps, gateway))) ?? 0;
-  if (gatewayRepaired || issued.length + revoked.length > 0 || crlRewritten || ccdRepaired > 0)
-    deps.log.warn('reconciled half-done work', {
-      gateway,
-      gatewayRepaired,
-      issued,
-      revoked,
-      crlRewritten,
-      ccdRepaired,
-    });
-  return { gateway, gatewayRepaired, issued, revoked, crlRewritten, ccdRepaired, errors };
+  // A mappings change (or a forced revocation) that stopped between the state and the cluster.
+  const mappingsRepaired =
+    (await attempt('port mappings', async () => {
+      if (await mappingsDeployed(deps, await readState(deps.cluster, gateway))) return false;
+      await syncPortMappings(deps, gateway, 'port-mappings');
+      return true;
+    })) ?? false;
+  const report: ReconcileReport = {
+    gateway,
+    gatewayRepaired,
+    issued,
+    revoked,
+    crlRewritten,
+    ccdRepaired,
+    mappingsRepaired,
+    errors,
+  };
+  if (
+    gatewayRepaired ||
+    issued.length + revoked.length > 0 ||
+    crlRewritten ||
+    ccdRepaired > 0 ||
+    mappingsRepaired
+  )
+    deps.log.warn('reconciled half-done work', { ...report });
+  return report;
 }
 
 /** Reconciles every gateway this API manages (at start and on the timer). */
@@ -83,15 +113,7 @@ export async function reconcileGateways(deps: GatewayDeps): Promise<ReconcileRep
     } catch (e: unknown) {
       const error = toDomainError(e).message;
       deps.log.error('reconcile failed', { gateway, error });
-      reports.push({
-        gateway,
-        gatewayRepaired: false,
-        issued: [],
-        revoked: [],
-        crlRewritten: false,
-        ccdRepaired: 0,
-        errors: [error],
-      });
+      reports.push(nothingDone(gateway, [error]));
     }
   }
   return reports;

@@ -150,11 +150,18 @@ export const provisionOrchestrator: OrchestrationHandler = function* (context: O
 
 /**
  * Delete: read the client names from the state (the secret store's index, kept in the history), delete
- * the namespace, wait until it is gone, then delete the gateway's secrets by those names.
+ * the gateway's secrets by those names, then the namespace, and wait until it is gone. Secrets first: the
+ * state (in the namespace) is the only index of the secrets, so while it exists a deletion that stopped
+ * can be run again by repeating the DELETE; deleted after the namespace, secrets left by a deletion that
+ * stopped in between could never be found again.
  */
 export const deleteOrchestrator: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = context.df.getInput<GatewayOperationInput>();
   const clients = yield* callWithRetry(context, input.timing, 'readClientNames', input.gateway);
+  yield* callWithRetry(context, input.timing, 'deleteSecrets', {
+    gateway: input.gateway,
+    clients,
+  });
   yield* callWithRetry(context, input.timing, 'deleteNamespace', input.gateway);
   const deadline = addSeconds(context.df.currentUtcDateTime, input.timing.timeoutSeconds);
   for (;;) {
@@ -166,9 +173,5 @@ export const deleteOrchestrator: OrchestrationHandler = function* (context: Orch
       );
     yield context.df.createTimer(addSeconds(context.df.currentUtcDateTime, input.timing.pollSeconds));
   }
-  yield* callWithRetry(context, input.timing, 'deleteSecrets', {
-    gateway: input.gateway,
-    clients,
-  });
   return { gateway: input.gateway, deleted: true };
 };

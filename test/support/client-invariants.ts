@@ -1,12 +1,22 @@
 /**
  * The client invariants of the README's state machine, checked on a gateway at rest: nothing half-done,
  * a CCD entry and enabled material (of the recorded serial) for exactly the active clients, and every
- * revoked serial in the CRL the pod reads, the deployed port mappings those of the state. Returns the violations (empty when all hold).
+ * revoked serial in the CRL the pod reads, the deployed port mappings (ConfigMap and `pm-<port>` Services)
+ * those of the state. Returns the violations (empty when all hold).
  */
 import type { ClusterPort } from '../../shared/model/cluster-port.js';
 import type { SecretStore } from '../../shared/model/secret-store.js';
 import { parseStateConfigMapData } from '../../shared/model/state-codec.js';
-import { CONFIG_KEYS, OBJECTS, SERVER_PKI_KEYS, namespaceOf } from '../../shared/model/names.js';
+import {
+  CONFIG_KEYS,
+  OBJECTS,
+  PORT_MAPPING_SERVICE_PREFIX,
+  SERVER_PKI_KEYS,
+  domainKeys,
+  namespaceOf,
+  portMappingServiceName,
+} from '../../shared/model/names.js';
+import { loadConfig } from '../../shared/config.js';
 import { planAddresses, renderCcdEntry, renderPortMappingsFile } from '../../shared/openvpn/index.js';
 import { resolvePortMappings } from '../../shared/gateways/gateway-objects.js';
 import { canonicalSerial, crlSerials, readCertificateInfo } from '../../shared/pki/index.js';
@@ -53,6 +63,16 @@ export async function clientInvariantViolations(
   const mappings = (await ports.cluster.readConfigMap(ns, OBJECTS.portMappings))?.data[CONFIG_KEYS.mappings];
   if (mappings !== undefined && mappings !== renderPortMappingsFile(resolvePortMappings(state)))
     violations.push("the deployed port mappings are not the state's");
+  const selector = `${domainKeys(loadConfig({}).LABEL_DOMAIN).gatewayLabel}=${gateway}`;
+  const services = (await ports.cluster.list('Service', ns, selector))
+    .map((o) => o.metadata.name)
+    .filter((n) => n.startsWith(PORT_MAPPING_SERVICE_PREFIX))
+    .sort();
+  const wanted = resolvePortMappings(state)
+    .map((m) => portMappingServiceName(m.port))
+    .sort();
+  if (mappings !== undefined && JSON.stringify(services) !== JSON.stringify(wanted))
+    violations.push(`port-mapping Services ${services.join(',')} are not the state's ${wanted.join(',')}`);
   const names = new Set(state.clients.map((c) => c.name));
   for (const name of Object.keys(ccd))
     if (!names.has(name)) violations.push(`CCD entry '${name}' belongs to no client`);

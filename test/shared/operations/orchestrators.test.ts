@@ -325,13 +325,13 @@ describe('provision and delete orchestrators', () => {
     expect(result).toMatchObject({ status: 'Succeeded', output: { gateway: 'gw', address: '203.0.113.7' } });
   });
 
-  it('reads the client names, deletes the namespace, waits until it is gone, then deletes the secrets by those names', async () => {
+  it('reads the client names, deletes the secrets by those names, then the namespace, and waits until it is gone', async () => {
     const calls: unknown[] = [];
     let checks = 0;
     const activities: Record<string, Activity> = {
       [ACTIVITY.readClientNames]: () => Promise.resolve(calls.push('read names') && ['site-a', 'site-b']),
       [ACTIVITY.deleteNamespace]: () => Promise.resolve(calls.push('delete ns')),
-      [ACTIVITY.namespaceGone]: () => Promise.resolve(++checks >= 2),
+      [ACTIVITY.namespaceGone]: () => Promise.resolve(calls.push('gone?') > 0 && ++checks >= 2),
       [ACTIVITY.deleteSecrets]: (input) => Promise.resolve(calls.push(['delete secrets', input])),
     };
     const result = await runOrchestration(deleteOrchestrator, {
@@ -344,8 +344,10 @@ describe('provision and delete orchestrators', () => {
     expect(result.status).toBe('Succeeded');
     expect(calls).toStrictEqual([
       'read names',
-      'delete ns',
       ['delete secrets', { gateway: 'gw', clients: ['site-a', 'site-b'] }],
+      'delete ns',
+      'gone?',
+      'gone?',
     ]);
   });
 });
