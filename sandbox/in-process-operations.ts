@@ -26,7 +26,8 @@ import {
   rollOrchestrator,
 } from '../shared/operations/orchestrators.js';
 import type { RollRuntime } from '../shared/operations/roll-requests.js';
-import { requestRoll } from '../shared/operations/roll-requests.js';
+import type { LedgerStore } from '../shared/operations/roll-ledger.js';
+import { requestRoll, resumeRoll } from '../shared/operations/roll-requests.js';
 import { writeDurably } from './durable-files.js';
 import { runOrchestration } from './replay-engine.js';
 
@@ -161,20 +162,26 @@ export class InProcessOperations implements OperationsPort {
 
   private readonly rolls: RollRuntime = {
     state: (id) => Promise.resolve(this.active(id) ? 'active' : this.records.has(id) ? 'ended' : 'missing'),
-    start: (id, input) => {
+    start: async (id, input) => {
       if (!this.active(id)) this.launch('roll', input.gateway, rollOrchestrator, input, id);
-      return Promise.resolve();
+      // The id is answered (202) only once its record is on disk: a crash right after keeps it.
+      await this.saving;
     },
   };
 
+  private ledger(): LedgerStore {
+    const deps = this.options.deps();
+    return { cluster: deps.cluster, labelDomain: deps.config.LABEL_DOMAIN };
+  }
+
   async startRoll(request: RollRequest): Promise<string> {
     await this.load();
-    const deps = this.options.deps();
-    const ledger = { cluster: deps.cluster, labelDomain: deps.config.LABEL_DOMAIN };
-    const id = await requestRoll(ledger, this.rolls, request, this.options.timing);
-    // The id is answered (202) only once its record is on disk: a crash right after keeps it.
-    await this.saving;
-    return id;
+    return requestRoll(this.ledger(), this.rolls, request, this.options.timing);
+  }
+
+  async resumeRoll(gateway: string): Promise<string | undefined> {
+    await this.load();
+    return resumeRoll(this.ledger(), this.rolls, gateway, this.options.timing);
   }
 
   async startProvision(gateway: string): Promise<string> {

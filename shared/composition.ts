@@ -83,6 +83,7 @@ async function kubeCluster(load: (kc: KubeConfig) => void): Promise<ClusterPort>
 function lazyOperations(get: () => OperationsPort): OperationsPort {
   return {
     startRoll: (request) => Promise.resolve().then(() => get().startRoll(request)),
+    resumeRoll: (gateway) => Promise.resolve().then(() => get().resumeRoll(gateway)),
     startProvision: (gateway) => Promise.resolve().then(() => get().startProvision(gateway)),
     startDeletion: (gateway) => Promise.resolve().then(() => get().startDeletion(gateway)),
     getOperation: (id) => Promise.resolve().then(() => get().getOperation(id)),

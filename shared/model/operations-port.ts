@@ -34,6 +34,11 @@ export interface RollRequest {
 export interface OperationsPort {
   /** Starts (or joins, for the same gateway) a roll; returns the operation id to poll. */
   startRoll(request: RollRequest): Promise<string>;
+  /**
+   * Makes sure a roll the gateway is owed runs (its ledger names a roll that never started or ended
+   * without finishing): returns the live roll's id, or undefined when no roll is owed.
+   */
+  resumeRoll(gateway: string): Promise<string | undefined>;
   /** Waits for the LoadBalancer address and records it. */
   startProvision(gateway: string): Promise<string>;
   /** Deletes the namespace and secrets and waits until gone. */

@@ -11,7 +11,7 @@ import type { GatewayOperationInput, RollInput, Timing } from './orchestrators.j
 import { ORCHESTRATOR } from './orchestrators.js';
 import type { LedgerStore } from './roll-ledger.js';
 import type { RollInstanceState, RollRuntime } from './roll-requests.js';
-import { requestRoll } from './roll-requests.js';
+import { requestRoll, resumeRoll } from './roll-requests.js';
 
 const ACTIVE = new Set(['Pending', 'Running', 'ContinuedAsNew', 'Suspended']);
 
@@ -98,6 +98,10 @@ export class DurableOperations implements OperationsPort {
 
   startRoll(request: RollRequest): Promise<string> {
     return requestRoll(this.options.ledger, this.rolls, request, this.options.timing);
+  }
+
+  resumeRoll(gateway: string): Promise<string | undefined> {
+    return resumeRoll(this.options.ledger, this.rolls, gateway, this.options.timing);
   }
 
   startProvision(gateway: string): Promise<string> {

@@ -16,8 +16,9 @@
 import { randomBytes } from 'node:crypto';
 import { ConflictError } from '../errors.js';
 import type { RollRequest } from '../model/operations-port.js';
+import type { VersionedLedger } from '../model/roll-ledger.js';
 import type { LedgerStore } from './roll-ledger.js';
-import { replaceLedgerIfUnchanged, updateLedger } from './roll-ledger.js';
+import { readLedger, replaceLedgerIfUnchanged, updateLedger } from './roll-ledger.js';
 import type { RollInput, Timing } from './orchestrators.js';
 
 /** What a runner knows of a roll instance. */
@@ -60,23 +61,62 @@ export async function requestRoll(
       return recorded ? undefined : requested;
     });
     recorded = true;
-    const owner = seen.ledger.running ?? candidate;
     const input: RollInput = { gateway, reason: request.reason, timing, since: seen.ledger.rolled };
-    if (owner === candidate) {
+    if (seen.ledger.running === candidate) {
       await runtime.start(candidate, input);
       return candidate;
     }
-    const state = await runtime.state(owner);
-    if (state === 'active') return owner;
-    if (state === 'missing') {
-      // claimed but not started (yet, or ever): starting it under its id is the same roll either way
-      await runtime.start(owner, input);
-      return owner;
-    }
-    if (await replaceLedgerIfUnchanged(store, gateway, seen, { ...seen.ledger, running: candidate })) {
-      await runtime.start(candidate, input);
-      return candidate;
-    }
+    const live = await liveOwner(store, runtime, gateway, seen, input);
+    if (live) return live;
   }
   throw new ConflictError(`the roll ledger of gateway '${gateway}' kept changing: try again`);
+}
+
+/**
+ * Makes sure the roll the ledger names as its owner is alive, without recording a request: for the timer
+ * (and a host's start), so a roll owed after a crash (its owner never started, or died before its finish)
+ * runs without waiting for the next change. Returns the live owner's id, or undefined when none is owed.
+ */
+export async function resumeRoll(
+  store: LedgerStore,
+  runtime: RollRuntime,
+  gateway: string,
+  timing: Timing,
+): Promise<string | undefined> {
+  for (let decision = 1; decision <= MAX_DECISIONS; decision += 1) {
+    const seen = await readLedger(store, gateway);
+    if (seen.ledger.running === undefined) return undefined;
+    const input: RollInput = { gateway, reason: 'resumed', timing, since: seen.ledger.rolled };
+    const live = await liveOwner(store, runtime, gateway, seen, input);
+    if (live) return live;
+  }
+  throw new ConflictError(`the roll ledger of gateway '${gateway}' kept changing: try again`);
+}
+
+/**
+ * The id of a live roll that owns the ledger as `seen` (which names an owner): that owner while the runner
+ * has it pending or running; started under its id when the runner never heard of it; replaced by a new
+ * roll when it ended without releasing the ledger. Undefined when the ledger moved under a takeover
+ * (decide again on what it holds now).
+ */
+async function liveOwner(
+  store: LedgerStore,
+  runtime: RollRuntime,
+  gateway: string,
+  seen: VersionedLedger,
+  input: RollInput,
+): Promise<string | undefined> {
+  const owner = seen.ledger.running ?? '';
+  const state = await runtime.state(owner);
+  if (state === 'active') return owner;
+  if (state === 'missing') {
+    // claimed but not started (yet, or ever): starting it under its id is the same roll either way
+    await runtime.start(owner, input);
+    return owner;
+  }
+  const candidate = newRollInstanceId(gateway);
+  if (!(await replaceLedgerIfUnchanged(store, gateway, seen, { ...seen.ledger, running: candidate })))
+    return undefined;
+  await runtime.start(candidate, input);
+  return candidate;
 }

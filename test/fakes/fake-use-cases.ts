@@ -23,6 +23,9 @@ export class FixedOperations implements OperationsPort {
   startRoll(): Promise<string> {
     return Promise.resolve('op-roll');
   }
+  resumeRoll(): Promise<string | undefined> {
+    return Promise.resolve(undefined);
+  }
   startProvision(): Promise<string> {
     return Promise.resolve('op-provision');
   }

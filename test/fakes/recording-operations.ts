@@ -10,6 +10,12 @@ export class RecordingOperations implements OperationsPort {
     this.started.push({ kind: 'roll', request });
     return Promise.resolve(`op-${this.started.length}`);
   }
+  /** Gateways the timer asked to resume a roll for. */
+  readonly resumed: string[] = [];
+  resumeRoll(gateway: string): Promise<string | undefined> {
+    this.resumed.push(gateway);
+    return Promise.resolve(undefined);
+  }
   startProvision(gateway: string): Promise<string> {
     this.started.push({ kind: 'provision', gateway });
     return Promise.resolve(`op-${this.started.length}`);

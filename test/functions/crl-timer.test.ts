@@ -27,6 +27,22 @@ describe('crlTimer', () => {
     expect(h.logs.some((l) => l.includes('CRL refresh done') && l.includes('"renewed":1'))).toBe(true);
   });
 
+  it('asks every gateway for the roll it is owed, and fails the run when one cannot be resumed', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    await putGateway(h.deps, 'gw2', {});
+    const run = () =>
+      makeCrlTimerHandler({ deps: () => Promise.resolve(h.deps) })(
+        timer,
+        new InvocationContext({ functionName: 'crlTimer' }),
+      );
+    await run();
+    expect(h.operations.resumed).toStrictEqual(['gw', 'gw2']);
+    h.operations.resumeRoll = (gateway) =>
+      gateway === 'gw2' ? Promise.reject(new Error('extension unavailable')) : Promise.resolve(undefined);
+    await expect(run()).rejects.toThrow(/owed roll not resumed for gw2/);
+  });
+
   it('fails the run (so it is visible and retried) when a gateway could not be refreshed', async () => {
     const h = makeHarness();
     await putGateway(h.deps, 'gw', {});

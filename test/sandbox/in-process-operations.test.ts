@@ -184,6 +184,49 @@ describe('InProcessOperations with the real orchestrators and activities over th
     expect(released.rolled).toBe(released.requested);
   });
 
+  it('resumes a roll interrupted by a restart without waiting for another request', async () => {
+    // GIVEN a ledger owned by a roll the host was running when it stopped, with a request not rolled out
+    await updateLedger(ledgerStore, 'ops-gw', (l) => ({
+      ...l,
+      requested: l.requested + 1,
+      running: 'roll-ops-gw-interrupted',
+    }));
+    const records = JSON.parse(readFileSync(join(dir, 'ops', 'operations.json'), 'utf8')) as Operation[];
+    const now = new Date().toISOString();
+    writeFileSync(
+      join(dir, 'ops', 'operations.json'),
+      JSON.stringify([
+        ...records,
+        {
+          id: 'roll-ops-gw-interrupted',
+          kind: 'roll',
+          gateway: 'ops-gw',
+          status: 'Running',
+          createdAt: now,
+          lastUpdatedAt: now,
+        },
+      ]),
+    );
+    // WHEN the host starts again and the timer runs (the sandbox runs it at start)
+    const restarted = new InProcessOperations({
+      deps: () => local,
+      timing,
+      dataDir: join(dir, 'ops'),
+      log: quiet,
+    });
+    const local: GatewayDeps = { ...deps, operations: restarted };
+    const resumed = await restarted.resumeRoll('ops-gw');
+    // THEN a roll of its own takes the ledger over and rolls everything requested
+    expect(resumed).toMatch(/^roll-ops-gw-[0-9a-f]{12}$/);
+    await restarted.drain();
+    expect(await restarted.getOperation(resumed!)).toMatchObject({ status: 'Succeeded' });
+    const released = (await readLedger(ledgerStore, 'ops-gw')).ledger;
+    expect(released.running).toBeUndefined();
+    expect(released.rolled).toBe(released.requested);
+    // and nothing more is owed
+    expect(await restarted.resumeRoll('ops-gw')).toBeUndefined();
+  });
+
   it('rolls back and reports Failed when the new pod never becomes ready', async () => {
     const before = await deps.cluster.readRollout('vpn-ops-gw', 'openvpn');
     cluster.failNewPods();

@@ -215,6 +215,44 @@ describe('DurableOperations through the real durable-functions client and the ex
     ]);
   });
 
+  it('resumes, without recording a request, the roll a gateway is owed after a crash', async () => {
+    const now = new Date().toISOString();
+    const instance = (instanceId: string, runtimeStatus: string) =>
+      extension.instances.set(instanceId, {
+        name: 'rollGatewayOrchestrator',
+        instanceId,
+        runtimeStatus,
+        input: { gateway: 'owed' },
+        output: null,
+        createdTime: now,
+        lastUpdatedTime: now,
+      });
+    // nothing owed: an idle ledger (or none) asks Durable nothing
+    extension.requests.length = 0;
+    expect(await operations.resumeRoll('owed')).toBeUndefined();
+    await updateLedger(store, 'owed', (l) => ({ ...l, requested: 3, rolled: 3 }));
+    expect(await operations.resumeRoll('owed')).toBeUndefined();
+    expect(extension.requests).toStrictEqual([]);
+    // a claimed roll that never started is started under its id
+    await updateLedger(store, 'owed', (l) => ({ ...l, requested: 4, running: 'roll-owed-claimed' }));
+    expect(await operations.resumeRoll('owed')).toBe('roll-owed-claimed');
+    expect(extension.instances.get('roll-owed-claimed')).toMatchObject({
+      runtimeStatus: 'Pending',
+      input: { gateway: 'owed', reason: 'resumed', since: 3 },
+    });
+    // a live owner is left alone
+    extension.requests.length = 0;
+    expect(await operations.resumeRoll('owed')).toBe('roll-owed-claimed');
+    expect(extension.requests).toStrictEqual(['GET instances/roll-owed-claimed']);
+    // an owner that ended without finishing is replaced
+    instance('roll-owed-claimed', 'Terminated');
+    const taken = await operations.resumeRoll('owed');
+    expect(taken).toMatch(/^roll-owed-[0-9a-f]{12}$/);
+    expect(taken).not.toBe('roll-owed-claimed');
+    expect(extension.instances.get(taken!)).toMatchObject({ runtimeStatus: 'Pending' });
+    expect(await ledgerOf('owed')).toMatchObject({ requested: 4, rolled: 3, running: taken });
+  });
+
   it('starts provisioning and deletion as new instances, reported in the LRO shape', async () => {
     const provision = await operations.startProvision('gw');
     const deletion = await operations.startDeletion('gw');
