@@ -267,6 +267,7 @@ export class EmbeddedCluster implements ClusterPort {
     name: string,
     patch: Record<string, string | null>,
     resourceVersion?: string,
+    replace = false,
   ): Promise<VersionedData> {
     const o = this.need(kind, namespace, name);
     invalidKeys(kind, name, patch);
@@ -275,7 +276,7 @@ export class EmbeddedCluster implements ClusterPort {
         `${kind} ${namespace}/${name} was modified: resourceVersion ${o.metadata.resourceVersion}, not ${resourceVersion}`,
       );
     const data: Record<string, string | null> = {
-      ...(resourceVersion === undefined ? o.data : {}),
+      ...(replace ? {} : o.data),
       ...(kind === 'Secret' ? b64(patch, true) : patch),
     };
     const before = canonical(o.data ?? {});
@@ -294,7 +295,7 @@ export class EmbeddedCluster implements ClusterPort {
     data: Data,
     resourceVersion: string,
   ): Promise<VersionedData> {
-    return this.serial(() => this.writeData('ConfigMap', namespace, name, data, resourceVersion));
+    return this.serial(() => this.writeData('ConfigMap', namespace, name, data, resourceVersion, true));
   }
 
   /** Writes run one at a time, so the read, `mutate` and the write cannot be raced: no 409 to retry. */
@@ -327,8 +328,9 @@ export class EmbeddedCluster implements ClusterPort {
     namespace: string,
     name: string,
     patch: Record<string, string | null>,
+    resourceVersion?: string,
   ): Promise<VersionedData> {
-    return this.serial(() => this.writeData('Secret', namespace, name, patch));
+    return this.serial(() => this.writeData('Secret', namespace, name, patch, resourceVersion));
   }
 
   readRollout(namespace: string, deployment: string): Promise<RolloutStatus> {

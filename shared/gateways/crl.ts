@@ -2,14 +2,15 @@
  * The gateway CRL: read, re-sign after a revocation, and the periodic refresh that keeps `nextUpdate`
  * in the future (an expired CRL locks out every client).
  */
-import { NotFoundError, toDomainError } from '../errors.js';
+import { ConflictError, NotFoundError, toDomainError } from '../errors.js';
 import type { CaMaterial } from '../pki/index.js';
-import { crlNeedsRenewal } from '../pki/index.js';
+import { canonicalSerial, crlNeedsRenewal, crlNumberOf, crlSerials } from '../pki/index.js';
 import type { GatewayDeps } from './deps.js';
 import type { ExpiringCertificate } from './gateway-pki.js';
 import { expiringCertificates, readServerPki, requireCa, signCrl } from './gateway-pki.js';
 import { findState, managedGatewayNames, readState, updateState } from './gateway-state.js';
 import type { GatewayState } from '../model/gateway.js';
+import { inCrl } from '../model/gateway.js';
 import { OBJECTS, SERVER_PKI_KEYS, namespaceOf } from '../model/names.js';
 
 const MAX_CRL_WRITES = 5;
@@ -30,9 +31,9 @@ export async function writeCurrentCrl(
   for (let attempt = 0; attempt < MAX_CRL_WRITES; attempt += 1) {
     const state = latest ?? (await readState(deps.cluster, gateway));
     const signed = signCrl(deps, ca, state.clients, state.crl.number, deps.clock());
-    await deps.cluster.patchSecretData(namespaceOf(gateway), OBJECTS.serverPki, {
-      [SERVER_PKI_KEYS.crlPem]: signed.pem,
-    });
+    // A CRL with a higher number already deployed was signed from a later state, so it lists every
+    // revocation this one does and its writer records it: ours is not written.
+    if (!(await deployIfNewer(deps, gateway, signed.pem, signed.info.number, revokedSerials(state)))) return;
     latest = await updateState(deps.cluster, gateway, (s) =>
       s.crl.number === signed.info.number ? { ...s, crl: signed.info } : undefined,
     );
@@ -42,6 +43,53 @@ export async function writeCurrentCrl(
     gateway,
   });
 }
+
+/**
+ * Writes the CRL to the `server-pki` Secret unless the deployed one has a number at least as high and
+ * lists every serial of ours, in a write conditional on the version read: two revocations racing cannot
+ * leave the older CRL deployed after the newer one (which would take a serial recorded `revoked` out of
+ * the pod's CRL). False when the deployed CRL already covers ours.
+ */
+async function deployIfNewer(
+  deps: GatewayDeps,
+  gateway: string,
+  pem: string,
+  number: number,
+  serials: readonly string[],
+): Promise<boolean> {
+  const ns = namespaceOf(gateway);
+  for (let attempt = 0; attempt < MAX_CRL_WRITES; attempt += 1) {
+    const secret = await deps.cluster.readSecret(ns, OBJECTS.serverPki);
+    if (!secret) throw new NotFoundError(`gateway '${gateway}' has no server-pki Secret`);
+    const deployed = secret.data[SERVER_PKI_KEYS.crlPem];
+    if (deployed !== undefined && covers(deployed, number, serials)) return false;
+    try {
+      await deps.cluster.patchSecretData(
+        ns,
+        OBJECTS.serverPki,
+        { [SERVER_PKI_KEYS.crlPem]: pem },
+        secret.resourceVersion,
+      );
+      return true;
+    } catch (e: unknown) {
+      if (!(e instanceof ConflictError)) throw e;
+    }
+  }
+  throw new ConflictError(`the CRL of gateway '${gateway}' kept changing while being written`);
+}
+
+/** Whether a deployed CRL is as new as `number` and lists `serials`; a CRL that cannot be read is not. */
+function covers(deployed: string, number: number, serials: readonly string[]): boolean {
+  try {
+    if ((crlNumberOf(deployed) ?? -1) < number) return false;
+    const listed = crlSerials(deployed);
+    return serials.every((s) => listed.has(canonicalSerial(s)));
+  } catch {
+    return false;
+  }
+}
+
+const revokedSerials = (state: GatewayState): string[] => state.clients.filter(inCrl).map((c) => c.serial);
 
 /** GET /gateways/{gateway}/crl: the PEM of the current CRL. */
 export async function getCrl(deps: GatewayDeps, gateway: string): Promise<string> {

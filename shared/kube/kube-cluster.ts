@@ -375,6 +375,7 @@ export class KubeCluster implements ClusterPort {
     namespace: string,
     name: string,
     patch: Record<string, string | null>,
+    resourceVersion?: string,
   ): Promise<VersionedData> {
     const encoded = Object.fromEntries(
       Object.entries(patch).map(([k, v]) => [
@@ -382,7 +383,13 @@ export class KubeCluster implements ClusterPort {
         v === null ? null : Buffer.from(v, 'utf8').toString('base64'),
       ]),
     );
-    const secret = await this.mergePatch<V1Secret>({ kind: 'Secret', namespace, name }, { data: encoded });
+    const ref: KubeObjectRef = { kind: 'Secret', namespace, name };
+    // A resourceVersion in a merge patch is a precondition: the API server answers 409 when it differs.
+    const body =
+      resourceVersion === undefined
+        ? { data: encoded }
+        : { metadata: { ...this.header(ref).metadata, resourceVersion }, data: encoded };
+    const secret = await this.mergePatch<V1Secret>(ref, body);
     return decodeSecret(secret);
   }
 

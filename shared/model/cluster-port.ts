@@ -95,11 +95,15 @@ export interface ClusterPort {
 
   /** A Secret's data (decoded), or undefined. */
   readSecret(namespace: string, name: string): Promise<VersionedData | undefined>;
-  /** Merge patch of individual Secret keys (values given decoded). */
+  /**
+   * Merge patch of individual Secret keys (values given decoded). With `resourceVersion`, only if the
+   * Secret is still at that version (ConflictError otherwise): a decision made on what was read holds.
+   */
   patchSecretData(
     namespace: string,
     name: string,
     patch: Record<string, string | null>,
+    resourceVersion?: string,
   ): Promise<VersionedData>;
 
   /** Current rollout of a Deployment; NotFoundError when absent. */

@@ -4,6 +4,7 @@
  * `crypto.sign` signs it with the cached CA key.
  */
 import { InputError } from '../errors.js';
+import type { Asn1 } from './asn1.js';
 import {
   OID,
   bytesOf,
@@ -98,23 +99,49 @@ export function crlNeedsRenewal(nextUpdate: Date, now: Date, renewBeforeDays: nu
 /** A serial as CRLs and certificates carry it: lower-case hex without leading zeros. */
 export const canonicalSerial = (hex: string): string => hex.toLowerCase().replace(/^0+(?=.)/, '');
 
+/** The fields of a PEM CRL's TBSCertList, read without checking its signature. Throws on a PEM that is not a CRL. */
+function tbsCertListFields(pem: string): Asn1[] {
+  const der = fromPem('X509 CRL', pem);
+  if (!der) throw new InputError('not a PEM X509 CRL');
+  const [tbs] = childrenOf(fromDer(der), 'CertificateList');
+  return childrenOf(tbs, 'TBSCertList');
+}
+
 /**
  * The serials a CRL lists (canonical, see `canonicalSerial`), read without checking its signature: used
  * to confirm that the CRL deployed to a gateway lists a revocation before it is recorded as complete.
  * Throws on a PEM that is not a CRL.
  */
 export function crlSerials(pem: string): Set<string> {
-  const der = fromPem('X509 CRL', pem);
-  if (!der) throw new InputError('not a PEM X509 CRL');
-  const [tbs] = childrenOf(fromDer(der), 'CertificateList');
   // version, signature, issuer, thisUpdate, then an optional nextUpdate (a time) and the optional
   // revokedCertificates: the only universal SEQUENCE after the issuer.
-  const fields = childrenOf(tbs, 'TBSCertList');
-  const revoked = fields.slice(3).find(isSequence);
+  const revoked = tbsCertListFields(pem).slice(3).find(isSequence);
   const serials = new Set<string>();
   for (const entry of revoked ? childrenOf(revoked, 'revokedCertificates') : [])
     serials.add(
       canonicalSerial(bytesOf(childrenOf(entry, 'CRL entry')[0], 'userCertificate').toString('hex')),
     );
   return serials;
+}
+
+/** DER of the CRL number extension's id (2.5.29.20): OBJECT IDENTIFIER, length 3, 55 1d 14. */
+const CRL_NUMBER_OID_DER = Buffer.from('0603551d14', 'hex');
+
+/**
+ * The CRL number extension of a PEM CRL (undefined when it has none), read without checking its
+ * signature and without parsing the revoked entries (a scan for the extension's id, which only the CRL's
+ * own extensions carry): the deployed CRL is only ever replaced by one with a higher number.
+ */
+export function crlNumberOf(pem: string): number | undefined {
+  const der = fromPem('X509 CRL', pem);
+  if (!der) throw new InputError('not a PEM X509 CRL');
+  let at = der.lastIndexOf(CRL_NUMBER_OID_DER);
+  if (at < 0) return undefined;
+  at += CRL_NUMBER_OID_DER.length;
+  if (der[at] === 0x01) at += 2 + (der[at + 1] ?? 0); // an optional `critical` BOOLEAN
+  // extnValue: OCTET STRING (short length) holding the INTEGER (short length).
+  if (der[at] !== 0x04 || der[at + 2] !== 0x02) throw new InputError('malformed CRL number extension');
+  const length = der[at + 3] ?? 0;
+  const value = der.subarray(at + 4, at + 4 + length);
+  return value.length === 0 ? 0 : Number.parseInt(value.toString('hex'), 16);
 }

@@ -11,7 +11,7 @@ export { createCa } from './ca.js';
 export { randomSerial } from './certificate.js';
 export { readCertificateInfo } from './certificate-info.js';
 export type { CrlReason } from './crl.js';
-export { buildCrl, canonicalSerial, crlNeedsRenewal, crlSerials } from './crl.js';
+export { buildCrl, canonicalSerial, crlNeedsRenewal, crlNumberOf, crlSerials } from './crl.js';
 export type { IssuedCert } from './issue.js';
 export { issueClientCert, issueServerCert } from './issue.js';
 export type { KeyType } from './keys.js';

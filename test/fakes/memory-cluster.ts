@@ -197,8 +197,12 @@ export class MemoryCluster implements ClusterPort {
     namespace: string,
     name: string,
     patch: Record<string, string | null>,
+    resourceVersion?: string,
   ): Promise<VersionedData> {
     this.calls.push(`patch Secret/${name}`);
+    const current = this.data('Secret', namespace, name);
+    if (resourceVersion !== undefined && current && current.resourceVersion !== resourceVersion)
+      return Promise.reject(new ConflictError(`Secret ${namespace}/${name} was modified`));
     return Promise.resolve(this.patchData('Secret', namespace, name, patch));
   }
 

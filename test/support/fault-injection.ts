@@ -157,8 +157,11 @@ export class FaultyCluster implements ClusterPort {
     namespace: string,
     name: string,
     patch: Record<string, string | null>,
+    resourceVersion?: string,
   ): Promise<VersionedData> {
-    return this.write('patchSecretData', () => this.inner.patchSecretData(namespace, name, patch));
+    return this.write('patchSecretData', () =>
+      this.inner.patchSecretData(namespace, name, patch, resourceVersion),
+    );
   }
   readRollout(namespace: string, deployment: string): Promise<RolloutStatus> {
     return this.read('readRollout', () => this.inner.readRollout(namespace, deployment));

@@ -14,6 +14,7 @@ import {
 import { getCrl, refreshCrls } from '../../../shared/gateways/crl.js';
 import { putGateway } from '../../../shared/gateways/gateways.js';
 import { replacePortMappings } from '../../../shared/gateways/port-mappings.js';
+import { canonicalSerial, crlSerials } from '../../../shared/pki/index.js';
 import { makeHarness } from './harness.js';
 
 function crlText(crlPem: string): string {
@@ -197,6 +198,47 @@ describe('profiles', () => {
 });
 
 describe('revokeClient', () => {
+  it('never deploys an older CRL over a newer one when two revocations write it out of order', async () => {
+    // GIVEN two clients, and the first revocation's CRL write held until the second revocation is done
+    const { h } = await gatewayWithClient();
+    await issueClient(h.deps, 'gw', { name: 'branch-b' });
+    const patchSecretData = h.cluster.patchSecretData.bind(h.cluster);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let reachedWrite!: () => void;
+    const atWrite = new Promise<void>((resolve) => (reachedWrite = resolve));
+    let holdNext = true;
+    const deployed: string[] = [];
+    h.cluster.patchSecretData = async (ns, name, data, version) => {
+      if (holdNext && data['crl.pem']) {
+        holdNext = false;
+        reachedWrite();
+        await held;
+      }
+      const written = await patchSecretData(ns, name, data, version);
+      if (data['crl.pem']) deployed.push(data['crl.pem']);
+      return written;
+    };
+    const first = revokeClient(h.deps, 'gw', 'branch-a', { force: false });
+    await atWrite;
+    // WHEN the second revocation completes meanwhile, then the first one's write goes on
+    await revokeClient(h.deps, 'gw', 'branch-b', { force: false });
+    const b = (await listClients(h.deps, 'gw')).find((c) => c.name === 'branch-b')!;
+    expect(b.status).toBe('revoked');
+    const fromNowOn = deployed.length;
+    release();
+    await first;
+    // THEN no CRL deployed after branch-b was recorded revoked lacks its serial, not even for a moment
+    for (const pem of deployed.slice(fromNowOn)) expect(crlSerials(pem)).toContain(canonicalSerial(b.serial));
+    const clients = await listClients(h.deps, 'gw');
+    expect(clients.map((c) => [c.name, c.status])).toStrictEqual([
+      ['branch-a', 'revoked'],
+      ['branch-b', 'revoked'],
+    ]);
+    const text = crlText(await getCrl(h.deps, 'gw'));
+    for (const c of clients) expect(text).toContain(`Serial Number: ${c.serial.toUpperCase()}`);
+  });
+
   it('re-signs the CRL with the serial, removes the CCD entry and disables the secret', async () => {
     const { h, client } = await gatewayWithClient();
     const revoked = await revokeClient(h.deps, 'gw', 'branch-a');
@@ -225,8 +267,10 @@ describe('revokeClient', () => {
     // GIVEN the CRL write fails once: the revocation is recorded in the state, nothing after it ran
     const patchSecretData = h.cluster.patchSecretData.bind(h.cluster);
     let failures = 1;
-    h.cluster.patchSecretData = (ns, name, data) =>
-      failures-- > 0 ? Promise.reject(new Error('connection reset')) : patchSecretData(ns, name, data);
+    h.cluster.patchSecretData = (ns, name, data, version) =>
+      failures-- > 0
+        ? Promise.reject(new Error('connection reset'))
+        : patchSecretData(ns, name, data, version);
     await expect(revokeClient(h.deps, 'gw', 'branch-a', { force: true })).rejects.toThrow('connection reset');
     expect((await listClients(h.deps, 'gw'))[0]?.status).toBe('revoking');
     expect(crlText(await getCrl(h.deps, 'gw')).toUpperCase()).not.toContain(client.serial.toUpperCase());

@@ -192,6 +192,30 @@ export function describeClusterContract(
       expect(secret?.data['ca.crt']).toBe('ca');
     });
 
+    it('patches Secret keys only at the version read when one is given, 409 otherwise', async () => {
+      const before = await cluster.readSecret('vpn-contract-a', 'server-pki');
+      const written = await cluster.patchSecretData(
+        'vpn-contract-a',
+        'server-pki',
+        { 'crl.pem': 'conditional crl\n' },
+        before!.resourceVersion,
+      );
+      expect(written.data['crl.pem']).toBe('conditional crl\n');
+      expect(written.data['ca.crt']).toBe('ca');
+      // WHEN a writer patches at the version it read before that write
+      await expect(
+        cluster.patchSecretData(
+          'vpn-contract-a',
+          'server-pki',
+          { 'crl.pem': 'stale crl\n' },
+          before!.resourceVersion,
+        ),
+      ).rejects.toBeInstanceOf(ConflictError);
+      // THEN nothing changed
+      const after = await cluster.readSecret('vpn-contract-a', 'server-pki');
+      expect(after).toEqual(written);
+    });
+
     it('rolls the pod by annotation and reports progress until complete', async () => {
       await eventually(() => cluster.readRollout('vpn-contract-a', 'openvpn'), complete);
       const started = await cluster.patchPodTemplateAnnotations('vpn-contract-a', 'openvpn', {

@@ -14,6 +14,7 @@ import {
   createCa,
   DEFAULT_CLIENT_VALIDITY_DAYS,
   crlNeedsRenewal,
+  crlNumberOf,
   generateTlsCryptKey,
   issueClientCert,
   issueServerCert,
@@ -634,6 +635,25 @@ describe('CRL', () => {
     expect(
       opensslStatus('crl', '-in', crl, '-CAfile', file('impostor.crt', impostor.certPem), '-noout'),
     ).toStrictEqual({ status: 0, output: 'verify failure\n' });
+  });
+
+  it('reads back the CRL number openssl reads, whatever its DER length, without the revoked entries', () => {
+    // GIVEN numbers of one, two (with a leading zero byte) and several bytes, with and without entries
+    for (const crlNumber of [0, 1, 127, 128, 300, 65_536, 2 ** 40 + 7]) {
+      const pem = buildCrl(ca, {
+        revoked: crlNumber % 2 === 0 ? [] : [{ serial: client.serial, revokedAt: now, reason: 'superseded' }],
+        crlNumber,
+        thisUpdate: now,
+        nextUpdate,
+      });
+      // THEN the number read is the one openssl prints
+      const printed = /CRL Number:\s+(\d+)\n/.exec(
+        openssl('crl', '-in', file('n.pem', pem), '-noout', '-text'),
+      );
+      expect(crlNumberOf(pem)).toBe(crlNumber);
+      expect(Number(printed?.[1])).toBe(crlNumber);
+    }
+    expect(() => crlNumberOf('not a crl')).toThrow(InputError);
   });
 
   it('revokes the client under openssl verify -crl_check', () => {
