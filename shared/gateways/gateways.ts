@@ -8,7 +8,14 @@ import type { ClusterInfo } from '../model/cluster-info.js';
 import type { RolloutStatus } from '../model/cluster-port.js';
 import { rolloutComplete } from '../model/cluster-port.js';
 import type { GatewayDeps } from './deps.js';
-import { addDays, ensurePki, expiringCertificates, generatePki, wholeDaysUntil } from './gateway-pki.js';
+import {
+  addDays,
+  ensurePki,
+  expiringCertificates,
+  generatePki,
+  readServerPki,
+  wholeDaysUntil,
+} from './gateway-pki.js';
 import { serverPkiSecretData } from '../model/server-pki-codec.js';
 import { configHashAnnotation, desiredConfigHash, gatewayObjects, stateObject } from './gateway-objects.js';
 import { findState, managedGatewayNames, readState, updateState } from './gateway-state.js';
@@ -193,9 +200,14 @@ async function updateGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutG
   const ns = namespaceOf(name);
   const current = await readState(deps.cluster, name);
   const rollout = await readRolloutOrUndefined(deps, name);
-  const healthy =
-    rollout !== undefined && (await deps.cluster.readSecret(ns, OBJECTS.serverPki)) !== undefined;
-  if (sameSpec(current.spec, spec) && healthy) {
+  const deployedPki = rollout ? await readServerPki(deps, name) : undefined;
+  // Unchanged and deployed as recorded: nothing to do. A spec recorded but never rolled out (the request
+  // that wrote it stopped before its roll) has an old hash on the pod template: the repeat goes on and rolls.
+  const rolledOut =
+    deployedPki !== undefined &&
+    rollout?.templateAnnotations[configHashAnnotation(deps)] ===
+      desiredConfigHash(deps, current, deployedPki);
+  if (sameSpec(current.spec, spec) && rolledOut) {
     return { gateway: await viewOf(deps, current, rollout), created: false };
   }
   // Fail fast before any PKI work; the same checks run again inside the conditional write below.

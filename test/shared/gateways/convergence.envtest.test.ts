@@ -47,7 +47,8 @@ type Case =
   | 'revoke-reconcile'
   | 'read'
   | 'create-retry'
-  | 'create-reconcile';
+  | 'create-reconcile'
+  | 'update-retry';
 
 const BACKENDS: readonly { name: string; cases: readonly Case[]; start: () => Promise<Backend> }[] = [
   {
@@ -60,6 +61,7 @@ const BACKENDS: readonly { name: string; cases: readonly Case[]; start: () => Pr
       'read',
       'create-retry',
       'create-reconcile',
+      'update-retry',
     ],
     start: async () => {
       const dataDir = await mkdtemp(join(tmpdir(), 'avg-convergence-'));
@@ -91,6 +93,7 @@ describe.each(BACKENDS)('convergence after a crash at every step ($name)', ({ st
   let deps: GatewayDeps;
   let ports: { cluster: ClusterPort; secrets: MemorySecretStore };
   const faults = new StepFaults();
+  const operations = new RecordingOperations();
   let round = 0;
   let clockOffsetMs = 0;
   const nextName = (prefix: string) => `${prefix}-${(round += 1)}`;
@@ -108,7 +111,7 @@ describe.each(BACKENDS)('convergence after a crash at every step ($name)', ({ st
       cluster: faults.cluster(ports.cluster),
       secrets: faults.secrets(ports.secrets),
       clusterInfo: { describe: () => Promise.resolve({ notes: [] }) },
-      operations: new RecordingOperations(),
+      operations,
       config: loadConfig({}),
       clock: () => new Date(Date.now() + clockOffsetMs),
       log: quiet,
@@ -276,6 +279,31 @@ describe.each(BACKENDS)('convergence after a crash at every step ($name)', ({ st
           await crashAt(k, point, () => putGateway(deps, name, createSpec));
           await putGateway(deps, name, createSpec);
           await expectWholeGateway(name);
+        }
+    },
+    300_000,
+  );
+
+  test('update-retry')(
+    'rolls out a gateway change interrupted before its roll when the same PUT is repeated',
+    async () => {
+      const name = nextName('gu');
+      await putGateway(deps, name, createSpec);
+      const rolls = () =>
+        operations.started.filter((o) => o.kind === 'roll' && o.request.gateway === name).length;
+      let port = 1200;
+      const steps = await stepsOf(() => putGateway(deps, name, { ...createSpec, port: (port += 1) }));
+      expect(steps).toBeGreaterThanOrEqual(2);
+      for (const point of POINTS)
+        for (let k = 1; k <= steps; k += 1) {
+          const change = { ...createSpec, port: (port += 1) };
+          await crashAt(k, point, () => putGateway(deps, name, change));
+          const before = rolls();
+          // WHEN the caller repeats the PUT that failed
+          const again = await putGateway(deps, name, change);
+          // THEN the change is recorded and a roll of it is requested
+          expect(again.gateway.port).toBe(change.port);
+          expect(rolls()).toBe(before + 1);
         }
     },
     300_000,
