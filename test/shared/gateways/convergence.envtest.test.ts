@@ -6,10 +6,6 @@
  * serial and address it had reserved. Over the sandbox's embedded cluster every case; over the real
  * kube-apiserver (as the RBAC-restricted user) the retried issue and the reconciled revocation.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../shared/config.js';
 import { ConflictError } from '../../../shared/errors.js';
@@ -19,26 +15,22 @@ import { findState } from '../../../shared/gateways/gateway-state.js';
 import { putGateway } from '../../../shared/gateways/gateways.js';
 import { replacePortMappings } from '../../../shared/gateways/port-mappings.js';
 import { reconcileGateway } from '../../../shared/gateways/reconcile.js';
-import { KubeCluster } from '../../../shared/kube/kube-cluster.js';
 import type { Logger } from '../../../shared/logging.js';
 import type { ClusterPort } from '../../../shared/model/cluster-port.js';
 import type { ClientRecord } from '../../../shared/model/gateway.js';
-import { EmbeddedCluster } from '../../../sandbox/embedded-cluster.js';
 import { MemorySecretStore } from '../../fakes/memory-secret-store.js';
 import { RecordingOperations } from '../../fakes/recording-operations.js';
 import type { CrashPoint } from '../../fakes/step-faults.js';
 import { StepCrash, StepFaults } from '../../fakes/step-faults.js';
 import { clientInvariantViolations } from '../../support/client-invariants.js';
-import { startEnvtest } from '../../support/envtest.js';
+import type { ClusterBackend } from '../../support/cluster-backends.js';
+import { startEmbeddedBackend, startKubeApiserverBackend } from '../../support/cluster-backends.js';
 
 const GATEWAY = 'conv';
 const POINTS: readonly CrashPoint[] = ['before', 'after'];
 const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-interface Backend {
-  readonly cluster: ClusterPort;
-  stop(): Promise<void>;
-}
+type Backend = ClusterBackend;
 
 type Case =
   | 'issue-retry'
@@ -63,28 +55,12 @@ const BACKENDS: readonly { name: string; cases: readonly Case[]; start: () => Pr
       'create-reconcile',
       'update-retry',
     ],
-    start: async () => {
-      const dataDir = await mkdtemp(join(tmpdir(), 'avg-convergence-'));
-      const cluster = await EmbeddedCluster.open({ dataDir, rolloutDelayMs: 0, loadBalancerDelayMs: 0 });
-      return {
-        cluster,
-        stop: async () => {
-          await cluster.close();
-          await rm(dataDir, { recursive: true, force: true });
-        },
-      };
-    },
+    start: () => startEmbeddedBackend('avg-convergence-'),
   },
   {
     name: 'real kube-apiserver',
     cases: ['issue-retry', 'revoke-reconcile'],
-    start: async () => {
-      const envtest = await startEnvtest({ controllerManager: false });
-      const kubeConfig = new KubeConfig();
-      kubeConfig.loadFromString(envtest.api.kubeConfigYaml);
-      const cluster = new KubeCluster({ kubeConfig, fieldManager: 'aks-vpn-gateways' });
-      return { cluster, stop: () => envtest.stop() };
-    },
+    start: startKubeApiserverBackend,
   },
 ];
 

@@ -4,10 +4,6 @@
  * over the sandbox's embedded cluster. After each round the outcome and the final state must be one that
  * some serial order of the two operations gives.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../shared/config.js';
 import { ConflictError, InputError } from '../../../shared/errors.js';
@@ -16,48 +12,27 @@ import type { GatewayDeps } from '../../../shared/gateways/deps.js';
 import type { ClientResponse } from '../../../shared/api/schemas.js';
 import { getGateway, putGateway } from '../../../shared/gateways/gateways.js';
 import { replacePortMappings } from '../../../shared/gateways/port-mappings.js';
-import { KubeCluster } from '../../../shared/kube/kube-cluster.js';
 import type { Logger } from '../../../shared/logging.js';
 import { planAddresses } from '../../../shared/openvpn/index.js';
-import type { ClusterPort } from '../../../shared/model/cluster-port.js';
-import { EmbeddedCluster } from '../../../sandbox/embedded-cluster.js';
 import { MemorySecretStore } from '../../fakes/memory-secret-store.js';
 import { RecordingOperations } from '../../fakes/recording-operations.js';
-import { startEnvtest } from '../../support/envtest.js';
+import type { ClusterBackend } from '../../support/cluster-backends.js';
+import { startEmbeddedBackend, startKubeApiserverBackend } from '../../support/cluster-backends.js';
 
 const ROUNDS = 6;
 const ROUTES = ['10.0.0.0/16'];
 const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-interface Backend {
-  readonly cluster: ClusterPort;
-  stop(): Promise<void>;
-}
+type Backend = ClusterBackend;
 
 const BACKENDS: readonly { name: string; start: () => Promise<Backend> }[] = [
   {
     name: 'real kube-apiserver',
-    start: async () => {
-      const envtest = await startEnvtest({ controllerManager: false });
-      const kubeConfig = new KubeConfig();
-      kubeConfig.loadFromString(envtest.api.kubeConfigYaml);
-      const cluster = new KubeCluster({ kubeConfig, fieldManager: 'aks-vpn-gateways' });
-      return { cluster, stop: () => envtest.stop() };
-    },
+    start: startKubeApiserverBackend,
   },
   {
     name: 'embedded cluster',
-    start: async () => {
-      const dataDir = await mkdtemp(join(tmpdir(), 'avg-decisions-'));
-      const cluster = await EmbeddedCluster.open({ dataDir, rolloutDelayMs: 0, loadBalancerDelayMs: 0 });
-      return {
-        cluster,
-        stop: async () => {
-          await cluster.close();
-          await rm(dataDir, { recursive: true, force: true });
-        },
-      };
-    },
+    start: () => startEmbeddedBackend('avg-decisions-'),
   },
 ];
 

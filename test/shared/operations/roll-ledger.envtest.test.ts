@@ -3,16 +3,10 @@
  * over the sandbox's embedded cluster: concurrent requests claim one roll, a request racing the roll's
  * finish is either seen by it or starts the next roll, and a takeover decided on an older version loses.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../shared/config.js';
 import type { GatewayDeps } from '../../../shared/gateways/deps.js';
-import { KubeCluster } from '../../../shared/kube/kube-cluster.js';
 import type { Logger } from '../../../shared/logging.js';
-import type { ClusterPort } from '../../../shared/model/cluster-port.js';
 import { namespaceOf } from '../../../shared/model/names.js';
 import { gatewayActivities } from '../../../shared/operations/activities.js';
 import type { RollInput, Timing } from '../../../shared/operations/orchestrators.js';
@@ -24,10 +18,10 @@ import {
 } from '../../../shared/operations/roll-ledger.js';
 import type { RollRuntime } from '../../../shared/operations/roll-requests.js';
 import { requestRoll } from '../../../shared/operations/roll-requests.js';
-import { EmbeddedCluster } from '../../../sandbox/embedded-cluster.js';
 import { MemorySecretStore } from '../../fakes/memory-secret-store.js';
 import { RecordingOperations } from '../../fakes/recording-operations.js';
-import { startEnvtest } from '../../support/envtest.js';
+import type { ClusterBackend } from '../../support/cluster-backends.js';
+import { startEmbeddedBackend, startKubeApiserverBackend } from '../../support/cluster-backends.js';
 
 const ROUNDS = 12;
 const CONCURRENT = 12;
@@ -35,35 +29,16 @@ const timing: Timing = { pollSeconds: 5, timeoutSeconds: 600, activityAttempts: 
 const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const LABEL_DOMAIN = 'vpn.aks-gateways.io';
 
-interface Backend {
-  readonly cluster: ClusterPort;
-  stop(): Promise<void>;
-}
+type Backend = ClusterBackend;
 
 const BACKENDS: readonly { name: string; start: () => Promise<Backend> }[] = [
   {
     name: 'real kube-apiserver',
-    start: async () => {
-      const envtest = await startEnvtest({ controllerManager: false });
-      const kubeConfig = new KubeConfig();
-      kubeConfig.loadFromString(envtest.api.kubeConfigYaml);
-      const cluster = new KubeCluster({ kubeConfig, fieldManager: 'aks-vpn-gateways' });
-      return { cluster, stop: () => envtest.stop() };
-    },
+    start: startKubeApiserverBackend,
   },
   {
     name: 'embedded cluster',
-    start: async () => {
-      const dataDir = await mkdtemp(join(tmpdir(), 'avg-ledger-'));
-      const cluster = await EmbeddedCluster.open({ dataDir, rolloutDelayMs: 0, loadBalancerDelayMs: 0 });
-      return {
-        cluster,
-        stop: async () => {
-          await cluster.close();
-          await rm(dataDir, { recursive: true, force: true });
-        },
-      };
-    },
+    start: () => startEmbeddedBackend('avg-ledger-'),
   },
 ];
 
