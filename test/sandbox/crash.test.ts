@@ -13,7 +13,7 @@
  * code as `npm start`, but one file loads in about half the time of the tsc output, which matters over
  * 50+ restarts.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
@@ -26,6 +26,7 @@ import { loadConfig } from '../../shared/config.js';
 import type { PortMapping } from '../../shared/model/gateway.js';
 import { EmbeddedCluster } from '../../sandbox/embedded-cluster.js';
 import { AcknowledgedWrites } from '../support/acknowledged-writes.js';
+import { opensslCsr } from '../support/openssl-csr.js';
 import type { InvariantName, Violation } from '../support/invariants.js';
 import { INVARIANTS, checkInvariants, countByInvariant } from '../support/invariants.js';
 import type { SeededRandom } from '../support/seeded-random.js';
@@ -439,29 +440,10 @@ beforeAll(async () => {
     logLevel: 'error',
   });
   dataDir = await mkdtemp(join(tmpdir(), 'avg-crash-'));
-  const csr = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-subj',
-      '/CN=branch',
-      '-keyout',
-      join(dataDir, 'branch.key'),
-      '-out',
-      join(dataDir, 'branch.csr'),
-    ],
-    { encoding: 'utf8' },
-  );
-  expect(csr.status, csr.stderr).toBe(0);
-  csrPem = await readFile(join(dataDir, 'branch.csr'), 'utf8');
-  await rm(join(dataDir, 'branch.key'));
-  await rm(join(dataDir, 'branch.csr'));
+  const made = opensslCsr(dataDir, 'branch', 'ec');
+  csrPem = made.csrPem;
+  await rm(made.keyPath);
+  await rm(made.csrPath);
   port = await freePort();
 }, 300_000);
 

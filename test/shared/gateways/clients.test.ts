@@ -15,6 +15,7 @@ import { getCrl, refreshCrls } from '../../../shared/gateways/crl.js';
 import { putGateway } from '../../../shared/gateways/gateways.js';
 import { replacePortMappings } from '../../../shared/gateways/port-mappings.js';
 import { canonicalSerial, crlSerials } from '../../../shared/pki/index.js';
+import { opensslCsr } from '../../support/openssl-csr.js';
 import { makeHarness } from './harness.js';
 
 function crlText(crlPem: string): string {
@@ -118,24 +119,7 @@ describe('issueClient', () => {
     await putGateway(h.deps, 'gw', {});
     const dir = mkdtempSync(join(tmpdir(), 'csr-'));
     try {
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-new',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-keyout',
-          join(dir, 'k.pem'),
-          '-out',
-          join(dir, 'r.csr'),
-          '-subj',
-          '/CN=ignored',
-        ],
-        { stdio: 'ignore' },
-      );
-      const csr = execFileSync('cat', [join(dir, 'r.csr')], { encoding: 'utf8' });
+      const { csrPem: csr } = opensslCsr(dir, 'ignored');
       const client = await issueClient(h.deps, 'gw', { name: 'csr-client', csr });
       expect(client.keySource).toBe('csr');
       const bundle = h.secrets.clients.get('gw/csr-client')!.bundle;
@@ -412,24 +396,7 @@ describe('the issue state machine', () => {
     await putGateway(h.deps, 'gw', {});
     const dir = mkdtempSync(join(tmpdir(), 'csr-'));
     try {
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-new',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-keyout',
-          join(dir, 'k.pem'),
-          '-out',
-          join(dir, 'r.csr'),
-          '-subj',
-          '/CN=x',
-        ],
-        { stdio: 'ignore' },
-      );
-      const csr = execFileSync('cat', [join(dir, 'r.csr')], { encoding: 'utf8' });
+      const { csrPem: csr, keyPath } = opensslCsr(dir, 'x');
       const putClient = h.secrets.putClient.bind(h.secrets);
       h.secrets.putClient = () => Promise.reject(new Error('connection reset'));
       await expect(issueClient(h.deps, 'gw', { name: 'c1', csr })).rejects.toThrow('connection reset');
@@ -447,7 +414,7 @@ describe('the issue state machine', () => {
       expect(serial.trim().toLowerCase()).toBe(`serial=${read.serial}`);
       const keyOf = (args: string[]) => execFileSync('openssl', args, { encoding: 'utf8' });
       expect(keyOf(['x509', '-in', join(dir, 'c.pem'), '-noout', '-pubkey'])).toBe(
-        keyOf(['pkey', '-in', join(dir, 'k.pem'), '-pubout']),
+        keyOf(['pkey', '-in', keyPath, '-pubout']),
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -9,8 +9,7 @@
  * and no acknowledged operation may be lost. Seeded (`SOAK_SEED` replays, `SOAK_OPERATIONS` sets the
  * count, default 500).
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +29,7 @@ import {
 import type { InvariantName } from '../../support/invariants.js';
 import { INVARIANTS, checkInvariants, countByInvariant } from '../../support/invariants.js';
 import type { SeededRandom } from '../../support/seeded-random.js';
+import { opensslCsr } from '../../support/openssl-csr.js';
 import { runSoak } from '../../support/soak-driver.js';
 import { seedFrom, seededRandom } from '../../support/seeded-random.js';
 
@@ -46,27 +46,7 @@ let csrPem = '';
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'avg-soak-'));
-  const csr = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-subj',
-      '/CN=branch',
-      '-keyout',
-      join(dir, 'branch.key'),
-      '-out',
-      join(dir, 'branch.csr'),
-    ],
-    { encoding: 'utf8' },
-  );
-  expect(csr.status, csr.stderr).toBe(0);
-  csrPem = await readFile(join(dir, 'branch.csr'), 'utf8');
+  csrPem = opensslCsr(dir, 'branch', 'ec').csrPem;
 });
 
 afterAll(async () => {
