@@ -5,9 +5,6 @@
 import type { InvocationContext, Timer } from '@azure/functions';
 import type { Composition } from '../shared/composition.js';
 import { DEFAULT_CRL_TIMER_SCHEDULE } from '../shared/config.js';
-import { refreshCrls } from '../shared/gateways/crl.js';
-import { resumeOwedRolls } from '../shared/gateways/owed-rolls.js';
-import { reconcileGateways } from '../shared/gateways/reconcile.js';
 
 /** The timer's Azure Functions name. */
 export const CRL_TIMER = 'crlTimer';
@@ -22,7 +19,13 @@ export function crlTimerSchedule(env: NodeJS.ProcessEnv): string {
 
 export function makeCrlTimerHandler(composition: Pick<Composition, 'deps'>) {
   return async (_timer: Timer, context: InvocationContext): Promise<void> => {
-    const deps = await composition.deps(context);
+    // Loaded on the first run (the use-cases' modules), not when the host starts.
+    const [{ refreshCrls }, { resumeOwedRolls }, { reconcileGateways }, deps] = await Promise.all([
+      import('../shared/gateways/crl.js'),
+      import('../shared/gateways/owed-rolls.js'),
+      import('../shared/gateways/reconcile.js'),
+      composition.deps(context),
+    ]);
     const reconciled = await reconcileGateways(deps);
     const reports = await refreshCrls(deps);
     deps.log.info('CRL refresh done', {

@@ -3,7 +3,6 @@
 // from the composition root.
 import type { ActivityHandler, OrchestrationHandler } from 'durable-functions';
 import type { Composition } from '../shared/composition.js';
-import { makeActivities } from '../shared/operations/activities.js';
 import {
   ORCHESTRATOR,
   deleteOrchestrator,
@@ -17,10 +16,17 @@ export const ORCHESTRATIONS: readonly (readonly [name: string, handler: Orchestr
   [ORCHESTRATOR.delete, deleteOrchestrator],
 ];
 
-/** The handler of the activity named `name`, over the invocation's dependencies. */
+/**
+ * The handler of the activity named `name`, over the invocation's dependencies. The activities (and the
+ * use-cases they call) are loaded on the first activity run, not when the host starts.
+ */
 export function makeActivityHandler(name: string, composition: Pick<Composition, 'deps'>): ActivityHandler {
   return async (input: unknown, context) => {
-    const activity = makeActivities(await composition.deps(context))[name];
+    const [{ makeActivities }, deps] = await Promise.all([
+      import('../shared/operations/activities.js'),
+      composition.deps(context),
+    ]);
+    const activity = makeActivities(deps)[name];
     if (!activity) throw new Error(`no activity ${name}`);
     return activity(input);
   };

@@ -4,8 +4,10 @@
  *
  * The heavy SDKs (@kubernetes/client-node, @azure/identity, @azure/arm-containerservice,
  * @azure/keyvault-secrets) and the adapters over them are loaded by dynamic `import()` in the factories
- * below, on the first request that needs them: the module graph the Functions host loads at start is then
- * the triggers, the use-cases and the two Functions libraries, close to a bare app's.
+ * below, on the first request that needs them. So are the use-cases (with node-forge, the renderers and
+ * kubernetes-models' manifests) and the Durable operations runner: the module graph the Functions host
+ * loads at start is the triggers, the route table's schemas and the two Functions libraries, close to a
+ * bare app's.
  *
  * The Azure Functions host uses it as it is (`functions/index.ts` builds one; operations run as Durable
  * Functions orchestrations). A tool beside the product (the sandbox) hands in its own cluster, cluster
@@ -21,7 +23,7 @@ import type { ClusterInfoSource } from './model/cluster-info.js';
 import type { Config } from './config.js';
 import { loadConfig } from './config.js';
 import { InternalError } from './errors.js';
-import { USE_CASES } from './gateways/api-use-cases.js';
+import type { GatewayUseCases } from './gateways/api-use-cases.js';
 import type { GatewayDeps } from './gateways/deps.js';
 import type { ApiContext } from './http/route.js';
 import type { ClusterPort } from './model/cluster-port.js';
@@ -29,7 +31,6 @@ import type { Logger } from './logging.js';
 import { consoleLogger, contextLogger } from './logging.js';
 import df from 'durable-functions';
 import { deferredCluster, deferredPort } from './kube/deferred-cluster.js';
-import { DurableOperations } from './operations/durable-operations.js';
 import { timingFrom } from './operations/timing.js';
 import type { OperationsPort } from './model/operations-port.js';
 import { DirectorySecretStore } from './secrets/directory-store.js';
@@ -80,14 +81,38 @@ async function kubeCluster(load: (kc: KubeConfig) => void): Promise<ClusterPort>
 }
 
 /** Delegates to the port `get` builds on first use, so requests that start no work never build it. */
-function lazyOperations(get: () => OperationsPort): OperationsPort {
+function lazyOperations(get: () => Promise<OperationsPort>): OperationsPort {
+  const port = once(get);
   return {
-    startRoll: (request) => Promise.resolve().then(() => get().startRoll(request)),
-    resumeRoll: (gateway) => Promise.resolve().then(() => get().resumeRoll(gateway)),
-    startProvision: (gateway) => Promise.resolve().then(() => get().startProvision(gateway)),
-    startDeletion: (gateway) => Promise.resolve().then(() => get().startDeletion(gateway)),
-    getOperation: (id) => Promise.resolve().then(() => get().getOperation(id)),
+    startRoll: (request) => port().then((p) => p.startRoll(request)),
+    resumeRoll: (gateway) => port().then((p) => p.resumeRoll(gateway)),
+    startProvision: (gateway) => port().then((p) => p.startProvision(gateway)),
+    startDeletion: (gateway) => port().then((p) => p.startDeletion(gateway)),
+    getOperation: (id) => port().then((p) => p.getOperation(id)),
   };
+}
+
+/**
+ * The use-case table, its module loaded on the first call of any use-case (every use-case is async, so a
+ * function that first awaits the module has the same type). The host's start, and requests that reach no
+ * use-case (health, OpenAPI), never load it.
+ */
+function lazyUseCases(): GatewayUseCases {
+  const table = once(async () => (await import('./gateways/api-use-cases.js')).USE_CASES);
+  const calls = new Map<string, unknown>();
+  return new Proxy({} as GatewayUseCases, {
+    get(_target, name) {
+      // Only use-case names: anything else (`then`, symbols a test runner probes) is absent, as on a table.
+      if (typeof name !== 'string' || name === 'then') return undefined;
+      if (!calls.has(name))
+        calls.set(name, async (...args: unknown[]) => {
+          const useCase: unknown = (await table())[name as keyof GatewayUseCases];
+          if (typeof useCase !== 'function') throw new InternalError(`no use-case ${name}`);
+          return (useCase as (...input: unknown[]) => Promise<unknown>)(...args);
+        });
+      return calls.get(name);
+    },
+  });
 }
 
 /** Builds the composition root. Nothing is constructed until a request needs it. */
@@ -191,19 +216,20 @@ export function createComposition(options: CompositionOptions = {}): Composition
     return options.operations(backgroundDeps);
   });
 
-  function operationsFor(context: InvocationContext): OperationsPort {
-    return options.operations
-      ? injectedOperations()
-      : new DurableOperations({
-          client: df.getClient(context),
-          timing: timingFrom(config()),
-          ledger: { cluster: cluster(), labelDomain: config().LABEL_DOMAIN },
-        });
+  async function operationsFor(context: InvocationContext): Promise<OperationsPort> {
+    if (options.operations) return injectedOperations();
+    const { DurableOperations } = await import('./operations/durable-operations.js');
+    return new DurableOperations({
+      client: df.getClient(context),
+      timing: timingFrom(config()),
+      ledger: { cluster: cluster(), labelDomain: config().LABEL_DOMAIN },
+    });
   }
+  const useCases = lazyUseCases();
 
   return {
     config,
-    useCases: USE_CASES,
+    useCases,
     deps(context: InvocationContext): Promise<GatewayDeps> {
       return Promise.resolve().then(() => ({
         config: config(),

@@ -9,7 +9,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
-import { DEFAULT_CLIENT_VALIDITY_DAYS } from '../pki/index.js';
+import { DEFAULT_CLIENT_VALIDITY_DAYS } from '../pki/validity.js';
 import { DEFAULT_KEY_TYPE, KEY_TYPES, MAX_GATEWAY_NAME, NAME_PATTERN } from '../model/gateway.js';
 
 const NAME_MESSAGE =

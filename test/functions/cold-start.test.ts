@@ -17,6 +17,8 @@ const HEAVY = [
   '@azure/arm-containerservice',
   '@azure/keyvault-secrets',
 ] as const;
+/** What the use-cases bring (PKI, the Kubernetes object models): loaded with them, on the first call. */
+const DOMAIN = ['node-forge', 'kubernetes-models'] as const;
 
 /**
  * Records the npm package of every module loaded (synchronous hooks run on the main thread, so a script
@@ -79,6 +81,29 @@ describe('cold start of the Functions entry point', () => {
     // THEN the two Functions libraries are there (the hook sees packages) and no heavy SDK is
     expect(loaded).toEqual(expect.arrayContaining(['@azure/functions', 'durable-functions']));
     expect(HEAVY.filter((p) => loaded.includes(p))).toStrictEqual([]);
+    // AND neither are the use-cases' libraries (node-forge, kubernetes-models)
+    expect(DOMAIN.filter((p) => loaded.includes(p))).toStrictEqual([]);
+  }, 120_000);
+
+  it('loads the use-cases and their libraries on the first use-case call', async () => {
+    const composition = JSON.stringify(join(dir, 'dist/shared/composition.js'));
+    // WHEN the composition is built and one use-case is called (against a cluster port handed in, so no
+    // SDK is involved)
+    const script = `
+      const { createComposition } = await import(${composition});
+      const cluster = { list: async () => [] };
+      const config = { LABEL_DOMAIN: 'example.test' };
+      const c = createComposition({ cluster, config });
+      process.stderr.write('BUILT ' + JSON.stringify([...globalThis.loadedPackages]) + '\\n');
+      const answer = await c.useCases.listGateways({ cluster, config });
+      process.stderr.write('ANSWER ' + JSON.stringify(answer) + '\\n');
+    `;
+    const { loaded, stderr } = await loadedBy(script);
+    const built = JSON.parse(/^BUILT (.*)$/m.exec(stderr)?.[1] ?? 'null') as string[] | null;
+    // THEN building the composition loaded neither; the call loaded both and answered through the real table
+    expect(built && DOMAIN.filter((p) => built.includes(p))).toStrictEqual([]);
+    expect(DOMAIN.filter((p) => loaded.includes(p))).toStrictEqual([...DOMAIN]);
+    expect(/^ANSWER (.*)$/m.exec(stderr)?.[1]).toBe('[]');
   }, 120_000);
 
   it('loads the Kubernetes client on the first request that needs the cluster', async () => {

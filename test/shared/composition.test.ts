@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createComposition } from '../../shared/composition.js';
 import { USE_CASES } from '../../shared/gateways/api-use-cases.js';
 import { loadConfig } from '../../shared/config.js';
-import { InternalError } from '../../shared/errors.js';
+import { InternalError, NotFoundError } from '../../shared/errors.js';
 import type { GatewayDeps } from '../../shared/gateways/deps.js';
 import { MemoryCluster } from '../fakes/memory-cluster.js';
 import { RecordingOperations } from '../fakes/recording-operations.js';
@@ -16,7 +16,21 @@ describe('createComposition', () => {
     const composition = createComposition({ config: loadConfig({ KUBE_TARGET: 'sandbox' }) });
     // THEN building the composition and reading its config does not fail
     expect(composition.config().KUBE_TARGET).toBe('sandbox');
-    expect(composition.useCases).toBe(USE_CASES);
+    // AND the use-case table answers every use-case's name with a function (its module loads on the first call)
+    const names = Object.keys(USE_CASES) as (keyof typeof USE_CASES)[];
+    expect(names.filter((n) => typeof composition.useCases[n] !== 'function')).toStrictEqual([]);
+  });
+
+  it('calls the real use-case through the lazy table and passes on its answer and its errors', async () => {
+    // GIVEN a composition over a memory cluster holding no gateway
+    const cluster = new MemoryCluster();
+    const config = loadConfig({ KUBE_TARGET: 'sandbox' });
+    const composition = createComposition({ config, cluster });
+    const deps = { config, cluster } as unknown as GatewayDeps;
+    // WHEN the list and a read of a missing gateway are called through the table
+    // THEN the list is empty and the read fails with the use-case's own not-found error
+    await expect(composition.useCases.listGateways(deps)).resolves.toStrictEqual([]);
+    await expect(composition.useCases.getGateway(deps, 'missing')).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it('refuses the sandbox target when no cluster is handed in, with a clear internal error', async () => {
