@@ -52,10 +52,32 @@ const revokeClientRoute: RouteDefinition = defineRoute(API.revokeClient, async (
   );
 });
 
+/** GET /api/gateways/{gateway}/clients/{client}/subnets */
+const getClientSubnetsRoute: RouteDefinition = defineRoute(API.getClientSubnets, async ({ params }, call) =>
+  json(200, await call.useCases.getClientSubnets(await call.deps(), params.gateway, params.client)),
+);
+
+/** PUT /api/gateways/{gateway}/clients/{client}/subnets: replaces the set; 200 (applied live, no roll). */
+const putClientSubnetsRoute: RouteDefinition = defineRoute(
+  API.putClientSubnets,
+  async ({ params, body }, call) =>
+    json(
+      200,
+      await call.useCases.replaceClientSubnets(
+        await call.deps(),
+        params.gateway,
+        params.client,
+        body.subnets,
+      ),
+    ),
+);
+
 export const clientRoutes: readonly RouteDefinition[] = [
   issueClientRoute,
   listClientsRoute,
   getClientRoute,
   getClientProfileRoute,
   revokeClientRoute,
+  getClientSubnetsRoute,
+  putClientSubnetsRoute,
 ];

@@ -10,7 +10,13 @@
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { DEFAULT_CLIENT_VALIDITY_DAYS } from '../pki/validity.js';
-import { DEFAULT_KEY_TYPE, KEY_TYPES, MAX_GATEWAY_NAME, NAME_PATTERN } from '../model/gateway.js';
+import {
+  DEFAULT_KEY_TYPE,
+  KEY_TYPES,
+  MAX_CLIENT_SUBNETS,
+  MAX_GATEWAY_NAME,
+  NAME_PATTERN,
+} from '../model/gateway.js';
 
 const NAME_MESSAGE =
   'must be a DNS label: 1-63 lower-case letters, digits or "-", starting and ending with a letter or digit';
@@ -159,6 +165,24 @@ export const putGatewayBodySchema = z.strictObject({
   }),
 });
 
+/**
+ * A client's LAN subnets: canonical CIDRs, each listed once. Overlaps with the gateway (VPN subnet, pushed
+ * routes, cluster CIDRs), special-purpose blocks and other clients' subnets are the use-case's checks.
+ */
+export const subnetsSchema = z
+  .array(cidrSchema)
+  .max(MAX_CLIENT_SUBNETS, `at most ${MAX_CLIENT_SUBNETS} subnets per client`)
+  .superRefine((list, ctx) => {
+    list.forEach((cidr, i) => {
+      if (list.indexOf(cidr) !== i)
+        ctx.addIssue({ code: 'custom', path: [i], message: `${cidr} is listed twice` });
+    });
+  })
+  .meta({
+    description: `The branch LANs behind the client (IPv4 CIDRs, at most ${MAX_CLIENT_SUBNETS}), routed to it by the gateway; they must not overlap the VPN subnet, the pushed routes, the cluster's CIDRs, special-purpose blocks or another client's subnets`,
+    example: ['192.168.10.0/24'],
+  });
+
 const CSR_PEM =
   /^-----BEGIN (NEW )?CERTIFICATE REQUEST-----\r?\n[A-Za-z0-9+/=\r\n]+-----END (NEW )?CERTIFICATE REQUEST-----\r?\n?$/;
 
@@ -177,12 +201,20 @@ export const issueClientBodySchema = z.strictObject({
     description:
       "Key type of the generated key; default: the gateway's `keyType`. With a `csr` the request's key decides: a `keyType` that differs from it is refused",
   }),
+  subnets: subnetsSchema.optional(),
 });
+
+/** `PUT /api/gateways/{gateway}/clients/{client}/subnets`: the whole set (empty removes every subnet). */
+export const putClientSubnetsBodySchema = z.strictObject({ subnets: subnetsSchema });
 
 export const portMappingSchema = z.strictObject({
   port: portSchema.meta({ description: 'Gateway port (pm-<port> Service in the cluster)' }),
   client: nameSchema,
   targetPort: portSchema,
+  targetHost: ipv4Schema.optional().meta({
+    description:
+      "A host on one of the client's subnets to forward to, through the client; default: the client itself",
+  }),
   protocol: z.enum(['tcp', 'udp']).default('tcp'),
 });
 
@@ -212,6 +244,7 @@ export const portMappingViewSchema = z.object({
   port: portSchema,
   client: z.string(),
   targetPort: portSchema,
+  targetHost: z.string().optional(),
   protocol: z.enum(['tcp', 'udp']),
 });
 
@@ -255,11 +288,14 @@ export const clientSchema = z.object({
   revokedAt: isoDate.optional(),
   keySource: z.enum(['generated', 'csr']),
   keyType: z.enum(KEY_TYPES),
+  subnets: z.array(z.string()),
 });
 
 export const clientListSchema = z.object({ value: z.array(clientSchema) });
 
 export const portMappingsSchema = z.object({ mappings: z.array(portMappingViewSchema) });
+
+export const clientSubnetsSchema = z.object({ subnets: z.array(z.string()) });
 
 export const operationSchema = z.object({
   id: z.string(),
@@ -292,4 +328,5 @@ export type IssueClientBody = Frozen<z.output<typeof issueClientBodySchema>>;
 export type GatewayResponse = Frozen<z.output<typeof gatewaySchema>>;
 export type ClientResponse = Frozen<z.output<typeof clientSchema>>;
 export type PortMappingsResponse = Frozen<z.output<typeof portMappingsSchema>>;
+export type ClientSubnetsResponse = Frozen<z.output<typeof clientSubnetsSchema>>;
 export type OperationResponse = Frozen<z.output<typeof operationSchema>>;

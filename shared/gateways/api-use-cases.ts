@@ -4,6 +4,7 @@
  * takes and answers; handler tests pass plain fakes of that type.
  */
 import { getClient, getClientProfile, issueClient, listClients, revokeClient } from './clients.js';
+import { getClientSubnets, replaceClientSubnets } from './client-subnets.js';
 import { getCrl } from './crl.js';
 import { deleteGateway, getGateway, listGateways, putGateway, restartGateway } from './gateways.js';
 import { getOperation } from './operation-status.js';
@@ -20,6 +21,8 @@ export const USE_CASES = Object.freeze({
   listClients,
   getClientProfile,
   revokeClient,
+  getClientSubnets,
+  replaceClientSubnets,
   getCrl,
   getPortMappings,
   replacePortMappings,

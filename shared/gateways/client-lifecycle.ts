@@ -55,7 +55,7 @@ export async function completeIssue(
     throw e;
   }
   await deps.cluster.patchConfigMapData(namespaceOf(gateway), OBJECTS.ccd, {
-    [record.name]: renderCcdEntry(planAddresses(state.spec.vpnSubnet), record.ip),
+    [record.name]: renderCcdEntry(planAddresses(state.spec.vpnSubnet), record.ip, record.subnets),
   });
   // The conditional write that ends the issue also re-reads the record after the CCD and material writes:
   // if a revocation was recorded meanwhile, those writes may have landed after its own removals.
@@ -71,6 +71,7 @@ export async function completeIssue(
       status: 'active',
       keySource: current.keySource,
       ...(current.keyType !== undefined ? { keyType: current.keyType } : {}),
+      ...(current.subnets !== undefined ? { subnets: current.subnets } : {}),
     };
     return { ...s, clients: s.clients.map((c) => (c === current ? active : c)) };
   });

@@ -14,6 +14,7 @@ import type { IssuedCert } from '../pki/index.js';
 import { issueClientCert, readCertificateInfo } from '../pki/index.js';
 import type { GatewayDeps } from './deps.js';
 import { completeIssue, completeRevocation, renderProfile, settleClient } from './client-lifecycle.js';
+import { clusterCidrs, requireSubnetsAllowed, sortedSubnets } from './client-subnets.js';
 import { addDays, missingCa, requireCa, wholeDaysUntil } from './gateway-pki.js';
 import { readState, updateState } from './gateway-state.js';
 import { removeMappingsOf } from './port-mappings.js';
@@ -35,6 +36,7 @@ function clientView(gateway: string, c: ClientRecord): ClientResponse {
     ...(c.revokedAt ? { revokedAt: c.revokedAt } : {}),
     keySource: c.keySource,
     keyType: c.keyType ?? DEFAULT_KEY_TYPE,
+    subnets: c.subnets ?? [],
   };
 }
 
@@ -54,6 +56,7 @@ function sameRequest(record: ClientRecord, input: IssueClientBody): boolean {
   if (input.csr !== undefined && input.csr.trim() !== record.csr?.trim()) return false;
   if (input.staticIp !== undefined && input.staticIp !== record.ip) return false;
   if (input.keyType !== undefined && input.keyType !== (record.keyType ?? DEFAULT_KEY_TYPE)) return false;
+  if (sortedSubnets(input.subnets ?? []).join(' ') !== (record.subnets ?? []).join(' ')) return false;
   return (
     input.validityDays === undefined ||
     addDays(new Date(record.issuedAt), input.validityDays).toISOString() === record.notAfter
@@ -81,12 +84,16 @@ export async function issueClient(
     before = await readState(deps.cluster, gateway);
   }
   const plan = planAddresses(before.spec.vpnSubnet);
-  // Fail fast on a bad or taken address before any key is made; re-checked against the latest state below.
+  const subnets = sortedSubnets(input.subnets ?? []);
+  const cluster = subnets.length > 0 ? await clusterCidrs(deps) : [];
+  // Fail fast on a bad or taken address or LAN before any key is made; re-checked against the latest
+  // state below.
   allocateStaticIp(
     plan,
     before.clients.map((c) => c.ip),
     input.staticIp,
   );
+  requireSubnetsAllowed(before, input.name, subnets, cluster);
   const ca = await requireCa(deps, gateway);
   const now = deps.clock();
   // The gateway's default never outlives the CA: it is capped at the CA's remaining whole days (an
@@ -130,6 +137,7 @@ export async function issueClient(
       s.clients.map((c) => c.ip),
       input.staticIp,
     );
+    requireSubnetsAllowed(s, input.name, subnets, cluster);
     record = {
       name: input.name,
       ip,
@@ -140,6 +148,7 @@ export async function issueClient(
       keySource: input.csr !== undefined ? 'csr' : 'generated',
       keyType: cert.keyType,
       ...(input.csr !== undefined ? { csr: input.csr } : {}),
+      ...(subnets.length > 0 ? { subnets } : {}),
     };
     return { ...s, clients: [...s.clients, record] };
   });
@@ -264,6 +273,8 @@ export async function revokeClient(
       revokedAt: now.toISOString(),
       keySource: client.keySource,
       ...(client.keyType !== undefined ? { keyType: client.keyType } : {}),
+      // Kept for the record; a client being revoked holds them until its CCD entry is gone.
+      ...(client.subnets !== undefined ? { subnets: client.subnets } : {}),
     };
     return {
       ...removeMappingsOf(s, name),

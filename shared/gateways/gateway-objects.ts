@@ -11,11 +11,11 @@ import type { GatewayState, ResolvedPortMapping, ServerPki } from '../model/gate
 import { holdsCcdEntry } from '../model/gateway.js';
 import { OBJECTS, domainKeys } from '../model/names.js';
 
-/** CCD entries (file name = client name) for every pending or active client. */
+/** CCD entries (file name = client name) for every pending or active client, with its LAN subnets. */
 export function ccdOf(state: GatewayState): Record<string, string> {
   const plan = planAddresses(state.spec.vpnSubnet);
   return Object.fromEntries(
-    state.clients.filter(holdsCcdEntry).map((c) => [c.name, renderCcdEntry(plan, c.ip)]),
+    state.clients.filter(holdsCcdEntry).map((c) => [c.name, renderCcdEntry(plan, c.ip, c.subnets)]),
   );
 }
 

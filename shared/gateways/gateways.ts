@@ -19,6 +19,7 @@ import {
 import { serverPkiSecretData } from '../model/server-pki-codec.js';
 import { configHashAnnotation, desiredConfigHash, gatewayObjects, stateObject } from './gateway-objects.js';
 import { findState, managedGatewayNames, readState, updateState } from './gateway-state.js';
+import { requireSpecKeepsSubnets } from './client-subnets.js';
 import type { GatewaySpec, GatewayState, GatewayStatus, ServerPki } from '../model/gateway.js';
 import { DEFAULT_KEY_TYPE } from '../model/gateway.js';
 import type { GatewayResponse, PutGatewayRequest } from '../api/schemas.js';
@@ -167,7 +168,10 @@ function requireValidityWithinCa(spec: GatewaySpec, caPem: string, now: Date): v
     ]);
 }
 
-/** The state-dependent rules of a spec change: 409 when the gateway's clients or mappings forbid it. */
+/**
+ * The state-dependent rules of a spec change: 409 when the gateway's clients (their addresses, their LAN
+ * subnets) or mappings forbid it.
+ */
 function requireSpecChangeAllowed(state: GatewayState, spec: GatewaySpec): void {
   if (state.spec.vpnSubnet !== spec.vpnSubnet && state.clients.length > 0)
     throw new ConflictError(
@@ -175,6 +179,7 @@ function requireSpecChangeAllowed(state: GatewayState, spec: GatewaySpec): void 
     );
   if (state.portMappings.some((m) => m.port === spec.port))
     throw new ConflictError(`port ${spec.port} is used by a port mapping`);
+  requireSpecKeepsSubnets(state, spec);
 }
 
 function sameSpec(a: GatewaySpec, b: GatewaySpec): boolean {

@@ -7,6 +7,7 @@ import type { PortMappingsResponse } from '../api/schemas.js';
 import { InputError } from '../errors.js';
 import type { FieldProblem } from '../errors.js';
 import type { GatewayDeps } from './deps.js';
+import { hostInSubnets } from './client-subnets.js';
 import { ensurePki } from './gateway-pki.js';
 import { gatewayObjects, resolvePortMappings } from './gateway-objects.js';
 import { readState, updateState } from './gateway-state.js';
@@ -49,6 +50,11 @@ export function portMappingProblems(state: GatewayState, mappings: readonly Port
       problems.push({ path: `${path}/client`, message: `client '${m.client}' is still being issued` });
     else if (client.status !== 'active')
       problems.push({ path: `${path}/client`, message: `client '${m.client}' is revoked` });
+    else if (m.targetHost !== undefined && !hostInSubnets(client.subnets ?? [], m.targetHost))
+      problems.push({
+        path: `${path}/targetHost`,
+        message: `${m.targetHost} is not a host address in a subnet of client '${m.client}' (${(client.subnets ?? []).join(', ') || 'it has none'})`,
+      });
   });
   return problems;
 }

@@ -64,6 +64,19 @@ export type ClientStatus = 'pending' | 'active' | 'revoking' | 'revoked';
 export const holdsCcdEntry = (c: { readonly status: ClientStatus }): boolean =>
   c.status === 'pending' || c.status === 'active';
 
+/**
+ * Whether the client's LAN subnets are routed to it and claimed against other clients: until its
+ * revocation completes (its CCD entry, and with it the iroute, goes during the revocation).
+ */
+export const holdsSubnets = (c: { readonly status: ClientStatus }): boolean => c.status !== 'revoked';
+
+/**
+ * The most LAN subnets one client may declare. Each is an `iroute` in its CCD entry, a kernel route and
+ * a masquerade rule in the pod, re-checked by the watcher on every tick; a branch site with more LANs
+ * than this can usually summarise them.
+ */
+export const MAX_CLIENT_SUBNETS = 16;
+
 /** Whether the client's serial belongs in the CRL: from the revocation's intent on. */
 export const inCrl = (c: { readonly status: ClientStatus }): boolean =>
   c.status === 'revoking' || c.status === 'revoked';
@@ -91,13 +104,23 @@ export interface ClientRecord {
    * certificate signed again with the recorded serial) without the caller.
    */
   readonly csr?: string | undefined;
+  /**
+   * The branch LANs behind the client (canonical IPv4 CIDRs, sorted), routed to it by the server (an
+   * `iroute` each in its CCD entry, a kernel route on the tunnel in the pod). Absent means none.
+   */
+  readonly subnets?: readonly string[] | undefined;
 }
 
-/** Gateway port → client (by name, i.e. its static tunnel IP) : target port. */
+/**
+ * Gateway port → client (by name, i.e. its static tunnel IP) : target port; or, with `targetHost`, a
+ * host on one of the client's LAN subnets, reached through the client.
+ */
 export interface PortMapping {
   readonly port: number;
   readonly client: string;
   readonly targetPort: number;
+  /** An IPv4 address inside one of the client's subnets; absent means the client itself. */
+  readonly targetHost?: string | undefined;
   readonly protocol: Protocol;
 }
 

@@ -5,8 +5,9 @@
  */
 import { z } from 'zod';
 import { InternalError } from '../errors.js';
+import { parseCanonicalCidr } from './cidr.js';
 import type { ClientRecord, ClientStatus, GatewayState } from './gateway.js';
-import { KEY_TYPES, NAME_PATTERN, inCrl } from './gateway.js';
+import { KEY_TYPES, MAX_CLIENT_SUBNETS, NAME_PATTERN, inCrl } from './gateway.js';
 
 const iso = z.iso.datetime();
 const cidr = z.string().min(1);
@@ -32,17 +33,19 @@ const metaSchema = z.strictObject({
       port: z.int().min(1).max(65535),
       client: z.string().regex(NAME_PATTERN),
       targetPort: z.int().min(1).max(65535),
+      targetHost: z.string().optional(),
       protocol: z.enum(['tcp', 'udp']),
     }),
   ),
 });
 /**
  * One client as stored: [name, ip, serial, issuedAt (epoch ms), notAfter (epoch ms), revokedAt (epoch ms,
- * 0 = not revoked), 'g' | 'c', key, intent, csr]. key is 'e' for an EC key ('' for RSA); intent is 'p'
- * (pending: the issue is not complete) or 'r' (revoking: the revocation is not complete), '' once complete
- * (active, or revoked when revokedAt is set); csr is the request of a pending CSR issue. Trailing empty
- * elements are left out, so a complete RSA client is stored as every client recorded before key types and
- * intents existed.
+ * 0 = not revoked), 'g' | 'c', key, intent, csr, subnets]. key is 'e' for an EC key ('' for RSA); intent
+ * is 'p' (pending: the issue is not complete) or 'r' (revoking: the revocation is not complete), '' once
+ * complete (active, or revoked when revokedAt is set); csr is the request of a pending CSR issue ('' for
+ * none); subnets are the client's LAN CIDRs joined by spaces (a string, so an unchanged tuple compares
+ * element by element). Trailing empty elements are left out, so a complete RSA client without subnets is
+ * stored as every client recorded before key types, intents and subnets existed.
  */
 type ClientTuple = readonly [
   string,
@@ -54,6 +57,7 @@ type ClientTuple = readonly [
   'g' | 'c',
   ('e' | '')?,
   ('p' | 'r' | '')?,
+  string?,
   string?,
 ];
 
@@ -91,8 +95,10 @@ function tupleOf(c: ClientRecord): ClientTuple {
   const key = c.keyType === 'ec' ? 'e' : '';
   const intent = c.status === 'pending' || c.status === 'revoking' ? INTENT[c.status] : '';
   const csr = c.status === 'pending' && c.csr !== undefined ? c.csr : '';
+  const subnets = c.subnets?.join(' ') ?? '';
   let tuple: ClientTuple = stored;
-  if (csr !== '') tuple = [...stored, key, intent, csr];
+  if (subnets !== '') tuple = [...stored, key, intent, csr, subnets];
+  else if (csr !== '') tuple = [...stored, key, intent, csr];
   else if (intent !== '') tuple = [...stored, key, intent];
   else if (key !== '') tuple = [...stored, key];
   tuples.set(c, tuple);
@@ -107,6 +113,13 @@ function tupleOf(c: ClientRecord): ClientTuple {
 const bySerial = new Map<string, ClientRecord>();
 const MAX_KNOWN_RECORDS = 50_000;
 
+/** A stored subnets element: 1 to MAX_CLIENT_SUBNETS canonical CIDRs joined by single spaces. */
+function subnetsValid(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  const list = value.split(' ');
+  return list.length <= MAX_CLIENT_SUBNETS && list.every((c) => parseCanonicalCidr(c) !== undefined);
+}
+
 /**
  * Checks and decodes the stored clients by hand: with thousands of clients a schema library's per-element
  * checks cost tens of milliseconds, on every request that reads the state. Throws on the first bad tuple.
@@ -115,8 +128,9 @@ function clientsOf(raw: unknown): ClientRecord[] {
   if (!Array.isArray(raw)) throw new Error('clients.json is not an array');
   return raw.map((t: unknown, i): ClientRecord => {
     const bad = (what: string) => new Error(`clients.json[${i}]: ${what}`);
-    if (!Array.isArray(t) || t.length < 7 || t.length > 10) throw bad('not a client tuple');
-    const [name, ip, serial, issuedAt, notAfter, revokedAt, keySource, keyType, intent, csr] = t as unknown[];
+    if (!Array.isArray(t) || t.length < 7 || t.length > 11) throw bad('not a client tuple');
+    const [name, ip, serial, issuedAt, notAfter, revokedAt, keySource, keyType, intent, csr, subnets] =
+      t as unknown[];
     if (typeof name !== 'string' || !NAME_PATTERN.test(name)) throw bad('bad name');
     if (typeof ip !== 'string') throw bad('bad ip');
     if (typeof serial !== 'string' || !SERIAL.test(serial)) throw bad('bad serial');
@@ -126,7 +140,8 @@ function clientsOf(raw: unknown): ClientRecord[] {
     if (t.length >= 8 && keyType !== 'e' && keyType !== '') throw bad('bad key type');
     if (t.length >= 9 && intent !== 'p' && intent !== 'r' && intent !== '') throw bad('bad intent');
     if (intent === 'r' && (revokedAt as number) === 0) throw bad('revoking without revokedAt');
-    if (t.length === 10 && (intent !== 'p' || typeof csr !== 'string')) throw bad('bad csr');
+    if (t.length >= 10 && (typeof csr !== 'string' || (csr !== '' && intent !== 'p'))) throw bad('bad csr');
+    if (t.length === 11 && !subnetsValid(subnets)) throw bad('bad subnets');
     const known = bySerial.get(serial);
     const knownTuple = known && tuples.get(known);
     if (known && knownTuple?.length === t.length && knownTuple.every((v, j) => v === t[j])) return known;
@@ -141,7 +156,8 @@ function clientsOf(raw: unknown): ClientRecord[] {
       ...(revoked ? { revokedAt: fromEpoch(revokedAt as number) } : {}),
       keySource: keySource === 'c' ? 'csr' : 'generated',
       ...(keyType === 'e' ? { keyType: 'ec' as const } : {}),
-      ...(typeof csr === 'string' ? { csr } : {}),
+      ...(typeof csr === 'string' && csr !== '' ? { csr } : {}),
+      ...(typeof subnets === 'string' ? { subnets: Object.freeze(subnets.split(' ')) } : {}),
     };
     tuples.set(record, t as unknown as ClientTuple);
     if (bySerial.size >= MAX_KNOWN_RECORDS) bySerial.clear();

@@ -8,5 +8,11 @@ export {
   renderServerConf,
   serverCommonName,
 } from './render.js';
-export { gatewaySpecProblems, routesContaining, validateGatewaySpec } from './validate.js';
+export {
+  cidrContains,
+  gatewaySpecProblems,
+  lanSubnetProblems,
+  routesContaining,
+  validateGatewaySpec,
+} from './validate.js';
 export { POD_DIRS, POD_PATHS } from './paths.js';

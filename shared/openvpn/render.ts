@@ -97,10 +97,18 @@ export function renderServerConf(spec: GatewaySpec): string {
   ].join('\n');
 }
 
-/** One client's CCD file: its static address. */
-export function renderCcdEntry(plan: AddressPlan, ip: string): string {
+/**
+ * One client's CCD file: its static address, and an `iroute` per LAN subnet behind it (OpenVPN then
+ * routes those addresses to this client; the pod's watcher adds the kernel routes from these lines).
+ */
+export function renderCcdEntry(plan: AddressPlan, ip: string, subnets: readonly string[] = []): string {
   if (!isIpv4(ip)) throw new InputError(`'${ip}' is not an IPv4 address`);
-  return `ifconfig-push ${ip} ${plan.netmask}\n`;
+  const iroutes = subnets.map((subnet) => {
+    const parsed = parseCanonicalCidr(subnet);
+    if (!parsed) throw new InputError(`'${subnet}' is not a canonical IPv4 CIDR`);
+    return `iroute ${subnet.split('/')[0]} ${netmaskOf(parsed.prefix)}\n`;
+  });
+  return [`ifconfig-push ${ip} ${plan.netmask}\n`, ...iroutes].join('');
 }
 
 /** The `.ovpn` profile, with inline CA, certificate, key (when we generated it) and tls-crypt key. */
@@ -142,7 +150,13 @@ export function renderClientProfile(o: {
   ].join('\n');
 }
 
-/** `mappings.txt`: one `<protocol> <port> <client ip> <target port>` line per mapping. */
+/**
+ * `mappings.txt`: one `<protocol> <port> <target address> <target port>` line per mapping, the target
+ * address being the mapping's `targetHost` (a host on the client's LAN, reached through the client) or
+ * else the client's tunnel address; the comment names the client. The header still says `client-ip`:
+ * the file of a gateway without LAN targets stays byte for byte what it was, so no deployed gateway is
+ * taken for out of date (and re-synced or rolled) by this format's extension.
+ */
 export function renderPortMappingsFile(mappings: readonly ResolvedPortMapping[]): string {
   mappings.forEach(requireMapping);
   return [
@@ -150,7 +164,7 @@ export function renderPortMappingsFile(mappings: readonly ResolvedPortMapping[])
     '# protocol gateway-port client-ip target-port  (client)',
     ...[...mappings]
       .sort((a, b) => a.port - b.port)
-      .map((m) => `${m.protocol} ${m.port} ${m.clientIp} ${m.targetPort}  # ${m.client}`),
+      .map((m) => `${m.protocol} ${m.port} ${m.targetHost ?? m.clientIp} ${m.targetPort}  # ${m.client}`),
     '',
   ].join('\n');
 }

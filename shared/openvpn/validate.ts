@@ -139,6 +139,51 @@ export function gatewaySpecProblems(spec: GatewaySpec): FieldProblem[] {
   return problems;
 }
 
+/**
+ * Every problem with a client's LAN subnets against the gateway: each a canonical CIDR at most /8 wide,
+ * outside special-purpose blocks, overlapping neither another of the list, nor the VPN subnet, nor a pushed
+ * route, nor a cluster CIDR (`clusterCidrs`: the service and pod CIDRs when known, pushed or not: a LAN
+ * route in the pod would take those addresses away from the cluster). `path` prefixes each problem's path.
+ * Other clients' subnets are the state's check (`shared/gateways/client-subnets.ts`).
+ */
+export function lanSubnetProblems(
+  spec: Pick<GatewaySpec, 'vpnSubnet' | 'routes'>,
+  subnets: readonly string[],
+  clusterCidrs: readonly string[],
+  path = '/subnets',
+): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const vpn = parseCanonicalCidr(spec.vpnSubnet);
+  const taken = [
+    ...spec.routes.map((r) => ({ cidr: parseCanonicalCidr(r), what: `the pushed route ${r}` })),
+    ...clusterCidrs
+      .filter((c) => !spec.routes.includes(c))
+      .map((c) => ({ cidr: parseCanonicalCidr(c), what: `the cluster CIDR ${c}` })),
+  ];
+  const seen: { cidr: Cidr; text: string }[] = [];
+  subnets.forEach((subnet, i) => {
+    const add = (message: string) => problems.push({ path: `${path}/${i}`, message });
+    const cidr = parseCanonicalCidr(subnet);
+    if (!cidr) return add(`'${subnet}' is not a canonical IPv4 CIDR`);
+    const special = specialBlockOf(cidr);
+    if (special) add(`${subnet} overlaps the ${special}`);
+    else if (cidr.prefix < MIN_ROUTE_PREFIX) add(`${subnet} is wider than /${MIN_ROUTE_PREFIX}`);
+    if (vpn && cidrsOverlap(cidr, vpn)) add(`${subnet} overlaps the VPN subnet ${spec.vpnSubnet}`);
+    for (const t of taken) if (t.cidr && cidrsOverlap(cidr, t.cidr)) add(`${subnet} overlaps ${t.what}`);
+    const clash = seen.find((s) => cidrsOverlap(s.cidr, cidr));
+    if (clash) add(`${subnet} overlaps ${clash.text}, listed before it`);
+    seen.push({ cidr, text: subnet });
+  });
+  return problems;
+}
+
+/** Whether `address` (an IPv4 address) lies inside `cidr` (a canonical IPv4 CIDR). */
+export function cidrContains(cidr: string, address: string): boolean {
+  const outer = parseCanonicalCidr(cidr);
+  const host = hostCidr(address);
+  return outer !== undefined && host !== undefined && contains(outer, host);
+}
+
 /** Throws InputError listing every problem of the spec. */
 export function validateGatewaySpec(spec: GatewaySpec): void {
   const problems = gatewaySpecProblems(spec);
@@ -167,5 +212,7 @@ export function requireMapping(m: ResolvedPortMapping, i: number): void {
     problems.push({ path: `/mappings/${i}/client`, message: 'must be a client name' });
   if (!IPV4.test(m.clientIp))
     problems.push({ path: `/mappings/${i}/clientIp`, message: 'must be an IPv4 address' });
+  if (m.targetHost !== undefined && !IPV4.test(m.targetHost))
+    problems.push({ path: `/mappings/${i}/targetHost`, message: 'must be an IPv4 address' });
   if (problems.length > 0) throw new InputError('invalid port mapping', problems);
 }

@@ -64,6 +64,8 @@ export function scriptedUseCases(
     'listClients',
     'getClientProfile',
     'revokeClient',
+    'getClientSubnets',
+    'replaceClientSubnets',
     'getCrl',
     'getPortMappings',
     'replacePortMappings',

@@ -42,6 +42,51 @@ describe('state ConfigMap', () => {
     ).toStrictEqual([7, 7]);
   });
 
+  it('round-trips client subnets (on a pending CSR issue too) and a mapping to a LAN host', () => {
+    const withLans: GatewayState = {
+      ...state,
+      clients: [
+        { ...state.clients[0]!, subnets: ['192.168.10.0/24', '192.168.20.0/25'] },
+        state.clients[1]!,
+        {
+          name: 'p',
+          ip: '10.140.0.4',
+          serial: '1a',
+          issuedAt: '2026-11-22T12:00:00.000Z',
+          notAfter: '2027-11-22T12:00:00.000Z',
+          status: 'pending',
+          keySource: 'csr',
+          csr: '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n',
+          subnets: ['172.20.0.0/16'],
+        },
+      ],
+      portMappings: [
+        ...state.portMappings,
+        { port: 8082, client: 'a', targetPort: 22, targetHost: '192.168.10.7', protocol: 'tcp' },
+      ],
+    };
+    const data = stateConfigMapData(withLans);
+    expect(parseStateConfigMapData(data)).toStrictEqual(withLans);
+    // the subnets are one string element, after the empty key, intent and csr elements
+    expect((JSON.parse(data['clients.json'] ?? '') as unknown[][])[0]?.slice(7)).toStrictEqual([
+      '',
+      '',
+      '',
+      '192.168.10.0/24 192.168.20.0/25',
+    ]);
+  });
+
+  it.each([
+    ['a non-canonical subnet', '192.168.10.1/24'],
+    ['an empty subnet list', ''],
+    ['17 subnets', Array.from({ length: 17 }, (_, i) => `192.168.${i}.0/24`).join(' ')],
+  ])('refuses a client tuple with %s', (_what, subnets) => {
+    const tuple = ['a', '10.140.0.2', '0a1b', 0, 1, 0, 'g', '', '', '', subnets];
+    expect(() =>
+      parseStateConfigMapData({ ...stateConfigMapData(state), 'clients.json': JSON.stringify([tuple]) }),
+    ).toThrow(/bad subnets/);
+  });
+
   it('holds 5,000 clients well under the 1 MiB object limit', () => {
     const many: GatewayState = {
       ...state,

@@ -143,6 +143,21 @@ describe('renderCcdEntry', () => {
   it('rejects anything but an address', () => {
     expect(() => renderCcdEntry(planAddresses('10.140.0.0/24'), '10.140.0.7\nroute x')).toThrow(InputError);
   });
+  it('routes each LAN subnet to the client with an iroute', () => {
+    expect(
+      renderCcdEntry(planAddresses('10.140.0.0/24'), '10.140.0.7', ['192.168.10.0/24', '172.16.0.0/12']),
+    ).toBe(
+      'ifconfig-push 10.140.0.7 255.255.255.0\niroute 192.168.10.0 255.255.255.0\niroute 172.16.0.0 255.240.0.0\n',
+    );
+  });
+  it.each(['192.168.10.1/24', '192.168.10.0/24\npush "route 0.0.0.0 0.0.0.0"', '192.168.10.0'])(
+    'rejects the subnet %j',
+    (subnet) => {
+      expect(() => renderCcdEntry(planAddresses('10.140.0.0/24'), '10.140.0.7', [subnet])).toThrow(
+        InputError,
+      );
+    },
+  );
 });
 
 describe('renderClientProfile', () => {
@@ -208,10 +223,31 @@ describe('renderPortMappingsFile', () => {
       ['tcp', '9000', '10.140.0.3', '22', '', '#', 'b'],
     ]);
   });
+  it('writes the LAN host as the target address of a mapping with targetHost', () => {
+    const file = renderPortMappingsFile([
+      {
+        port: 8081,
+        client: 'a',
+        clientIp: '10.140.0.2',
+        targetHost: '192.168.10.5',
+        targetPort: 80,
+        protocol: 'tcp',
+      },
+    ]);
+    expect(directives(file)).toStrictEqual([['tcp', '8081', '192.168.10.5', '80', '', '#', 'a']]);
+  });
   it.each([
     { port: 0, client: 'a', clientIp: '10.140.0.2', targetPort: 80, protocol: 'tcp' as const },
     { port: 80, client: 'a', clientIp: '10.140.0.2; rm -rf /', targetPort: 80, protocol: 'tcp' as const },
     { port: 80, client: 'a', clientIp: '10.140.0.2', targetPort: 80, protocol: 'icmp' as unknown as 'tcp' },
+    {
+      port: 80,
+      client: 'a',
+      clientIp: '10.140.0.2',
+      targetHost: '192.168.1.5 -j ACCEPT',
+      targetPort: 80,
+      protocol: 'tcp' as const,
+    },
   ])('rejects %j', (m) => {
     expect(() => renderPortMappingsFile([m])).toThrow(InputError);
   });
