@@ -675,6 +675,126 @@ const CASES: readonly Case[] = [
     status: 400,
     errorPath: '?force',
   },
+  // Branch LANs (c4 holds 192.168.10.0/24, and mapping 8082 targets its host 192.168.10.5)
+  ...(
+    [
+      ['a client subnet overlapping the VPN subnet', ['10.140.0.128/25'], '/subnets/0'],
+      ['a client subnet overlapping a pushed route', ['10.0.5.0/24'], '/subnets/0'],
+      ['a non-canonical client subnet (host bits)', ['192.168.20.1/24'], '/subnets/0'],
+      ['a non-canonical client subnet (leading zero)', ['192.168.020.0/24'], '/subnets/0'],
+      ['a client subnet in a special-purpose block', ['169.254.10.0/24'], '/subnets/0'],
+      ['a client subnet wider than /8', ['64.0.0.0/3'], '/subnets/0'],
+      ['a client subnet listed twice', ['192.168.20.0/24', '192.168.20.0/24'], '/subnets/1'],
+      ['two client subnets overlapping each other', ['192.168.20.0/24', '192.168.20.128/25'], '/subnets/1'],
+      ['17 client subnets', Array.from({ length: 17 }, (_, i) => `192.168.${20 + i}.0/24`), '/subnets'],
+    ] as const
+  ).flatMap(([what, subnets, errorPath]): Case[] => [
+    {
+      name: `${what} (issue)`,
+      method: 'POST',
+      path: `${g}/clients`,
+      body: { name: 'lan-new', subnets },
+      status: 400,
+      errorPath,
+    },
+    {
+      name: `${what} (subnets PUT)`,
+      method: 'PUT',
+      path: `${g}/clients/c1/subnets`,
+      body: { subnets },
+      status: 400,
+      errorPath,
+    },
+  ]),
+  {
+    name: "a client subnet overlapping another client's (issue)",
+    method: 'POST',
+    path: `${g}/clients`,
+    body: { name: 'lan-new', subnets: ['192.168.0.0/16'] },
+    status: 409,
+  },
+  {
+    name: 'a client subnet already claimed (issue)',
+    method: 'POST',
+    path: `${g}/clients`,
+    body: { name: 'lan-new', subnets: ['192.168.10.0/24'] },
+    status: 409,
+  },
+  {
+    name: 'a client subnet already claimed (subnets PUT)',
+    method: 'PUT',
+    path: `${g}/clients/c1/subnets`,
+    body: { subnets: ['192.168.10.0/25'] },
+    status: 409,
+  },
+  {
+    name: 'subnets leaving a mapped targetHost outside',
+    method: 'PUT',
+    path: `${g}/clients/c4/subnets`,
+    body: { subnets: ['192.168.11.0/24'] },
+    status: 409,
+  },
+  {
+    name: 'subnets of a revoked client',
+    method: 'PUT',
+    path: `${g}/clients/c2/subnets`,
+    body: { subnets: ['192.168.30.0/24'] },
+    status: 409,
+  },
+  {
+    name: 'subnets of an unknown client',
+    method: 'PUT',
+    path: `${g}/clients/nobody/subnets`,
+    body: { subnets: [] },
+    status: 404,
+  },
+  {
+    name: 'subnets not an array',
+    method: 'PUT',
+    path: `${g}/clients/c1/subnets`,
+    body: { subnets: '192.168.30.0/24' },
+    status: 400,
+    errorPath: '/subnets',
+  },
+  {
+    name: 'subnets as a merge patch',
+    method: 'PUT',
+    path: `${g}/clients/c1/subnets`,
+    body: '{"subnets":[]}',
+    headers: { 'content-type': 'application/merge-patch+json' },
+    status: 415,
+  },
+  {
+    name: "a targetHost outside the client's subnets",
+    method: 'PUT',
+    path: `${g}/port-mappings`,
+    body: { mappings: [{ ...GOOD_MAPPING, client: 'c4', targetHost: '192.168.11.5' }] },
+    status: 400,
+    errorPath: '/mappings/0/targetHost',
+  },
+  {
+    name: 'a targetHost on a client without subnets',
+    method: 'PUT',
+    path: `${g}/port-mappings`,
+    body: { mappings: [{ ...GOOD_MAPPING, targetHost: '192.168.10.5' }] },
+    status: 400,
+    errorPath: '/mappings/0/targetHost',
+  },
+  {
+    name: 'a targetHost that is not an IPv4 address',
+    method: 'PUT',
+    path: `${g}/port-mappings`,
+    body: { mappings: [{ ...GOOD_MAPPING, client: 'c4', targetHost: 'nas.branch' }] },
+    status: 400,
+    errorPath: '/mappings/0/targetHost',
+  },
+  {
+    name: "a gateway route overlapping a client's subnet",
+    method: 'PUT',
+    path: g,
+    body: { routes: ['10.0.0.0/16', '10.244.0.0/16'], extraRoutes: ['192.168.0.0/16'] },
+    status: 409,
+  },
   {
     name: 'profile of %2e%2e (instance as sent)',
     method: 'GET',
@@ -718,13 +838,18 @@ describe.each(BACKENDS)('bad input over HTTP ($name)', ({ start }) => {
     await settle(put);
     for (const name of ['c1', 'c2', 'c3'])
       expect((await api(base, 'POST', '/gateways/g1/clients', { name })).status).toBe(201);
+    const lan = await api(base, 'POST', '/gateways/g1/clients', { name: 'c4', subnets: ['192.168.10.0/24'] });
+    expect(lan.status).toBe(201);
     c1Ip = (await api(base, 'GET', '/gateways/g1/clients/c1')).json<{ ip: string }>().ip;
     g1Address =
       (await api(base, 'GET', '/gateways/g1')).json<{ status: { address?: string } }>().status.address ?? '';
     expect(g1Address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     expect((await api(base, 'DELETE', '/gateways/g1/clients/c2')).status).toBe(200);
     const mapped = await api(base, 'PUT', '/gateways/g1/port-mappings', {
-      mappings: [{ port: 8081, client: 'c3', targetPort: 80 }],
+      mappings: [
+        { port: 8081, client: 'c3', targetPort: 80 },
+        { port: 8082, client: 'c4', targetPort: 80, targetHost: '192.168.10.5' },
+      ],
     });
     expect(mapped.status).toBe(202);
     await settle(mapped);

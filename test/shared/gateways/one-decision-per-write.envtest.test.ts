@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../shared/config.js';
 import { ConflictError, InputError } from '../../../shared/errors.js';
-import { issueClient, listClients } from '../../../shared/gateways/clients.js';
+import { replaceClientSubnets } from '../../../shared/gateways/client-subnets.js';
+import { issueClient, listClients, revokeClient } from '../../../shared/gateways/clients.js';
 import type { GatewayDeps } from '../../../shared/gateways/deps.js';
 import type { ClientResponse } from '../../../shared/api/schemas.js';
 import { getGateway, putGateway } from '../../../shared/gateways/gateways.js';
@@ -152,6 +153,77 @@ describe.each(BACKENDS)('one decision per write ($name)', ({ start }) => {
       expect(new Set(issued.map((c) => c.serial)).size).toBe(1);
       seen('twin issues', issued.length === 2 ? 'joined' : 'one 409');
       expect((await listClients(deps, gateway)).filter((c) => c.name === name)).toHaveLength(1);
+    }
+  });
+
+  it('gives a LAN claimed by two concurrent issues to exactly one of them, every round', async () => {
+    const gateway = 'lans';
+    await putGateway(deps, gateway, { routes: ROUTES });
+    for (let round = 0; round < ROUNDS; round += 1) {
+      // WHEN two issues claim overlapping LANs (a /24 and the /16 holding it) at once
+      const [first, second] = await Promise.all([
+        outcome(issueClient(deps, gateway, { name: `lan-${round}-a`, subnets: [`192.168.${round}.0/24`] })),
+        outcome(issueClient(deps, gateway, { name: `lan-${round}-b`, subnets: ['192.168.0.0/16'] })),
+      ]);
+      // THEN exactly one was issued; the other was refused (409) and left no record
+      expect([first, second].sort()).toStrictEqual(['conflict', 'ok']);
+      seen('LAN × LAN', first === 'ok' ? '/24 first' : '/16 first');
+      const holders = (await listClients(deps, gateway)).filter((c) => c.name.startsWith(`lan-${round}-`));
+      expect(holders.map((c) => c.name)).toStrictEqual([
+        first === 'ok' ? `lan-${round}-a` : `lan-${round}-b`,
+      ]);
+      // free the LANs for the next round
+      await revokeClient(deps, gateway, holders[0]?.name ?? '');
+    }
+  });
+
+  it('issues a client with a LAN and adds an overlapping route as one of the two serial orders, every round', async () => {
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const gateway = `lan-route-${round}`;
+      await putGateway(deps, gateway, { routes: ROUTES });
+      // WHEN an issue claiming a LAN races a gateway change pushing a route over it
+      const [issued, changed] = await Promise.all([
+        outcome(issueClient(deps, gateway, { name: 'branch', subnets: ['172.20.1.0/24'] })),
+        outcome(putGateway(deps, gateway, { routes: ROUTES, extraRoutes: ['172.20.0.0/16'] })),
+      ]);
+      // THEN one of them came first and the other was refused: the issue (400: the route is pushed) or
+      // the change (409: a client holds the LAN)
+      const view = await getGateway(deps, gateway);
+      const clients = await listClients(deps, gateway);
+      seen('LAN × route', issued === 'ok' ? 'issue, then route' : 'route, then issue');
+      if (issued === 'ok') {
+        expect(changed).toBe('conflict');
+        expect(view.routes).toStrictEqual(ROUTES);
+        expect(clients.map((c) => c.subnets)).toStrictEqual([['172.20.1.0/24']]);
+      } else {
+        expect({ issued, changed }).toStrictEqual({ issued: 'invalid', changed: 'ok' });
+        expect(view.routes).toStrictEqual([...ROUTES, '172.20.0.0/16']);
+        expect(clients).toStrictEqual([]);
+      }
+    }
+  });
+
+  it('gives a LAN claimed by an issue and by a subnet change of another client to exactly one, every round', async () => {
+    const gateway = 'lan-change';
+    await putGateway(deps, gateway, { routes: ROUTES });
+    await issueClient(deps, gateway, { name: 'holder' });
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const lan = `10.${100 + round}.0.0/16`;
+      const [issued, changed] = await Promise.all([
+        outcome(issueClient(deps, gateway, { name: `newcomer-${round}`, subnets: [lan] })),
+        outcome(replaceClientSubnets(deps, gateway, 'holder', [lan])),
+      ]);
+      expect([issued, changed].sort()).toStrictEqual(['conflict', 'ok']);
+      seen('LAN issue × LAN change', issued === 'ok' ? 'issue first' : 'change first');
+      const clients = await listClients(deps, gateway);
+      const claimants = clients.filter((c) => c.status !== 'revoked' && c.subnets.includes(lan));
+      expect(claimants.map((c) => c.name)).toStrictEqual([issued === 'ok' ? `newcomer-${round}` : 'holder']);
+      // the holder's CCD entry routes exactly what its record says
+      const ccd = await deps.cluster.readConfigMap(`vpn-${gateway}`, 'ccd');
+      expect(ccd?.data['holder']?.includes('iroute')).toBe(changed === 'ok');
+      // free the LAN for the next round
+      if (issued === 'ok') await revokeClient(deps, gateway, `newcomer-${round}`);
+      else await replaceClientSubnets(deps, gateway, 'holder', []);
     }
   });
 
