@@ -1,18 +1,19 @@
 /**
  * The sandbox's cluster: the ClusterPort held in memory, with no Kubernetes anywhere. It keeps the
  * promises the API server makes to the adapter (a create of an existing object and a write at a stale
- * resourceVersion are 409s, a missing object or namespace is a 404, a write that changes nothing bumps
- * no version), and plays the parts of a cluster the gateway waits for: a Deployment whose pod template
- * changes starts a rollout that becomes ready after `rolloutDelayMs` (or never, after `failNewPods`), and
- * a LoadBalancer Service gets an address after `loadBalancerDelayMs`.
+ * resourceVersion are 409s, a missing object or namespace is a 404, an invalid name or data key is a 422,
+ * a write that changes nothing bumps no version), and plays the parts of a cluster the gateway waits for:
+ * a Deployment whose pod template changes starts a rollout that becomes ready after `delayMs` (or never,
+ * after `failNewPods`), and a LoadBalancer Service gets an address after `delayMs`.
  *
  * Every object is one YAML file, `<dataDir>/<namespace>/<kind>-<name>.yaml` (a Namespace in its own
  * folder), exactly what would go to a cluster: that is both what a user reads and what a restart loads.
- * Writes run one at a time, and each is on disk (see durable-files.ts) before it is visible or answered.
+ * Writes run one at a time, and each is on disk (durable-files.ts) before it is visible or answered.
  */
 import { createHash } from 'node:crypto';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { ConflictError, InputError, NotFoundError } from '../shared/errors.js';
 import type {
@@ -23,18 +24,17 @@ import type {
   VersionedData,
 } from '../shared/model/cluster-port.js';
 import { rolloutComplete } from '../shared/model/cluster-port.js';
-import { makeDirectory, removeDurably, writeDurably } from './durable-files.js';
+import { makeDirectory, removeDurably, writeDurably } from '../shared/secrets/durable-files.js';
 
 export interface EmbeddedClusterOptions {
   readonly dataDir: string;
-  /** How long a new pod takes to become ready; default 1 s. */
-  readonly rolloutDelayMs?: number | undefined;
-  /** How long the cloud takes to give a LoadBalancer Service its address; default 1 s. */
-  readonly loadBalancerDelayMs?: number | undefined;
+  /** How long a new pod takes to become ready, and the cloud to give a LoadBalancer its address; 1 s. */
+  readonly delayMs?: number | undefined;
 }
 
-type Kind = KubeObjectRef['kind'];
 type Data = Record<string, string>;
+type Patch = Record<string, string | null>;
+type Counts = 'observedGeneration' | 'replicas' | 'updatedReplicas' | 'readyReplicas' | 'availableReplicas';
 interface Template {
   metadata?: { annotations?: Data };
 }
@@ -42,36 +42,24 @@ interface Stored extends KubeObject {
   metadata: KubeObject['metadata'] & { resourceVersion: string; generation?: number };
   data?: Data;
   spec?: { replicas?: number; type?: string; template?: Template };
-  status?: Record<string, unknown>;
+  status?: Partial<Record<Counts, number>> & { loadBalancer?: { ingress: { ip: string }[] } };
 }
 
+/** The API server's rules for object names (here also path segments) and ConfigMap and Secret keys. */
 const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
-/** The API server's rule for ConfigMap and Secret keys. */
 const DATA_KEY = /^[-._a-zA-Z0-9]+$/;
 
 const keyOf = (kind: string, namespace: string | undefined, name: string) =>
   `${kind}/${namespace ?? ''}/${name}`;
 const copy = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
-/** JSON with sorted keys: two objects with the same content compare equal. */
-const canonical = (value: unknown): string =>
-  JSON.stringify(value, (_k, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
-      : v,
-  );
-/** What a write may change: everything but what the cluster itself maintains. */
-const content = ({
-  metadata: { resourceVersion: _rv, generation: _g, ...metadata },
-  status: _s,
-  ...rest
-}: Stored) => canonical({ ...rest, metadata });
-const b64 = (data: Record<string, string | null>, encode: boolean) =>
+const recode = (data: Patch, from: BufferEncoding, to: BufferEncoding) =>
   Object.fromEntries(
-    Object.entries(data).map(([k, v]) => [
-      k,
-      v === null ? null : Buffer.from(v, encode ? 'utf8' : 'base64').toString(encode ? 'base64' : 'utf8'),
-    ]),
+    Object.entries(data).map(([k, v]) => [k, v === null ? null : Buffer.from(v, from).toString(to)]),
   );
+const dataOf = (o: Stored): VersionedData => ({
+  data: o.kind === 'Secret' ? (recode(o.data ?? {}, 'base64', 'utf8') as Data) : { ...o.data },
+  resourceVersion: o.metadata.resourceVersion,
+});
 /** A documentation address (RFC 5737 TEST-NET-3) derived from the Service's name, the same after a restart. */
 const addressOf = ({ metadata }: Stored) =>
   `203.0.113.${((createHash('sha256').update(`${metadata.namespace}/${metadata.name}`).digest()[0] ?? 0) % 254) + 1}`;
@@ -90,16 +78,12 @@ export class EmbeddedCluster implements ClusterPort {
   static async open(options: EmbeddedClusterOptions): Promise<EmbeddedCluster> {
     const cluster = new EmbeddedCluster(options);
     await makeDirectory(options.dataDir);
-    for (const folder of await readdir(options.dataDir, { withFileTypes: true })) {
-      if (!folder.isDirectory()) continue;
-      const dir = join(options.dataDir, folder.name);
-      for (const file of await readdir(dir)) {
-        if (file.endsWith('.tmp')) await rm(join(dir, file), { force: true });
-        if (!file.endsWith('.yaml')) continue;
-        const o = parse(await readFile(join(dir, file), 'utf8')) as Stored;
-        cluster.objects.set(keyOf(o.kind, o.metadata.namespace, o.metadata.name), o);
-        cluster.version = Math.max(cluster.version, Number(o.metadata.resourceVersion));
-      }
+    for (const file of await readdir(options.dataDir, { recursive: true })) {
+      if (file.endsWith('.tmp')) await rm(join(options.dataDir, file), { force: true });
+      if (!file.endsWith('.yaml')) continue;
+      const o = parse(await readFile(join(options.dataDir, file), 'utf8')) as Stored;
+      cluster.objects.set(keyOf(o.kind, o.metadata.namespace, o.metadata.name), o);
+      cluster.version = Math.max(cluster.version, Number(o.metadata.resourceVersion));
     }
     for (const o of cluster.objects.values()) cluster.schedule(o);
     return cluster;
@@ -115,7 +99,7 @@ export class EmbeddedCluster implements ClusterPort {
   }
 
   /** Where the YAML file of an object is. */
-  fileOf(kind: Kind, namespace: string | undefined, name: string): string {
+  fileOf(kind: string, namespace: string | undefined, name: string): string {
     return join(this.options.dataDir, namespace ?? name, `${kind.toLowerCase()}-${name}.yaml`);
   }
 
@@ -130,10 +114,10 @@ export class EmbeddedCluster implements ClusterPort {
     return this.objects.get(keyOf(kind, namespace, name));
   }
 
-  private need(kind: Kind, namespace: string, name: string): Stored {
+  private need(kind: KubeObjectRef['kind'], namespace: string, name: string): Stored {
     const o = this.get(kind, namespace, name);
     if (!o) throw new NotFoundError(`${kind} ${namespace}/${name} not found`);
-    return copy(o);
+    return o;
   }
 
   /** Runs writes one at a time, so each decides on the state the previous one left. */
@@ -143,87 +127,74 @@ export class EmbeddedCluster implements ClusterPort {
     return result;
   }
 
-  /** Makes `o` durable, then visible; returns it as stored. */
-  private async store(o: Stored, changed: boolean): Promise<Stored> {
-    const { kind, metadata } = o;
-    if (!changed) return o;
-    metadata.resourceVersion = String((this.version += 1));
-    await writeDurably(this.fileOf(kind as Kind, metadata.namespace, metadata.name), stringify(o));
-    this.objects.set(keyOf(kind, metadata.namespace, metadata.name), o);
-    this.schedule(o);
-    return o;
-  }
-
-  /** The write of an object that may be new: checks name and namespace, moves a new pod template on. */
+  /**
+   * Every write: refuses what the API server refuses, moves a Deployment with a new spec to its next
+   * generation, and stores `next` (a copy, never mutated afterwards) unless it equals `previous`.
+   */
   private async put(next: Stored, previous: Stored | undefined): Promise<Stored> {
     const { kind, metadata } = next;
-    if (!NAME.test(metadata.name) || (metadata.namespace !== undefined && !NAME.test(metadata.namespace)))
-      throw new InputError(`the Kubernetes API rejected it: ${kind} "${metadata.name}" has an invalid name`);
-    invalidKeys(kind, metadata.name, next.data);
+    const bad = [metadata.name, metadata.namespace ?? metadata.name].find((n) => !NAME.test(n));
+    const badKey = Object.keys(next.data ?? {}).find((k) => !DATA_KEY.test(k));
+    if (bad !== undefined || badKey !== undefined)
+      throw new InputError(
+        `the Kubernetes API rejected it: ${kind} "${metadata.name}": invalid ${bad ? `name "${bad}"` : `data key "${badKey}"`}`,
+      );
     if (metadata.namespace !== undefined && !this.get('Namespace', undefined, metadata.namespace))
       throw new NotFoundError(`namespaces "${metadata.namespace}" not found`);
-    if (kind === 'Deployment' && canonical(next.spec) !== canonical(previous?.spec)) {
+    if (kind === 'Deployment' && !isDeepStrictEqual(next.spec, previous?.spec)) {
       metadata.generation = (previous?.metadata.generation ?? 0) + 1;
-      if (canonical(next.spec?.template) !== canonical(previous?.spec?.template))
+      if (!isDeepStrictEqual(next.spec?.template, previous?.spec?.template))
         // A new ReplicaSet's pod is starting: the old pod (if any) serves until it is ready.
-        next.status = deploymentStatus(next, previous ? (next.spec?.replicas ?? 1) : 0, false);
+        next.status = deploymentStatus(next, previous ? (next.spec?.replicas ?? 1) : 0);
     }
-    return this.store(next, !previous || content(next) !== content(previous));
+    if (previous && isDeepStrictEqual(next, previous)) return previous;
+    metadata.resourceVersion = String((this.version += 1));
+    await writeDurably(this.fileOf(kind, metadata.namespace, metadata.name), stringify(next));
+    this.objects.set(keyOf(kind, metadata.namespace, metadata.name), next);
+    this.schedule(next);
+    return next;
   }
 
-  /** The controllers' next step for `o`, if it has one: a rollout to finish, an address to assign. */
+  /** The simulated controllers' next step for `o`, if it has one: a rollout to finish, an address to assign. */
   private schedule(o: Stored): void {
-    const { kind, metadata, status } = o;
+    const { kind, metadata } = o;
     const rolling = kind === 'Deployment' && !rolloutComplete(rolloutOf(o));
-    const balancing =
-      kind === 'Service' && o.spec?.type === 'LoadBalancer' && status?.['loadBalancer'] === undefined;
-    if (this.closed || !(rolling || balancing)) return;
-    const at = rolling ? metadata.generation : undefined;
-    const timer = setTimeout(
-      () => {
-        this.timers.delete(timer);
-        void this.serial(async () => {
-          const current = this.get(kind, metadata.namespace, metadata.name);
-          // A pod that is not ready while failures are asked for never becomes ready.
-          if (!current || this.closed || (rolling && this.failing) || current.metadata.generation !== at)
-            return;
-          const next = copy(current);
-          next.status = rolling
-            ? deploymentStatus(next, 0, true)
-            : { loadBalancer: { ingress: [{ ip: addressOf(current) }] } };
-          await this.store(next, true);
-        }).catch(() => undefined);
-      },
-      rolling ? (this.options.rolloutDelayMs ?? 1000) : (this.options.loadBalancerDelayMs ?? 1000),
-    );
+    if (this.closed || !(rolling || (o.spec?.type === 'LoadBalancer' && !o.status?.loadBalancer))) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      void this.serial(async () => {
+        const current = this.get(kind, metadata.namespace, metadata.name);
+        // A pod that is not ready while failures are asked for never becomes ready.
+        if (!current || this.closed || (rolling && this.failing)) return;
+        if (current.metadata.generation !== metadata.generation) return;
+        const status = rolling
+          ? deploymentStatus(current, 0, true)
+          : { loadBalancer: { ingress: [{ ip: addressOf(current) }] } };
+        await this.put({ ...copy(current), status }, current);
+      }).catch(() => undefined);
+    }, this.options.delayMs ?? 1000);
     this.timers.add(timer);
   }
 
   apply(objects: readonly KubeObject[]): Promise<void> {
-    return objects
-      .reduce<Promise<unknown>>(
-        (done, o) =>
-          done.then(() =>
-            this.serial(() => {
-              const previous = this.get(o.kind, o.metadata.namespace, o.metadata.name);
-              const next = copy(o) as Stored;
-              next.metadata.resourceVersion = previous?.metadata.resourceVersion ?? '';
-              if (previous?.metadata.generation) next.metadata.generation = previous.metadata.generation;
-              if (previous?.status) next.status = copy(previous.status);
-              // Annotations the roll set on the pod template belong to another field manager: they stay.
-              const rolled = previous?.spec?.template?.metadata?.annotations;
-              const template = next.spec?.template;
-              if (rolled && template)
-                template.metadata = {
-                  ...template.metadata,
-                  annotations: { ...rolled, ...template.metadata?.annotations },
-                };
-              return this.put(next, previous);
-            }),
-          ),
-        Promise.resolve(),
-      )
-      .then(() => undefined);
+    return this.serial(async () => {
+      for (const o of objects) {
+        const previous = this.get(o.kind, o.metadata.namespace, o.metadata.name);
+        const next = copy(o) as Stored;
+        const { resourceVersion = '', generation } = previous?.metadata ?? {};
+        next.metadata = { ...next.metadata, resourceVersion, ...(generation ? { generation } : {}) };
+        if (previous?.status) next.status = copy(previous.status);
+        // Annotations the roll set on the pod template belong to another field manager: they stay.
+        const rolled = previous?.spec?.template?.metadata?.annotations;
+        const template = next.spec?.template;
+        if (rolled && template)
+          template.metadata = {
+            ...template.metadata,
+            annotations: { ...rolled, ...template.metadata?.annotations },
+          };
+        await this.put(next, previous);
+      }
+    });
   }
 
   create(object: KubeObject): Promise<void> {
@@ -235,58 +206,57 @@ export class EmbeddedCluster implements ClusterPort {
     });
   }
 
-  delete(ref: KubeObjectRef): Promise<void> {
-    if (ref.kind === 'Namespace') return this.deleteNamespace(ref.name);
+  delete({ kind, namespace, name }: KubeObjectRef): Promise<void> {
     return this.serial(async () => {
-      if (!this.get(ref.kind, ref.namespace, ref.name)) return;
-      await removeDurably(this.fileOf(ref.kind, ref.namespace, ref.name));
-      this.objects.delete(keyOf(ref.kind, ref.namespace, ref.name));
+      if (!this.get(kind, namespace, name)) return;
+      // A Namespace is its folder: deleting it deletes everything in it.
+      const namespaced = kind === 'Namespace';
+      await removeDurably(namespaced ? join(this.options.dataDir, name) : this.fileOf(kind, namespace, name));
+      for (const [key, o] of this.objects)
+        if (key === keyOf(kind, namespace, name) || (namespaced && o.metadata.namespace === name))
+          this.objects.delete(key);
     });
   }
 
-  list(kind: Kind, namespace: string | undefined, labelSelector: string): Promise<KubeObject[]> {
+  list(
+    kind: KubeObjectRef['kind'],
+    namespace: string | undefined,
+    labelSelector: string,
+  ): Promise<KubeObject[]> {
     const [label = '', value] = labelSelector.split('=');
-    const matches = (o: Stored) =>
-      o.kind === kind &&
-      (namespace === undefined || o.metadata.namespace === namespace) &&
-      (label === '' ||
-        (value === undefined ? label in (o.metadata.labels ?? {}) : o.metadata.labels?.[label] === value));
+    const matches = ({ kind: k, metadata: { namespace: ns, labels = {} } }: Stored) =>
+      k === kind &&
+      (namespace === undefined || ns === namespace) &&
+      (label === '' || (value === undefined ? label in labels : labels[label] === value));
     return Promise.resolve([...this.objects.values()].filter(matches).map(copy));
   }
 
-  private dataOf(kind: 'ConfigMap' | 'Secret', namespace: string, name: string): VersionedData | undefined {
-    const o = this.get(kind, namespace, name);
-    if (!o) return undefined;
-    const data = kind === 'Secret' ? (b64(o.data ?? {}, false) as Data) : { ...o.data };
-    return { data, resourceVersion: o.metadata.resourceVersion };
-  }
-
+  /** A data write: `patch` merged into (or, with `replace`, instead of) the data, at `resourceVersion` if given. */
   private async writeData(
     kind: 'ConfigMap' | 'Secret',
     namespace: string,
     name: string,
-    patch: Record<string, string | null>,
-    resourceVersion?: string,
-    replace = false,
+    patch: Patch,
+    { resourceVersion, replace = false }: { resourceVersion?: string | undefined; replace?: boolean } = {},
   ): Promise<VersionedData> {
-    const o = this.need(kind, namespace, name);
-    invalidKeys(kind, name, patch);
-    if (resourceVersion !== undefined && resourceVersion !== o.metadata.resourceVersion)
+    const previous = this.need(kind, namespace, name);
+    if (resourceVersion !== undefined && resourceVersion !== previous.metadata.resourceVersion)
       throw new ConflictError(
-        `${kind} ${namespace}/${name} was modified: resourceVersion ${o.metadata.resourceVersion}, not ${resourceVersion}`,
+        `${kind} ${namespace}/${name} was modified: resourceVersion ${previous.metadata.resourceVersion}, not ${resourceVersion}`,
       );
-    const data: Record<string, string | null> = {
-      ...(replace ? {} : o.data),
-      ...(kind === 'Secret' ? b64(patch, true) : patch),
+    const merged = {
+      ...(replace ? {} : previous.data),
+      ...(kind === 'Secret' ? recode(patch, 'utf8', 'base64') : patch),
     };
-    const before = canonical(o.data ?? {});
-    o.data = Object.fromEntries(Object.entries(data).filter((e): e is [string, string] => e[1] !== null));
-    await this.store(o, canonical(o.data) !== before);
-    return this.dataOf(kind, namespace, name) as VersionedData;
+    const data = Object.fromEntries(
+      Object.entries(merged).filter((e): e is [string, string] => e[1] !== null),
+    );
+    return dataOf(await this.put({ ...copy(previous), data }, previous));
   }
 
   readConfigMap(namespace: string, name: string): Promise<VersionedData | undefined> {
-    return Promise.resolve(this.dataOf('ConfigMap', namespace, name));
+    const o = this.get('ConfigMap', namespace, name);
+    return Promise.resolve(o && dataOf(o));
   }
 
   replaceConfigMap(
@@ -295,7 +265,9 @@ export class EmbeddedCluster implements ClusterPort {
     data: Data,
     resourceVersion: string,
   ): Promise<VersionedData> {
-    return this.serial(() => this.writeData('ConfigMap', namespace, name, data, resourceVersion, true));
+    return this.serial(() =>
+      this.writeData('ConfigMap', namespace, name, data, { resourceVersion, replace: true }),
+    );
   }
 
   /** Writes run one at a time, so the read, `mutate` and the write cannot be raced: no 409 to retry. */
@@ -305,43 +277,35 @@ export class EmbeddedCluster implements ClusterPort {
     mutate: (current: VersionedData) => Data | undefined,
   ): Promise<VersionedData> {
     return this.serial(async () => {
-      const current = this.dataOf('ConfigMap', namespace, name);
-      if (!current) throw new NotFoundError(`ConfigMap ${namespace}/${name} not found`);
+      const current = dataOf(this.need('ConfigMap', namespace, name));
       const next = mutate(current);
-      return next ? this.writeData('ConfigMap', namespace, name, next, current.resourceVersion) : current;
+      return next ? this.writeData('ConfigMap', namespace, name, next, { replace: true }) : current;
     });
   }
 
-  patchConfigMapData(
-    namespace: string,
-    name: string,
-    patch: Record<string, string | null>,
-  ): Promise<VersionedData> {
+  patchConfigMapData(namespace: string, name: string, patch: Patch): Promise<VersionedData> {
     return this.serial(() => this.writeData('ConfigMap', namespace, name, patch));
   }
 
   readSecret(namespace: string, name: string): Promise<VersionedData | undefined> {
-    return Promise.resolve(this.dataOf('Secret', namespace, name));
+    const o = this.get('Secret', namespace, name);
+    return Promise.resolve(o && dataOf(o));
   }
 
   patchSecretData(
     namespace: string,
     name: string,
-    patch: Record<string, string | null>,
+    patch: Patch,
     resourceVersion?: string,
   ): Promise<VersionedData> {
-    return this.serial(() => this.writeData('Secret', namespace, name, patch, resourceVersion));
+    return this.serial(() => this.writeData('Secret', namespace, name, patch, { resourceVersion }));
   }
 
   readRollout(namespace: string, deployment: string): Promise<RolloutStatus> {
     return Promise.resolve().then(() => rolloutOf(this.need('Deployment', namespace, deployment)));
   }
 
-  private changeTemplate(
-    namespace: string,
-    deployment: string,
-    change: (t: Template) => Template,
-  ): Promise<RolloutStatus> {
+  private changeTemplate(namespace: string, deployment: string, change: (t: Template) => Template) {
     return this.serial(async () => {
       const previous = this.need('Deployment', namespace, deployment);
       const next = copy(previous);
@@ -366,18 +330,11 @@ export class EmbeddedCluster implements ClusterPort {
   }
 
   readLoadBalancerAddress(namespace: string, service: string): Promise<string | undefined> {
-    const status = this.get('Service', namespace, service)?.status as
-      { loadBalancer?: { ingress?: { ip?: string }[] } } | undefined;
-    return Promise.resolve(status?.loadBalancer?.ingress?.[0]?.ip);
+    return Promise.resolve(this.get('Service', namespace, service)?.status?.loadBalancer?.ingress[0]?.ip);
   }
 
   deleteNamespace(name: string): Promise<void> {
-    return this.serial(async () => {
-      if (!this.get('Namespace', undefined, name)) return;
-      await removeDurably(join(this.options.dataDir, name));
-      for (const [key, o] of this.objects)
-        if ((o.metadata.namespace ?? o.metadata.name) === name) this.objects.delete(key);
-    });
+    return this.delete({ kind: 'Namespace', name });
   }
 
   namespaceExists(name: string): Promise<boolean> {
@@ -385,44 +342,30 @@ export class EmbeddedCluster implements ClusterPort {
   }
 }
 
-/** A Deployment's status mid-rollout (`old` pods of the previous template still serving) or once `ready`. */
-function deploymentStatus(d: Stored, old: number, ready: boolean): Stored['status'] {
+/** A Deployment's status while its new pod starts (`old` pods of the last template still serving), or once ready. */
+function deploymentStatus(d: Stored, old: number, ready = false): Stored['status'] {
   const replicas = d.spec?.replicas ?? 1;
   const available = ready ? replicas : old;
   return {
-    observedGeneration: d.metadata.generation,
+    observedGeneration: d.metadata.generation ?? 0,
     replicas: replicas + old,
     updatedReplicas: replicas,
     readyReplicas: available,
     availableReplicas: available,
-    conditions: [
-      { type: 'Available', status: available > 0 ? 'True' : 'False', reason: 'MinimumReplicasAvailable' },
-      { type: 'Progressing', status: 'True', reason: ready ? 'NewReplicaSetAvailable' : 'ReplicaSetUpdated' },
-    ],
   };
 }
 
-/** Refuses data keys the API server's validation refuses (a 422 there). */
-function invalidKeys(kind: string, name: string, data: Record<string, unknown> | undefined): void {
-  const bad = Object.keys(data ?? {}).find((k) => !DATA_KEY.test(k));
-  if (bad !== undefined)
-    throw new InputError(`the Kubernetes API rejected it: ${kind} "${name}" has an invalid key "${bad}"`);
-}
-
-function rolloutOf(d: Stored): RolloutStatus {
-  const s = (d.status ?? {}) as Partial<Record<string, number>> & {
-    conditions?: RolloutStatus['conditions'];
-  };
-  const template = d.spec?.template ?? {};
+function rolloutOf({ metadata, spec, status = {} }: Stored): RolloutStatus {
+  const template = spec?.template ?? {};
   return {
-    generation: d.metadata.generation ?? 0,
-    observedGeneration: s['observedGeneration'] ?? 0,
-    replicas: d.spec?.replicas ?? 1,
-    totalReplicas: s['replicas'] ?? 0,
-    updatedReplicas: s['updatedReplicas'] ?? 0,
-    readyReplicas: s['readyReplicas'] ?? 0,
-    availableReplicas: s['availableReplicas'] ?? 0,
-    conditions: s.conditions ?? [],
+    generation: metadata.generation ?? 0,
+    observedGeneration: status.observedGeneration ?? 0,
+    replicas: spec?.replicas ?? 1,
+    totalReplicas: status.replicas ?? 0,
+    updatedReplicas: status.updatedReplicas ?? 0,
+    readyReplicas: status.readyReplicas ?? 0,
+    availableReplicas: status.availableReplicas ?? 0,
+    conditions: [],
     templateAnnotations: { ...template.metadata?.annotations },
     template,
   };

@@ -5,7 +5,8 @@
  * headers, JSON serialisation and status defaults behave as in Azure.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { once } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import azureFunctions from '@azure/functions';
@@ -34,79 +35,32 @@ export interface SandboxHostOptions {
 export interface SandboxHost {
   /** Base URL of the API, e.g. `http://127.0.0.1:7071/api`. */
   readonly url: string;
-  readonly server: Server;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then drops the rest. */
   close(graceMs?: number): Promise<void>;
 }
 
-interface BodyRead {
-  readonly bytes: Uint8Array;
-  /** The client sent more than the limit: we stopped reading (the handler answers 413). */
-  readonly truncated: boolean;
-}
-
-/** Reads at most MAX_BODY_BYTES + 1 bytes, so an oversized body is refused without being buffered. */
-function readBody(req: IncomingMessage): Promise<BodyRead> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    const finish = (truncated: boolean) => {
-      if (done) return;
-      done = true;
-      req.off('data', onData);
-      resolve({ bytes: Buffer.concat(chunks), truncated });
-    };
-    const onData = (chunk: Buffer) => {
-      const room = MAX_BODY_BYTES + 1 - size;
-      chunks.push(chunk.subarray(0, room));
-      size += Math.min(chunk.length, room);
-      if (size > MAX_BODY_BYTES) {
-        req.pause();
-        finish(true);
-      }
-    };
-    req.on('data', onData);
-    req.once('end', () => finish(false));
-    req.once('error', (e) => {
-      if (!done) reject(e);
-    });
-  });
-}
-
-function headersOf(req: IncomingMessage): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined) continue;
-    out[name] = Array.isArray(value) ? value.join(', ') : value;
+/** Reads at most MAX_BODY_BYTES + 1 bytes: an oversized body is refused (413) without being buffered. */
+async function readBody(req: IncomingMessage): Promise<{ bytes: Buffer; truncated: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  // Stopping early must not destroy the request: its socket still carries the answer.
+  for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) return { bytes: Buffer.concat(chunks, MAX_BODY_BYTES + 1), truncated: true };
   }
-  return out;
-}
-
-function problem(
-  status: number,
-  code: string,
-  title: string,
-  detail: string,
-  instance: string,
-): HttpResponseInit {
-  return {
-    status,
-    headers: { 'content-type': PROBLEM_CONTENT_TYPE },
-    body: JSON.stringify({ type: `${PROBLEM_TYPE_PREFIX}${code}`, title, status, detail, instance }),
-  };
+  return { bytes: Buffer.concat(chunks), truncated: false };
 }
 
 async function writeResponse(res: ServerResponse, init: HttpResponseInit, close: boolean): Promise<void> {
   const response = new HttpResponse(init);
   const body = Buffer.from(await response.arrayBuffer());
-  const headers: Record<string, string> = {};
-  response.headers.forEach((value, name) => {
-    headers[name] = value;
+  const headers = Object.fromEntries(response.headers);
+  res.writeHead(response.status, {
+    ...headers,
+    'content-length': body.length,
+    ...(close ? { connection: 'close' } : {}),
   });
-  headers['content-length'] = String(body.length);
-  if (close) headers.connection = 'close';
-  res.writeHead(response.status, headers);
   res.end(body);
 }
 
@@ -130,26 +84,24 @@ export async function startSandboxHost(options: SandboxHostOptions): Promise<San
     if (match.kind === 'not-found') {
       init = problemResponse(new NotFoundError(`no route ${rawPath}`), { instance: rawPath });
     } else if (match.kind === 'method-not-allowed') {
-      init = problem(
-        405,
-        'method-not-allowed',
-        'Method not allowed',
-        `${method} is not allowed here`,
-        rawPath,
-      );
-      init.headers = { ...(init.headers as Record<string, string>), allow: match.allow.join(', ') };
+      const detail = `${method} is not allowed here`;
+      const problem = { type: `${PROBLEM_TYPE_PREFIX}method-not-allowed`, title: 'Method not allowed' };
+      init = {
+        status: 405,
+        headers: { 'content-type': PROBLEM_CONTENT_TYPE, allow: match.allow.join(', ') },
+        body: JSON.stringify({ ...problem, status: 405, detail, instance: rawPath }),
+      };
     } else {
       functionName = match.definition.operation.operationId;
-      const body =
-        method === 'GET' || method === 'HEAD'
-          ? { bytes: new Uint8Array(0), truncated: false }
-          : await readBody(req);
+      const body = await readBody(req);
       close = body.truncated;
       const invocationId = randomUUID();
       const request = new HttpRequest({
         method,
         url: `${origin}${target}`,
-        headers: headersOf(req),
+        headers: Object.fromEntries(
+          Object.entries(req.headers).map(([k, v]) => [k, [v ?? ''].flat().join(', ')]),
+        ),
         params: match.params,
         ...(body.bytes.length > 0 ? { body: { bytes: body.bytes } } : {}),
       });
@@ -185,28 +137,17 @@ export async function startSandboxHost(options: SandboxHostOptions): Promise<San
   const server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
       write(`${new Date().toISOString()} error sandbox ${redactSecrets(String(e))}`);
-      if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': PROBLEM_CONTENT_TYPE });
-        res.end(
-          JSON.stringify({ type: `${PROBLEM_TYPE_PREFIX}internal`, title: 'Internal error', status: 500 }),
-        );
-      } else res.destroy();
+      if (res.headersSent) res.destroy();
+      else void writeResponse(res, problemResponse(e), true).catch(() => res.destroy());
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  origin = `http://${hostPart}:${address.port}`;
+  // Rejects on 'error' (the port is taken) as well.
+  await once(server.listen(options.port, options.host), 'listening');
+  const { address, family, port } = server.address() as AddressInfo;
+  origin = `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
 
   return {
     url: `${origin}/api`,
-    server,
     async close(graceMs = 5000) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

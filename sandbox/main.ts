@@ -41,17 +41,14 @@ export interface SandboxOptions {
 
 const { InvocationContext } = azureFunctions;
 const CRL_REFRESH_INTERVAL_MS = 24 * 3600_000;
-const SANDBOX_TIMER = {
-  isPastDue: false,
-  scheduleStatus: { last: '', next: '', lastUpdated: '' },
-} as unknown as Timer;
+/** The CRL timer's handler ignores its schedule: the sandbox calls it on a plain interval. */
+const SANDBOX_TIMER = { isPastDue: false } as Timer;
 
-/** AKS's kubenet defaults, what the embedded cluster claims to use unless DEFAULT_ROUTES says otherwise. */
+/** AKS's kubenet defaults: the CIDRs the embedded cluster describes, unless DEFAULT_ROUTES is set. */
 export const SANDBOX_CIDRS = Object.freeze({ serviceCidr: '10.0.0.0/16', podCidr: '10.244.0.0/16' });
 
-/** The embedded cluster's self-description: DEFAULT_ROUTES when set, else AKS's default CIDRs. */
+/** The embedded cluster's self-description (with no CIDRs described, gateways take DEFAULT_ROUTES). */
 function sandboxClusterInfo(config: Config): ClusterInfoSource {
-  // With no CIDRs described, the gateway use-case falls back to DEFAULT_ROUTES.
   const info: ClusterInfo =
     config.DEFAULT_ROUTES.length > 0
       ? { notes: ['sandbox cluster: routes from DEFAULT_ROUTES'] }
@@ -80,11 +77,12 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       })),
     log,
   });
+  const port = options.port ?? config.SANDBOX_PORT;
   const host = await startSandboxHost({
     composition,
     routes: ALL_ROUTES,
     host: config.SANDBOX_HOST,
-    port: options.port ?? config.SANDBOX_PORT,
+    port,
     write,
   });
   // The CRL timer of the Functions app, here on a plain interval: at start, then daily (an expired CRL locks
@@ -95,8 +93,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       write(`CRL refresh: ${e instanceof Error ? e.message : String(e)}`),
     );
   void refreshCrls();
-  const crlTimer = setInterval(() => void refreshCrls(), CRL_REFRESH_INTERVAL_MS);
-  crlTimer.unref();
+  const crlTimer = setInterval(() => void refreshCrls(), CRL_REFRESH_INTERVAL_MS).unref();
   return {
     url: host.url,
     backends: [
@@ -110,14 +107,9 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       clearInterval(crlTimer);
       await host.close();
       // An operation still running after the grace period is reported "interrupted" (Failed) at the next start.
-      let timer: NodeJS.Timeout | undefined;
-      const gaveUp = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs)));
-      const drained = await Promise.race([
-        (operations?.drain() ?? Promise.resolve()).then(() => true),
-        gaveUp,
-      ]);
-      clearTimeout(timer);
-      if (!drained) log.warn('operations still running at shutdown', { graceMs });
+      const gaveUp = new Promise<'gave up'>((r) => setTimeout(r, graceMs, 'gave up').unref());
+      if ((await Promise.race([operations?.drain(), gaveUp])) === 'gave up')
+        log.warn('operations still running at shutdown', { graceMs });
       await composition.close();
       await cluster?.close();
     },
@@ -125,11 +117,9 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig();
-  const sandbox = await startSandbox({ config });
+  const sandbox = await startSandbox({ config: loadConfig() });
   console.log(`aks-vpn-gateways ${VERSION} sandbox listening on ${sandbox.url}`);
-  for (const line of sandbox.backends) console.log(`  ${line}`);
-  console.log(`  OpenAPI: ${sandbox.url}/openapi.json`);
+  for (const line of [...sandbox.backends, `OpenAPI: ${sandbox.url}/openapi.json`]) console.log(`  ${line}`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -147,19 +137,9 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => stop('SIGTERM'));
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+const entry = process.argv[1];
+if (entry && realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url)))
   main().catch((e: unknown) => {
     console.error(e instanceof Error ? e.message : String(e));
     process.exit(1);
   });
-}

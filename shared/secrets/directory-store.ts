@@ -1,7 +1,7 @@
 /**
  * The sandbox's SecretStore: one JSON file per secret under a directory (default `.data/secrets`),
- * written atomically (temp file + rename) with mode 0600 in 0700 directories, so it survives restarts
- * and a crash never leaves half a file. Revocation keeps the file and marks it disabled, as Key Vault does.
+ * written atomically and durably (durable-files.ts) with mode 0600 in 0700 directories, so it survives
+ * restarts and a crash never leaves half a file. Revocation keeps the file and marks it disabled, as Key Vault does.
  *
  * Layout: one subdirectory per gateway, so no gateway's files can be mistaken for another's (names are
  * DNS labels and may contain `--`, which made the earlier flat `<gateway>--…` file names ambiguous;
@@ -9,12 +9,12 @@
  *   `<gateway>/ca.json`                the CA
  *   `<gateway>/clients/<client>.json`  one client
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { InternalError } from '../errors.js';
 import { NAME_PATTERN } from '../model/gateway.js';
 import type { CaMaterial, ClientBundle, ClientSecretInfo, SecretStore } from '../model/secret-store.js';
+import { writeDurably } from './durable-files.js';
 
 interface StoredCa {
   readonly kind: 'ca';
@@ -38,15 +38,6 @@ function requireName(what: string, name: string): string {
   // Names become file names: only DNS labels, so no path can escape the directory.
   if (!NAME_PATTERN.test(name)) throw new InternalError(`${what} '${name}' is not a DNS label`);
   return name;
-}
-
-async function syncDirectory(directory: string): Promise<void> {
-  const handle = await open(directory, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 export class DirectorySecretStore implements SecretStore {
@@ -99,23 +90,7 @@ export class DirectorySecretStore implements SecretStore {
   private async write(path: string, value: Stored): Promise<void> {
     try {
       await this.ensureDirectory();
-      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-      const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-      try {
-        // Flushed before the rename and the directory after it: an acknowledged write survives a crash.
-        const file = await open(temp, 'w', 0o600);
-        try {
-          await file.writeFile(JSON.stringify(value));
-          await file.sync();
-        } finally {
-          await file.close();
-        }
-        await rename(temp, path);
-        await syncDirectory(dirname(path));
-      } finally {
-        // A failed write leaves no temp file behind (after a rename this finds nothing).
-        await rm(temp, { force: true });
-      }
+      await writeDurably(path, JSON.stringify(value), { ownerOnly: true });
     } catch (e: unknown) {
       throw new InternalError(`secret file ${path} could not be written`, { cause: e });
     }

@@ -25,8 +25,7 @@ afterAll(async () => {
 describeClusterContract('embedded cluster', 'port', async () => {
   const cluster = await EmbeddedCluster.open({
     dataDir: await freshDir(),
-    rolloutDelayMs: 200,
-    loadBalancerDelayMs: 200,
+    delayMs: 200,
   });
   return {
     under: { cluster },
@@ -44,7 +43,7 @@ describe('the embedded cluster on disk', () => {
   beforeAll(async () => {
     dataDir = await freshDir();
     // Controllers that wait a minute: nothing changes behind the tests' backs until they reopen it.
-    cluster = await EmbeddedCluster.open({ dataDir, rolloutDelayMs: 60_000, loadBalancerDelayMs: 60_000 });
+    cluster = await EmbeddedCluster.open({ dataDir, delayMs: 60_000 });
   });
   afterAll(async () => cluster?.close());
 
@@ -53,7 +52,7 @@ describe('the embedded cluster on disk', () => {
     await cluster.apply(objects);
     // THEN each object is a file named for its namespace, kind and name, holding what was applied
     for (const o of objects) {
-      const file = cluster.fileOf(o.kind as 'Secret', o.metadata.namespace, o.metadata.name);
+      const file = cluster.fileOf(o.kind, o.metadata.namespace, o.metadata.name);
       const onDisk = parse(await readFile(file, 'utf8')) as Record<string, unknown>;
       const {
         status: _status,
@@ -83,7 +82,7 @@ describe('the embedded cluster on disk', () => {
     const stray = join(dataDir, 'vpn-disk', '.configmap-ccd.yaml.0.tmp');
     await writeFile(stray, 'half a file');
     // WHEN the cluster opens again
-    cluster = await EmbeddedCluster.open({ dataDir, rolloutDelayMs: 100, loadBalancerDelayMs: 100 });
+    cluster = await EmbeddedCluster.open({ dataDir, delayMs: 100 });
     // THEN it holds the same data at the same version, the temporary is gone, and the controllers resume
     expect(await cluster.readConfigMap('vpn-disk', 'ccd')).toStrictEqual(ccd);
     expect(await readdir(join(dataDir, 'vpn-disk'))).not.toContain('.configmap-ccd.yaml.0.tmp');

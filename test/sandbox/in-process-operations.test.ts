@@ -39,8 +39,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ops-'));
   cluster = await EmbeddedCluster.open({
     dataDir: join(dir, 'cluster'),
-    rolloutDelayMs: 100,
-    loadBalancerDelayMs: 100,
+    delayMs: 100,
   });
   const config = loadConfig({});
   const base = {

@@ -99,7 +99,9 @@ describe('scripts/demo.sh against npm start', () => {
     expect(new Set(files.map((f) => f.split('/')[0]))).toStrictEqual(new Set(['functions', 'shared']));
     const sources = await Promise.all(files.map((f) => readFile(join('dist', f), 'utf8')));
     const naming = files.filter((_f, i) =>
-      /sandbox\/|embedded-cluster|in-process-operations|replay-engine/.test(sources[i] ?? ''),
+      /sandbox\/|embedded-cluster|in-process-operations|run-orchestration|replay-engine/.test(
+        sources[i] ?? '',
+      ),
     );
     expect(naming).toStrictEqual([]);
   });

@@ -28,7 +28,7 @@ export async function startKubeApiserverBackend(): Promise<ClusterBackend> {
 /** An embedded cluster on a fresh data directory (removed at stop), with instant rollouts and addresses. */
 export async function startEmbeddedBackend(prefix: string): Promise<ClusterBackend> {
   const dataDir = await mkdtemp(join(tmpdir(), prefix));
-  const cluster = await EmbeddedCluster.open({ dataDir, rolloutDelayMs: 0, loadBalancerDelayMs: 0 });
+  const cluster = await EmbeddedCluster.open({ dataDir, delayMs: 0 });
   return {
     cluster,
     stop: async () => {

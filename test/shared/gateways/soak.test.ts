@@ -63,8 +63,7 @@ describe('use-cases under injected faults at the cluster and secret-store ports'
     const secretsDir = join(dir, 'secrets');
     const embedded = await EmbeddedCluster.open({
       dataDir: clusterDir,
-      rolloutDelayMs: 20,
-      loadBalancerDelayMs: 20,
+      delayMs: 20,
     });
     const operations = new InProcessOperations({
       // Called once operations run, after `deps` below exists.

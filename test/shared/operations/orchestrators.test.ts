@@ -8,7 +8,7 @@ import {
   provisionOrchestrator,
   rollOrchestrator,
 } from '../../../shared/operations/orchestrators.js';
-import { runOrchestration } from '../../../sandbox/replay-engine.js';
+import { runOrchestration } from '../../support/replay-engine.js';
 
 const timing: Timing = { pollSeconds: 5, timeoutSeconds: 60, activityAttempts: 3, retryDelaySeconds: 2 };
 

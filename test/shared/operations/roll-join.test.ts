@@ -24,7 +24,7 @@ import {
   provisionOrchestrator,
   rollOrchestrator,
 } from '../../../shared/operations/orchestrators.js';
-import { runOrchestration } from '../../../sandbox/replay-engine.js';
+import { runOrchestration } from '../../support/replay-engine.js';
 import type { FakeInstance } from '../../fakes/durable-extension-server.js';
 import { DurableExtensionServer } from '../../fakes/durable-extension-server.js';
 import type { Harness } from '../gateways/harness.js';

@@ -10,7 +10,7 @@
  */
 import { createRequire } from 'node:module';
 import type { OrchestrationHandler } from 'durable-functions';
-import type { Activity } from '../shared/operations/activities.js';
+import type { Activity } from '../../shared/operations/activities.js';
 
 const require = createRequire(import.meta.url);
 
