@@ -25,7 +25,8 @@ for (const { operation, makeHandler } of ALL_ROUTES)
     methods: methodsOf(operation.method),
     authLevel: operation.authLevel,
     // Routes that touch the domain may start or read long-running operations (Durable Functions client).
-    ...(operation.authLevel === 'function' && operation.operationId !== 'getOpenApi'
+    ...((operation.authLevel === 'function' || operation.credential !== undefined) &&
+    operation.operationId !== 'getOpenApi'
       ? { extraInputs: [df.input.durableClient()] }
       : {}),
     handler: makeHandler(composition),

@@ -3,6 +3,7 @@
 import type { RouteDefinition } from '../shared/http/route.js';
 import { clientRoutes } from './clients.js';
 import { crlRoutes } from './crl.js';
+import { enrollmentRoutes } from './enrollments.js';
 import { gatewayRoutes } from './gateways.js';
 import { healthzRoutes } from './healthz.js';
 import { openApiRoutes } from './openapi.js';
@@ -14,6 +15,7 @@ export const ALL_ROUTES: readonly RouteDefinition[] = [
   ...openApiRoutes,
   ...gatewayRoutes,
   ...clientRoutes,
+  ...enrollmentRoutes,
   ...crlRoutes,
   ...portMappingRoutes,
   ...operationRoutes,

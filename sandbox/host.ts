@@ -52,6 +52,17 @@ async function readBody(req: IncomingMessage): Promise<{ bytes: Buffer; truncate
   return { bytes: Buffer.concat(chunks), truncated: false };
 }
 
+/**
+ * Appends the peer's address to `X-Forwarded-For` as a reverse proxy in front of a Functions host does, so
+ * the last entry is the address the host saw (what `POST /enroll` records as where a branch enrolled from).
+ */
+function withForwardedFor(headers: Record<string, string>, peer: string | undefined): Record<string, string> {
+  if (!peer) return headers;
+  const address = peer.startsWith('::ffff:') ? peer.slice('::ffff:'.length) : peer;
+  const sent = headers['x-forwarded-for'];
+  return { ...headers, 'x-forwarded-for': sent ? `${sent}, ${address}` : address };
+}
+
 async function writeResponse(res: ServerResponse, init: HttpResponseInit, close: boolean): Promise<void> {
   const response = new HttpResponse(init);
   const body = Buffer.from(await response.arrayBuffer());
@@ -99,8 +110,9 @@ export async function startSandboxHost(options: SandboxHostOptions): Promise<San
       const request = new HttpRequest({
         method,
         url: `${origin}${target}`,
-        headers: Object.fromEntries(
-          Object.entries(req.headers).map(([k, v]) => [k, [v ?? ''].flat().join(', ')]),
+        headers: withForwardedFor(
+          Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, [v ?? ''].flat().join(', ')])),
+          req.socket.remoteAddress,
         ),
         params: match.params,
         ...(body.bytes.length > 0 ? { body: { bytes: body.bytes } } : {}),

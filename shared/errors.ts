@@ -54,6 +54,13 @@ export class ConflictError extends DomainError {
 /** The caller is not authenticated. */
 export class UnauthenticatedError extends DomainError {
   readonly code = 'unauthenticated';
+  /** The `WWW-Authenticate` challenge of the 401 (RFC 6750 §3), when the credential was a bearer token. */
+  readonly challenge: string | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; challenge?: string }) {
+    super(message, options);
+    this.challenge = options?.challenge;
+  }
 }
 
 /** The caller is authenticated but lacks the role. */

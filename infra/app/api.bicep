@@ -64,7 +64,7 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
   })
 }
 
-// App Service Authentication in front of every route but healthz: Entra ID tokens for the API's app
+// App Service Authentication in front of every route but healthz and enroll: Entra ID tokens for the API's app
 // registration only, 401 for anyone without one. It validates the caller's token and forwards the principal
 // as x-ms-client-principal (stripping any the caller sent), which the app's role checks read; the app
 // refuses to start with roles on unless the platform reports Authentication enabled (WEBSITE_AUTH_ENABLED).
@@ -76,7 +76,9 @@ resource authentication 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(aut
     globalValidation: {
       requireAuthentication: true
       unauthenticatedClientAction: 'Return401'
-      excludedPaths: ['/api/healthz']
+      // The anonymous routes of the API table: the liveness probe, and POST /api/enroll, whose credential is
+      // the one-time enrollment token a branch holds instead of an Entra token.
+      excludedPaths: ['/api/healthz', '/api/enroll']
     }
     identityProviders: {
       azureActiveDirectory: {

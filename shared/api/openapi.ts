@@ -35,6 +35,11 @@ function collect(operations: readonly ApiOperation[]): {
   outputs.add(problemSchema, { id: 'Problem' });
   for (const o of operations) {
     if (o.body && !inputs.has(o.body)) inputs.add(o.body, { id: componentId(o, 'Request') });
+    for (const [mediaType, schema] of Object.entries(o.rawBody?.mediaTypes ?? {}))
+      if (schema !== 'binary' && !inputs.has(schema))
+        inputs.add(schema, {
+          id: componentId(o, mediaType === 'application/json' ? 'Request' : 'RequestBody'),
+        });
     for (const [status, r] of Object.entries(o.responses)) {
       if (r.body instanceof z.ZodType && !outputs.has(r.body)) {
         const id = RESPONSE_NAMES.get(r.body) ?? componentId(o, status);
@@ -106,7 +111,7 @@ function responses(o: ApiOperation, outputs: z.core.$ZodRegistry<{ id: string }>
         : {}),
     };
   }
-  if (o.authLevel !== 'anonymous')
+  if (o.authLevel !== 'anonymous' || o.credential !== undefined)
     for (const status of ERROR_STATUSES)
       out[status] = {
         description: PROBLEM_DESCRIPTIONS[status],
@@ -120,7 +125,7 @@ function responses(o: ApiOperation, outputs: z.core.$ZodRegistry<{ id: string }>
 
 const PROBLEM_DESCRIPTIONS: Record<(typeof ERROR_STATUSES)[number], string> = {
   400: 'Invalid input (malformed JSON, schema or domain validation); `errors[]` lists each field',
-  401: 'Unauthenticated (roles enabled and no client principal)',
+  401: 'Unauthenticated (roles enabled and no client principal; for POST /api/enroll: any token that does not enroll)',
   403: 'The caller lacks the required app role',
   404: 'No such gateway, client or operation',
   409: 'Conflicts with the current state (duplicate name, client in use, concurrent change)',
@@ -130,6 +135,28 @@ const PROBLEM_DESCRIPTIONS: Record<(typeof ERROR_STATUSES)[number], string> = {
   502: 'A dependency failed',
   503: 'A dependency is temporarily unavailable (see Retry-After)',
 };
+
+/** A request body the route reads itself, in each of the media types it accepts. */
+function rawRequestBody(
+  raw: NonNullable<ApiOperation['rawBody']>,
+  inputs: z.core.$ZodRegistry<{ id: string }>,
+): JsonObject {
+  return {
+    required: true,
+    description: raw.description,
+    content: Object.fromEntries(
+      Object.entries(raw.mediaTypes).map(([mediaType, schema]) => [
+        mediaType,
+        {
+          schema:
+            schema === 'binary'
+              ? { type: 'string', contentMediaType: mediaType }
+              : { $ref: COMPONENT(inputs.get(schema)?.id ?? '') },
+        },
+      ]),
+    ),
+  };
+}
 
 let cached: JsonObject | undefined;
 
@@ -148,7 +175,9 @@ export function openApiDocument(): JsonObject {
         operationId: o.operationId,
         summary: o.summary,
         tags: [o.tag],
-        ...(o.authLevel === 'anonymous' ? { security: [] } : {}),
+        ...(o.authLevel === 'anonymous'
+          ? { security: o.credential === 'enrollment-token' ? [{ enrollmentToken: [] }] : [] }
+          : {}),
         ...(o.role ? { 'x-required-role': o.role } : {}),
         ...(params.length > 0 ? { parameters: params } : {}),
         ...(o.body
@@ -161,6 +190,7 @@ export function openApiDocument(): JsonObject {
               },
             }
           : {}),
+        ...(o.rawBody ? { requestBody: rawRequestBody(o.rawBody, inputs) } : {}),
         responses: responses(o, outputs),
       },
     };
@@ -182,6 +212,12 @@ export function openApiDocument(): JsonObject {
       schemas: { ...schemasOf(outputs, 'output'), ...schemasOf(inputs, 'input') },
       securitySchemes: {
         functionKey: { type: 'apiKey', in: 'header', name: 'x-functions-key' },
+        enrollmentToken: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'One-time enrollment token `<gateway>.<id>.<secret>` from POST …/enrollments (POST /api/enroll only)',
+        },
       },
     },
   };

@@ -11,6 +11,12 @@ import {
   clientParamsSchema,
   clientSchema,
   clientSubnetsSchema,
+  createEnrollmentBodySchema,
+  enrollBodySchema,
+  createdEnrollmentSchema,
+  enrollmentListSchema,
+  enrollmentParamsSchema,
+  enrollmentSchema,
   gatewayListSchema,
   gatewayParamsSchema,
   gatewaySchema,
@@ -48,9 +54,18 @@ export interface ApiOperation {
   /** Route template below `/api`, in Azure Functions syntax (`gateways/{gateway}`). */
   readonly route: string;
   readonly summary: string;
-  readonly tag: 'meta' | 'gateways' | 'clients' | 'port-mappings' | 'operations';
-  /** `anonymous` only for the liveness probe; everything else needs a function key. */
+  readonly tag: 'meta' | 'gateways' | 'clients' | 'enrollments' | 'port-mappings' | 'operations';
+  /**
+   * `anonymous` only for the liveness probe and the routes whose own credential is an enrollment token;
+   * everything else needs a function key.
+   */
   readonly authLevel: 'anonymous' | 'function';
+  /** The credential of an anonymous route that still needs one: a one-time enrollment token (Bearer). */
+  readonly credential?: 'enrollment-token' | undefined;
+  /** A request body that is not the JSON of `body`: the media types it may have, read by the route itself. */
+  readonly rawBody?:
+    | { readonly description: string; readonly mediaTypes: Readonly<Record<string, z.ZodType | 'binary'>> }
+    | undefined;
   /** App role required when AUTH_ROLES_ENABLED (undefined: none beyond the function key). */
   readonly role?: Role | undefined;
   readonly params?: z.ZodObject | undefined;
@@ -233,6 +248,77 @@ export const API = {
         description:
           "Recorded and written to the client's CCD entry; the pod routes them within its watch interval",
         body: clientSubnetsSchema,
+      },
+    },
+  }),
+  createEnrollment: op({
+    operationId: 'createEnrollment',
+    method: 'POST',
+    route: 'gateways/{gateway}/enrollments',
+    summary: 'Create a one-time branch enrollment token (reserves the client name and address)',
+    tag: 'enrollments',
+    authLevel: 'function',
+    role: 'Clients.Issue',
+    params: gatewayParamsSchema,
+    body: createEnrollmentBodySchema,
+    responses: {
+      201: {
+        description: 'Created; the token is in this answer only',
+        body: createdEnrollmentSchema,
+        headers: ['Location'],
+      },
+    },
+  }),
+  listEnrollments: op({
+    operationId: 'listEnrollments',
+    method: 'GET',
+    route: 'gateways/{gateway}/enrollments',
+    summary: "List a gateway's enrollments (never a token)",
+    tag: 'enrollments',
+    authLevel: 'function',
+    role: 'Reader',
+    params: gatewayParamsSchema,
+    responses: { 200: { description: 'Enrollments', body: enrollmentListSchema } },
+  }),
+  getEnrollment: op({
+    operationId: 'getEnrollment',
+    method: 'GET',
+    route: 'gateways/{gateway}/enrollments/{id}',
+    summary: 'Read an enrollment: pending, used (when, from where) or expired',
+    tag: 'enrollments',
+    authLevel: 'function',
+    role: 'Reader',
+    params: enrollmentParamsSchema,
+    responses: { 200: { description: 'The enrollment', body: enrollmentSchema } },
+  }),
+  revokeEnrollment: op({
+    operationId: 'revokeEnrollment',
+    method: 'DELETE',
+    route: 'gateways/{gateway}/enrollments/{id}',
+    summary: 'Revoke a pending enrollment (its token is refused; name and address are free again)',
+    tag: 'enrollments',
+    authLevel: 'function',
+    role: 'Clients.Issue',
+    params: enrollmentParamsSchema,
+    responses: { 204: { description: 'Revoked' } },
+  }),
+  enroll: op({
+    operationId: 'enroll',
+    method: 'POST',
+    route: 'enroll',
+    summary: 'A branch enrolls: one-time token (Bearer) and CSR in, profile without key out',
+    tag: 'enrollments',
+    authLevel: 'anonymous',
+    credential: 'enrollment-token',
+    rawBody: {
+      description:
+        'The PKCS#10 request: DER as `application/pkcs10` (RFC 5967), or `{"csr": "<PEM>"}` as `application/json`',
+      mediaTypes: { 'application/pkcs10': 'binary', 'application/json': enrollBodySchema },
+    },
+    responses: {
+      200: {
+        description: 'Enrolled: the OpenVPN profile, without `<key>` (the key stays with the CSR)',
+        body: { mediaType: 'application/x-openvpn-profile', format: 'text' },
       },
     },
   }),

@@ -122,6 +122,14 @@ export const operationParamsSchema = z.strictObject({
     .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'must be an operation id'),
 });
 
+export const enrollmentParamsSchema = z.strictObject({
+  gateway: gatewayNameSchema,
+  id: z
+    .string()
+    .regex(/^[0-9a-f]{16}$/, 'must be an enrollment id (16 lower-case hex digits)')
+    .meta({ example: '3f9a1c0e5b7d2468' }),
+});
+
 export const revokeQuerySchema = z.object({
   force: z
     .enum(['true', 'false'], { message: 'must be true or false' })
@@ -206,6 +214,33 @@ export const issueClientBodySchema = z.strictObject({
 
 /** `PUT /api/gateways/{gateway}/clients/{client}/subnets`: the whole set (empty removes every subnet). */
 export const putClientSubnetsBodySchema = z.strictObject({ subnets: subnetsSchema });
+
+/** How long an enrollment token lives unless asked otherwise, and the longest it may (minutes). */
+export const ENROLLMENT_MINUTES = Object.freeze({ default: 60, min: 5, max: 7 * 24 * 60 });
+
+/** `POST /api/gateways/{gateway}/enrollments` */
+export const createEnrollmentBodySchema = z.strictObject({
+  client: nameSchema.meta({ description: 'Name of the client the branch will be issued as (reserved now)' }),
+  staticIp: ipv4Schema.optional().meta({ description: 'Tunnel address to reserve; default: next free' }),
+  validityDays: validityDaysSchema.optional().meta({
+    description: "Validity of the certificate; default: the gateway's setting when the branch enrolls",
+  }),
+  expiresInMinutes: z
+    .int()
+    .min(ENROLLMENT_MINUTES.min)
+    .max(ENROLLMENT_MINUTES.max)
+    .default(ENROLLMENT_MINUTES.default)
+    .meta({
+      description: `Lifetime of the token in minutes; default ${ENROLLMENT_MINUTES.default}, at most ${ENROLLMENT_MINUTES.max} (7 days)`,
+    }),
+});
+
+/** `POST /api/enroll` as JSON (the other form is the DER request as `application/pkcs10`). */
+export const enrollBodySchema = z.strictObject({
+  csr: issueClientBodySchema.shape.csr
+    .unwrap()
+    .meta({ description: 'PKCS#10 request (PEM) made on the branch' }),
+});
 
 export const portMappingSchema = z.strictObject({
   port: portSchema.meta({ description: 'Gateway port (pm-<port> Service in the cluster)' }),
@@ -293,6 +328,38 @@ export const clientSchema = z.object({
 
 export const clientListSchema = z.object({ value: z.array(clientSchema) });
 
+export const enrollmentSchema = z.object({
+  id: z.string(),
+  gateway: z.string(),
+  client: z.string(),
+  ip: z.string(),
+  status: z.enum(['pending', 'used', 'expired']),
+  createdAt: isoDate,
+  expiresAt: isoDate,
+  validityDays: z.int().optional(),
+  usedAt: isoDate.optional(),
+  usedFrom: z.string().optional().meta({ description: 'Address the enrolling request came from' }),
+  keyType: z.enum(KEY_TYPES).meta({
+    description:
+      "The key type the branch should generate: the gateway's `keyType` (a CSR of either type is accepted)",
+  }),
+});
+
+/** The 201 of a new enrollment: the only answer that ever holds the token. */
+export const createdEnrollmentSchema = enrollmentSchema.extend({
+  token: z.string().meta({
+    description:
+      'One-time token `<gateway>.<id>.<secret>` (secret: 256 bits, base64url). Shown once; only its hash is kept',
+  }),
+  enrollUrl: z.string().meta({
+    format: 'uri',
+    description:
+      'Where the branch POSTs its CSR with the token (`?keyType=` tells the branch script which key to make)',
+  }),
+});
+
+export const enrollmentListSchema = z.object({ value: z.array(enrollmentSchema) });
+
 export const portMappingsSchema = z.object({ mappings: z.array(portMappingViewSchema) });
 
 export const clientSubnetsSchema = z.object({ subnets: z.array(z.string()) });
@@ -323,10 +390,13 @@ type Frozen<T> = T extends readonly (infer U)[]
 /** The PUT body as a caller may write it: a field with a default may be left out (putGateway fills it in). */
 export type PutGatewayRequest = Frozen<z.input<typeof putGatewayBodySchema>>;
 export type IssueClientBody = Frozen<z.output<typeof issueClientBodySchema>>;
+export type CreateEnrollmentBody = Frozen<z.output<typeof createEnrollmentBodySchema>>;
 
 /** What the use-cases answer, as the response schemas describe it (and the API tests check it). */
 export type GatewayResponse = Frozen<z.output<typeof gatewaySchema>>;
 export type ClientResponse = Frozen<z.output<typeof clientSchema>>;
+export type EnrollmentResponse = Frozen<z.output<typeof enrollmentSchema>>;
+export type CreatedEnrollmentResponse = Frozen<z.output<typeof createdEnrollmentSchema>>;
 export type PortMappingsResponse = Frozen<z.output<typeof portMappingsSchema>>;
 export type ClientSubnetsResponse = Frozen<z.output<typeof clientSubnetsSchema>>;
 export type OperationResponse = Frozen<z.output<typeof operationSchema>>;

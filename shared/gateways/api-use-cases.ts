@@ -6,6 +6,13 @@
 import { getClient, getClientProfile, issueClient, listClients, revokeClient } from './clients.js';
 import { getClientSubnets, replaceClientSubnets } from './client-subnets.js';
 import { getCrl } from './crl.js';
+import {
+  createEnrollment,
+  enrollBranch,
+  getEnrollment,
+  listEnrollments,
+  revokeEnrollment,
+} from './enrollments.js';
 import { deleteGateway, getGateway, listGateways, putGateway, restartGateway } from './gateways.js';
 import { getOperation } from './operation-status.js';
 import { getPortMappings, replacePortMappings } from './port-mappings.js';
@@ -24,6 +31,11 @@ export const USE_CASES = Object.freeze({
   getClientSubnets,
   replaceClientSubnets,
   getCrl,
+  createEnrollment,
+  listEnrollments,
+  getEnrollment,
+  revokeEnrollment,
+  enrollBranch,
   getPortMappings,
   replacePortMappings,
   getOperation,

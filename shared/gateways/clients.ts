@@ -18,6 +18,7 @@ import { clusterCidrs, requireSubnetsAllowed, sortedSubnets } from './client-sub
 import { addDays, missingCa, requireCa, wholeDaysUntil } from './gateway-pki.js';
 import { readState, updateState } from './gateway-state.js';
 import { removeMappingsOf } from './port-mappings.js';
+import { requireNameNotReserved, reservations } from './enrollments.js';
 import type { ClientRecord, GatewayState } from '../model/gateway.js';
 import { DEFAULT_KEY_TYPE } from '../model/gateway.js';
 import type { ClientResponse, IssueClientBody } from '../api/schemas.js';
@@ -83,19 +84,20 @@ export async function issueClient(
       throw new ConflictError(`client '${input.name}' already exists on gateway '${gateway}'`);
     before = await readState(deps.cluster, gateway);
   }
+  const now = deps.clock();
   const plan = planAddresses(before.spec.vpnSubnet);
   const subnets = sortedSubnets(input.subnets ?? []);
   const cluster = subnets.length > 0 ? await clusterCidrs(deps) : [];
-  // Fail fast on a bad or taken address or LAN before any key is made; re-checked against the latest
-  // state below.
+  // Fail fast on a reserved name, a bad or taken address or LAN before any key is made; re-checked against
+  // the latest state below.
+  requireNameNotReserved(before, input.name, now);
   allocateStaticIp(
     plan,
-    before.clients.map((c) => c.ip),
+    [...before.clients.map((c) => c.ip), ...reservations(before, now).ips],
     input.staticIp,
   );
   requireSubnetsAllowed(before, input.name, subnets, cluster);
   const ca = await requireCa(deps, gateway);
-  const now = deps.clock();
   // The gateway's default never outlives the CA: it is capped at the CA's remaining whole days (an
   // explicit validityDays beyond the CA is the caller's error and refused).
   const validityDays =
@@ -131,10 +133,12 @@ export async function issueClient(
       return undefined;
     }
     if (existing) throw new ConflictError(`client '${input.name}' already exists on gateway '${gateway}'`);
+    // Names and addresses held by pending enrollments are taken as much as those of clients.
+    requireNameNotReserved(s, input.name, now);
     // The address plan of the state the record is written into (a concurrent PUT may change the subnet).
     const ip = allocateStaticIp(
       planAddresses(s.spec.vpnSubnet),
-      s.clients.map((c) => c.ip),
+      [...s.clients.map((c) => c.ip), ...reservations(s, now).ips],
       input.staticIp,
     );
     requireSubnetsAllowed(s, input.name, subnets, cluster);

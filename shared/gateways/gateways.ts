@@ -177,6 +177,11 @@ function requireSpecChangeAllowed(state: GatewayState, spec: GatewaySpec): void 
     throw new ConflictError(
       `vpnSubnet cannot change while the gateway has clients (their static addresses are in ${state.spec.vpnSubnet})`,
     );
+  // Pending enrollments (expired ones too, until dropped) hold addresses of the old subnet as well.
+  if (state.spec.vpnSubnet !== spec.vpnSubnet && state.enrollments?.some((e) => e.status === 'pending'))
+    throw new ConflictError(
+      `vpnSubnet cannot change while the gateway has pending enrollments (their reserved addresses are in ${state.spec.vpnSubnet}): revoke them first`,
+    );
   if (state.portMappings.some((m) => m.port === spec.port))
     throw new ConflictError(`port ${spec.port} is used by a port mapping`);
   requireSpecKeepsSubnets(state, spec);

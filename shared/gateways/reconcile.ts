@@ -2,7 +2,8 @@
  * The reconciler: completes what crashed requests left half-done, without their callers. For a gateway it
  * completes a creation left half-done (older than ABANDONED_CREATION_MINUTES) and every recorded intent
  * (pending issues, revocations in progress), then makes the deployed CRL list every revoked serial, the
- * CCD entries match the pending and active clients, and the deployed port mappings those of the state. It
+ * CCD entries match the pending and active clients, and the deployed port mappings those of the state; it
+ * drops enrollment records past their retention time. It
  * runs at host start and with the CRL timer (`functions/crl-timer.ts`), and for one client on every read
  * of it (`getClient`, `getClientProfile`). Safe to run beside requests: every step it takes is the
  * idempotent step the request itself would take.
@@ -11,6 +12,7 @@ import { toDomainError } from '../errors.js';
 import type { GatewayDeps } from './deps.js';
 import { completeIssue, completeRevocation, convergeCcd, ensureCrlDeployed } from './client-lifecycle.js';
 import { findState, managedGatewayNames, readState } from './gateway-state.js';
+import { pruneEnrollments } from './enrollments.js';
 import { completeGatewayCreation } from './gateways.js';
 import { mappingsDeployed, syncPortMappings } from './port-mappings.js';
 
@@ -28,6 +30,8 @@ export interface ReconcileReport {
   readonly ccdRepaired: number;
   /** Whether the deployed port mappings (ConfigMap, `pm-<port>` Services) differed from the state. */
   readonly mappingsRepaired: boolean;
+  /** Used and expired enrollment records dropped past their retention time. */
+  readonly enrollmentsDropped: number;
   /** What could not be completed this time (the next run tries again). */
   readonly errors: readonly string[];
 }
@@ -40,6 +44,7 @@ const nothingDone = (gateway: string, errors: readonly string[]): ReconcileRepor
   crlRewritten: false,
   ccdRepaired: 0,
   mappingsRepaired: false,
+  enrollmentsDropped: 0,
   errors,
 });
 
@@ -83,6 +88,8 @@ export async function reconcileGateway(deps: GatewayDeps, gateway: string): Prom
       await syncPortMappings(deps, gateway, 'port-mappings');
       return true;
     })) ?? false;
+  // Expired enrollments reserve nothing from their expiry on; their records go after the retention time.
+  const enrollmentsDropped = (await attempt('enrollments', () => pruneEnrollments(deps, gateway))) ?? 0;
   const report: ReconcileReport = {
     gateway,
     gatewayRepaired,
@@ -91,6 +98,7 @@ export async function reconcileGateway(deps: GatewayDeps, gateway: string): Prom
     crlRewritten,
     ccdRepaired,
     mappingsRepaired,
+    enrollmentsDropped,
     errors,
   };
   if (

@@ -111,5 +111,7 @@ export function problemResponse(
   const headers: Record<string, string> = { 'content-type': PROBLEM_CONTENT_TYPE };
   if (error instanceof UpstreamError && error.transient)
     headers['retry-after'] = String(error.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS);
+  if (error instanceof UnauthenticatedError && error.challenge !== undefined)
+    headers['www-authenticate'] = error.challenge;
   return { status, headers, body: JSON.stringify(problem) };
 }

@@ -21,7 +21,10 @@ function isJsonMediaType(contentType: string): boolean {
 }
 
 /** Reads a body stream, refusing (413) as soon as it grows past `maxBytes`; never buffers more. */
-async function readLimited(body: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<Uint8Array> {
+export async function readLimited(
+  body: ReadableStream<Uint8Array> | null,
+  maxBytes: number,
+): Promise<Uint8Array> {
   if (!body) return new Uint8Array(0);
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];

@@ -41,6 +41,11 @@ export interface ApiCall {
   readonly useCases: GatewayUseCases;
   /** Names the client a write concerns when the route has no `{client}` (issuing: it is in the body). */
   auditClient(name: string): void;
+  /**
+   * Names the caller and the gateway of a write whose credential is not a principal or a function key
+   * (an enrollment token: the route names the enrollment, never the token).
+   */
+  auditCaller(who: string, gateway?: string): void;
 }
 
 export interface ApiHandlerOptions {
@@ -64,15 +69,23 @@ export function apiHandler(
   return async (request, context) => {
     const audited = isWrite(request.method);
     let client = request.params['client'];
-    const response = await handle(request, context, (name) => (client = name));
+    let gateway = request.params['gateway'];
+    let who: string | undefined;
+    const response = await handle(request, context, {
+      client: (name) => (client = name),
+      caller: (name, gatewayName) => {
+        who = name;
+        gateway = gatewayName ?? gateway;
+      },
+    });
     if (audited) {
       const status = response.status ?? 200;
       context.info(
         auditLine({
-          who: auditCaller(auditedPrincipal(api, request)),
+          who: who ?? auditCaller(auditedPrincipal(api, request)),
           operation: options.operationId ?? `${request.method} ${requestPath(request, context) ?? ''}`,
           method: request.method,
-          gateway: request.params['gateway'],
+          gateway,
           client,
           outcome: outcomeOf(status),
           status,
@@ -106,7 +119,7 @@ function handleRequest(
   return async (
     request: HttpRequest,
     context: InvocationContext,
-    auditClient: (name: string) => void,
+    audit: { client: (name: string) => void; caller: (who: string, gateway?: string) => void },
   ): Promise<HttpResponseInit> => {
     const instance = requestPath(request, context);
     try {
@@ -119,7 +132,8 @@ function handleRequest(
         principal,
         useCases: api.useCases,
         deps: () => (resolved ??= api.deps(context)),
-        auditClient,
+        auditClient: audit.client,
+        auditCaller: audit.caller,
       });
       return request.method === 'HEAD' ? withoutBody(response) : response;
     } catch (e: unknown) {

@@ -139,6 +139,37 @@ export interface CrlInfo {
   readonly nextUpdate: string;
 }
 
+/**
+ * A branch enrollment (README, "Branch enrollment"): a one-time token that lets a branch issue client
+ * `client` from a CSR. Only the SHA-256 of the token's secret is recorded. While `pending` and not expired it
+ * reserves the client name and the address `ip`; `used` once a branch enrolled with it (the client record
+ * then holds both). `expired` is never stored: it is a pending record past `expiresAt`.
+ */
+export interface EnrollmentRecord {
+  /** Public id (16 lower-case hex digits); the token's middle part. */
+  readonly id: string;
+  readonly client: string;
+  /** The reserved static tunnel address. */
+  readonly ip: string;
+  /** SHA-256 of the token's secret part, lower-case hex. */
+  readonly tokenHash: string;
+  /** ISO 8601. */
+  readonly createdAt: string;
+  /** ISO 8601: the token is refused from this instant on and the reservation lapses. */
+  readonly expiresAt: string;
+  /** Validity of the certificate to issue; absent: the gateway's default at the time of enrolling. */
+  readonly validityDays?: number | undefined;
+  readonly status: 'pending' | 'used';
+  /** ISO 8601, once used. */
+  readonly usedAt?: string | undefined;
+  /** The address the enrolling request came from, once used. */
+  readonly usedFrom?: string | undefined;
+}
+
+/** Whether an enrollment still holds its client name and address at `now` (pending and not expired). */
+export const reserves = (e: EnrollmentRecord, now: Date): boolean =>
+  e.status === 'pending' && Date.parse(e.expiresAt) > now.getTime();
+
 /** Everything the `state` ConfigMap records about a gateway. */
 export interface GatewayState {
   readonly spec: GatewaySpec;
@@ -150,6 +181,8 @@ export interface GatewayState {
   readonly server: { readonly serial: string; readonly notAfter: string };
   /** ISO 8601 of creation. */
   readonly createdAt: string;
+  /** Branch enrollments (absent: none, as in the state of a gateway made before enrollments existed). */
+  readonly enrollments?: readonly EnrollmentRecord[] | undefined;
 }
 
 export type GatewayPhase = 'Provisioning' | 'Ready' | 'Rolling' | 'Degraded' | 'Deleting' | 'Failed';

@@ -23,6 +23,20 @@ const specSchema = z.strictObject({
   // Absent from the state of a gateway made before key types existed (DEFAULT_KEY_TYPE).
   keyType: z.enum(KEY_TYPES).optional(),
 });
+const enrollmentsSchema = z.array(
+  z.strictObject({
+    id: z.string().regex(/^[0-9a-f]{16}$/),
+    client: z.string().regex(NAME_PATTERN),
+    ip: z.string(),
+    tokenHash: z.string().regex(/^[0-9a-f]{64}$/),
+    createdAt: iso,
+    expiresAt: iso,
+    validityDays: z.int().positive().optional(),
+    status: z.enum(['pending', 'used']),
+    usedAt: iso.optional(),
+    usedFrom: z.string().optional(),
+  }),
+);
 const metaSchema = z.strictObject({
   version: z.literal(1),
   createdAt: iso,
@@ -195,6 +209,8 @@ export function stateConfigMapData(state: GatewayState): Record<string, string> 
     'spec.json': JSON.stringify(state.spec),
     'meta.json': JSON.stringify(meta),
     'clients.json': JSON.stringify(clients),
+    // Only when there are any: the state of a gateway without enrollments stays as it was before them.
+    ...(state.enrollments?.length ? { 'enrollments.json': JSON.stringify(state.enrollments) } : {}),
   };
 }
 
@@ -209,6 +225,9 @@ export function parseStateConfigMapData(data: Readonly<Record<string, string>>):
       crl: meta.crl,
       portMappings: meta.portMappings,
       clients: decodeClients(data['clients.json'] ?? '[]'),
+      ...(data['enrollments.json'] !== undefined
+        ? { enrollments: enrollmentsSchema.parse(JSON.parse(data['enrollments.json'])) }
+        : {}),
     };
   } catch (e: unknown) {
     throw new InternalError(

@@ -26,10 +26,19 @@ describe('Azure Functions names', () => {
 });
 
 describe('route protection', () => {
-  it('every route but healthz needs a function key and an app role; writes need a writer role', () => {
+  it('every route but healthz and enroll needs a function key and an app role; writes need a writer role', () => {
     for (const operation of Object.values(API)) {
       if (operation.operationId === 'healthz') {
         expect(operation.authLevel).toBe('anonymous');
+        continue;
+      }
+      // The branch holds no API credential: its one-time token is checked by the route itself.
+      if (operation.operationId === 'enroll') {
+        expect([operation.authLevel, operation.credential, 'role' in operation]).toStrictEqual([
+          'anonymous',
+          'enrollment-token',
+          false,
+        ]);
         continue;
       }
       expect([operation.operationId, operation.authLevel]).toStrictEqual([operation.operationId, 'function']);
@@ -38,7 +47,7 @@ describe('route protection', () => {
         operation.operationId,
         operation.method === 'GET' && operation.operationId !== 'getClientProfile'
           ? 'Reader'
-          : operation.route.includes('clients')
+          : operation.route.includes('clients') || operation.route.includes('enrollments')
             ? 'Clients.Issue'
             : 'Gateways.Admin',
       ]);

@@ -311,12 +311,12 @@ describe('roles (AUTH_ROLES_ENABLED=true)', () => {
     expect(response.status).toBe(status);
   });
 
-  it('marks every route but healthz as function-key protected', () => {
+  it('marks every route but healthz and enroll (its credential is the enrollment token) as function-key protected', () => {
     expect(
       Object.values(API)
         .filter((o) => o.authLevel === 'anonymous')
         .map((o) => o.operationId),
-    ).toStrictEqual(['healthz']);
+    ).toStrictEqual(['healthz', 'enroll']);
   });
 });
 

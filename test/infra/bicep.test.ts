@@ -6,6 +6,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { API } from '../../shared/api/routes.js';
 
 const infra = join(import.meta.dirname, '../../infra');
 const read = (path: string) => readFileSync(path, 'utf8');
@@ -86,6 +87,17 @@ describe('infra', () => {
     expect(main).toContain("authClientId: toLower(authRolesEnabled) == 'true' ? authClientId : ''");
     expect(main).toContain("param authRolesEnabled string = 'true'");
     expect(main).toMatch(/AUTH_ROLES_ENABLED: authRolesEnabled/);
+  });
+
+  it('exempts from App Service Authentication exactly the anonymous routes of the API table (healthz, enroll)', () => {
+    const api = read(join(infra, 'app/api.bicep'));
+    const excluded = /excludedPaths: \[([^\]]*)\]/.exec(api)?.[1] ?? '';
+    const paths = [...excluded.matchAll(/'([^']+)'/g)].map((m) => m[1]);
+    const anonymous = Object.values(API)
+      .filter((o) => o.authLevel === 'anonymous')
+      .map((o) => `/api/${o.route}`);
+    expect(paths).toStrictEqual(anonymous);
+    expect(paths).toStrictEqual(['/api/healthz', '/api/enroll']);
   });
 
   it('uses RBAC with guid() role assignment names, managed identity and no keys', () => {

@@ -62,3 +62,18 @@ describe('openApiDocument', () => {
     expect(Object.keys(accepted.headers)).toStrictEqual(['Operation-Location']);
   });
 });
+
+describe('openApiDocument: POST /api/enroll', () => {
+  const enroll = (openApiDocument() as { paths: Record<string, Record<string, Record<string, unknown>>> })
+    .paths['/api/enroll']?.['post'];
+
+  it('needs the enrollment token (HTTP bearer) instead of the function key, and takes DER or JSON', () => {
+    expect(enroll?.['security']).toStrictEqual([{ enrollmentToken: [] }]);
+    const body = enroll?.['requestBody'] as { content: Record<string, unknown> };
+    expect(Object.keys(body.content)).toStrictEqual(['application/pkcs10', 'application/json']);
+    expect(body.content['application/pkcs10']).toStrictEqual({
+      schema: { type: 'string', contentMediaType: 'application/pkcs10' },
+    });
+    expect(Object.keys(enroll?.['responses'] as object)).toContain('401');
+  });
+});
