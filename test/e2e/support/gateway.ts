@@ -30,6 +30,11 @@ const deps = {
   config: { OPENVPN_IMAGE: 'registry.example/openvpn:e2e', LABEL_DOMAIN: 'vpn.example.io' },
 } as Pick<GatewayDeps, 'config'>;
 
+/** The objects the API applies for a gateway's recorded state and server PKI (a sandbox's, say). */
+export function objectsOfState(state: GatewayState, pki: ServerPki): KubeObject[] {
+  return buildGatewayManifests(manifestInputOf(deps, state, pki));
+}
+
 export function gatewayObjects(gateway: E2eGateway): KubeObject[] {
   const now = new Date().toISOString();
   const state: GatewayState = {
@@ -49,5 +54,5 @@ export function gatewayObjects(gateway: E2eGateway): KubeObject[] {
     server: { serial: gateway.server.serial, notAfter: gateway.server.notAfter.toISOString() },
     createdAt: now,
   };
-  return buildGatewayManifests(manifestInputOf(deps, state, gateway.pki));
+  return objectsOfState(state, gateway.pki);
 }
