@@ -71,8 +71,15 @@ call GET "/gateways/$GW/clients/site-a" | jq '{name, ip, keySource}'
 call GET "/gateways/$GW/clients/site-a/profile" > "$OUT/site-a.ovpn"
 grep -E '^(client|remote|proto|verify-x509-name)' "$OUT/site-a.ovpn" >&2
 
-# 3. Port mappings: pods reach site-a's port 80 as pm-8081.vpn-<gateway>:8081 (applied by a roll).
-call PUT "/gateways/$GW/port-mappings" '{"mappings":[{"port":8081,"client":"site-a","targetPort":80}]}' | jq .
+# Branch LANs: site-b's LAN is routed to it (an iroute in its CCD entry, a route in the pod), live, no roll;
+# another client cannot claim an overlapping LAN (409).
+call PUT "/gateways/$GW/clients/site-b/subnets" '{"subnets":["192.168.20.0/24"]}' | jq .
+call GET "/gateways/$GW/clients/site-b/subnets" | jq .
+EXPECT=409 call POST "/gateways/$GW/clients" '{"name":"site-c","subnets":["192.168.20.128/25"]}' | jq '{status, detail}'
+
+# 3. Port mappings: pods reach site-a's port 80 as pm-8081.vpn-<gateway>:8081, and the host 192.168.20.10 on
+# site-b's LAN as pm-8082.vpn-<gateway>:8082 (applied by a roll).
+call PUT "/gateways/$GW/port-mappings" '{"mappings":[{"port":8081,"client":"site-a","targetPort":80},{"port":8082,"client":"site-b","targetPort":80,"targetHost":"192.168.20.10"}]}' | jq .
 wait_for "$(header operation-location)"
 call GET "/gateways/$GW/port-mappings" | jq .
 

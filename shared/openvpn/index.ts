@@ -1,6 +1,7 @@
 export { MAX_PREFIX, allocateStaticIp, planAddresses } from './address-plan.js';
 export {
   ENTRYPOINT_PROGRAMS,
+  LAN_ROUTE_PROTOCOL,
   renderCcdEntry,
   renderClientProfile,
   renderEntrypoint,

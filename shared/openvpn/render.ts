@@ -23,6 +23,11 @@ import {
 export const DATA_CIPHERS = 'AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305';
 /** The tunnel device the server creates; the port-mapping SNAT rules match it. */
 export const TUN_DEVICE = 'tun0';
+/**
+ * The routing protocol number the entrypoint tags the kernel routes of branch LANs with, so it only ever
+ * removes its own routes. Not in iproute2's `rt_protos` list, so no routing daemon claims it.
+ */
+export const LAN_ROUTE_PROTOCOL = 77;
 
 /**
  * Every program the entrypoint runs that is not a shell builtin: it stops at start when one is missing from the
@@ -32,6 +37,7 @@ export const ENTRYPOINT_PROGRAMS = Object.freeze([
   'cat',
   'cksum',
   'grep',
+  'ip',
   'iptables',
   'ls',
   'mkdir',
@@ -171,9 +177,11 @@ export function renderPortMappingsFile(mappings: readonly ResolvedPortMapping[])
 
 /**
  * The pod's entrypoint (POSIX sh). Enables forwarding, masquerades tunnel traffic towards each pushed
- * route, applies the port mappings in dedicated nat chains, starts a watcher that re-applies changed
- * mappings and drops the live session of every client whose CCD entry is gone (revocation), then
- * execs OpenVPN. Every iptables change is idempotent (own chains, flushed and rebuilt).
+ * route, refuses tunnel-to-tunnel forwarding (no client-to-client), applies the port mappings in dedicated
+ * nat chains, starts a watcher that re-applies changed mappings, routes the branch LANs of the CCD entries
+ * and drops the live session of every client whose CCD entry is gone (revocation) or changed (its LANs are
+ * read at connect), then execs OpenVPN. Every iptables change is idempotent (own chains, flushed and
+ * rebuilt).
  */
 export function renderEntrypoint(spec: GatewaySpec): string {
   validateGatewaySpec(spec);
@@ -192,6 +200,8 @@ TUN='${TUN_DEVICE}'
 MAPPINGS='${POD_DIRS.portMappings}/${CONFIG_KEYS.mappings}'
 CCD='${POD_DIRS.ccd}'
 MGMT='${POD_DIRS.run}/management.sock'
+LAN_PROTO='${LAN_ROUTE_PROTOCOL}'
+CCD_STAMPS='${POD_DIRS.run}/ccd.stamps'
 
 log() { echo "entrypoint: $*" >&2; }
 
@@ -219,11 +229,20 @@ chain() { # create or flush a nat chain, and hook it into a built-in chain once
   iptables -t nat -C "$2" -j "$1" 2>/dev/null || iptables -t nat -I "$2" 1 -j "$1"
 }
 
-# Cluster replies must come back through this pod: masquerade tunnel traffic towards each route.
+# Cluster replies must come back through this pod: masquerade tunnel traffic towards each route, from the
+# tunnel addresses and from the branch LANs (AVG-LAN-MASQ, kept by the watcher).
+iptables -t nat -N AVG-LAN-MASQ 2>/dev/null || iptables -t nat -F AVG-LAN-MASQ
 chain AVG-MASQ POSTROUTING
 for route in $ROUTES; do
   iptables -t nat -A AVG-MASQ -s "$VPN_NET" -d "$route" -j MASQUERADE
+  iptables -t nat -A AVG-MASQ -d "$route" -j AVG-LAN-MASQ
 done
+
+# No client-to-client: nothing from the tunnel is forwarded back into it, so a branch cannot reach another
+# branch's tunnel address or LAN, even with routes of its own making.
+iptables -N AVG-FWD 2>/dev/null || iptables -F AVG-FWD
+iptables -C FORWARD -j AVG-FWD 2>/dev/null || iptables -I FORWARD 1 -j AVG-FWD
+iptables -A AVG-FWD -i "$TUN" -o "$TUN" -j DROP
 
 # Port mappings: DNAT the gateway port to the client, and SNAT to the server's tunnel address so the
 # client's reply returns through the tunnel (DNAT alone times out).
@@ -262,10 +281,16 @@ kill_removed() { # $1: the CCD entries before, $2: now
 
 mappings_stamp() { cksum "$MAPPINGS" 2>/dev/null || echo none; }
 
+${renderLanRouting()}
 watch() {
   server_pid=$1
   mappings=$(mappings_stamp)
   ccd=$(ccd_list)
+  # A failed step is logged and tried again at the next round, never the end of the watcher.
+  set +e
+  stamps=$(ccd_stamps)
+  lans=$(ccd_lans)
+  apply_lan_masq "$lans"
   while sleep "$WATCH_INTERVAL"; do
     kill -0 "$server_pid" 2>/dev/null || exit 0
     now=$(mappings_stamp)
@@ -277,11 +302,91 @@ watch() {
       kill_removed "$ccd" "$now"
       ccd=$now
     fi
+    now=$(ccd_stamps)
+    if [ "$now" != "$stamps" ]; then
+      lans=$(ccd_lans)
+      apply_lan_masq "$lans"
+    fi
+    # Every round: the routes come once OpenVPN has made the tunnel, and come back if something removed them.
+    sync_lan_routes "$lans"
+    if [ "$now" != "$stamps" ]; then
+      kill_changed "$stamps" "$now"
+      stamps=$now
+    fi
   done
 }
 
 # After exec, OpenVPN keeps this shell's PID: the watcher follows it and stops with it.
 watch $$ &
 exec openvpn --cd "$ROOT" --config '${POD_DIRS.server}/${CONFIG_KEYS.serverConf}'
+`;
+}
+
+/**
+ * The watcher's branch-LAN steps. The CCD entries' `iroute` lines are the one source: each LAN gets a
+ * kernel route on the tunnel (tagged with LAN_ROUTE_PROTOCOL, so only these are ever removed) and a
+ * masquerade rule for its traffic towards the pushed routes; a client whose entry changed is dropped on the
+ * management socket, since OpenVPN reads `iroute` only when a client connects. No one else is dropped.
+ */
+function renderLanRouting(): string {
+  return `# Each CCD entry as "<cksum> <size> <path>": a change of an entry changes its line.
+ccd_stamps() { cksum "$CCD"/* 2>/dev/null || true; }
+
+prefix_len() ( # a dotted netmask (as iroute writes it) → its prefix length
+  IFS=.
+  len=0
+  for octet in $1; do
+    case "$octet" in
+      255) len=$((len + 8)) ;; 254) len=$((len + 7)) ;; 252) len=$((len + 6)) ;; 248) len=$((len + 5)) ;;
+      240) len=$((len + 4)) ;; 224) len=$((len + 3)) ;; 192) len=$((len + 2)) ;; 128) len=$((len + 1)) ;;
+    esac
+  done
+  echo "$len"
+)
+
+ccd_lans() { # every LAN the CCD entries route to a client, as a CIDR
+  cat "$CCD"/* 2>/dev/null | while read -r directive network mask rest; do
+    [ "$directive" = iroute ] || continue
+    case "$network$mask" in *[!0-9.]*) continue ;; esac
+    echo "$network/$(prefix_len "$mask")"
+  done
+}
+
+apply_lan_masq() { # $1: the LANs; their traffic towards the pushed routes is masqueraded like the tunnel's
+  iptables -t nat -F AVG-LAN-MASQ || log "cannot flush AVG-LAN-MASQ"
+  for lan in $1; do
+    iptables -t nat -A AVG-LAN-MASQ -s "$lan" -j MASQUERADE || log "cannot masquerade $lan"
+  done
+}
+
+sync_lan_routes() { # $1: the LANs; adds the missing kernel routes, removes ours that are no longer wanted
+  ip link show "$TUN" > /dev/null 2>&1 || return 0 # OpenVPN has not made the tunnel yet: next round
+  have=" $(ip -4 route show proto "$LAN_PROTO" | while read -r dst rest; do
+    case "$dst" in */*) printf '%s ' "$dst" ;; *) printf '%s/32 ' "$dst" ;; esac
+  done)"
+  wanted=" $(echo $1) "
+  for lan in $1; do
+    case "$have" in *" $lan "*) continue ;; esac
+    if ip route replace "$lan" dev "$TUN" proto "$LAN_PROTO"; then log "route to $lan added"
+    else log "cannot add the route to $lan"; fi
+  done
+  for lan in $have; do
+    case "$wanted" in *" $lan "*) continue ;; esac
+    if ip route del "$lan" dev "$TUN" proto "$LAN_PROTO"; then log "route to $lan removed"
+    else log "cannot remove the route to $lan"; fi
+  done
+}
+
+kill_changed() { # $1: the CCD stamps before, $2: now; drops the session of each client whose entry changed
+  printf '%s\\n' "$1" > "$CCD_STAMPS"
+  printf '%s\\n' "$2" | grep -vxF -f "$CCD_STAMPS" | while read -r sum size path; do
+    cn=\${path##*/}
+    case "$cn" in *[!a-z0-9-]*|'') continue ;; esac
+    # A new entry is a client that could not connect yet (ccd-exclusive): nothing to drop.
+    grep -q " $CCD/$cn$" "$CCD_STAMPS" || continue
+    log "reconnecting $cn: its CCD entry changed"
+    mgmt "kill $cn" > /dev/null
+  done
+}
 `;
 }

@@ -20,8 +20,13 @@ export interface E2eGateway {
   readonly spec: GatewaySpec;
   readonly pki: ServerPki;
   readonly server: Issued;
-  /** Active clients: each gets a CCD entry at `ip`. */
-  readonly clients?: readonly { readonly name: string; readonly ip: string; readonly cert: Issued }[];
+  /** Active clients: each gets a CCD entry at `ip`, with an `iroute` per LAN subnet. */
+  readonly clients?: readonly {
+    readonly name: string;
+    readonly ip: string;
+    readonly cert: Issued;
+    readonly subnets?: readonly string[];
+  }[];
   readonly portMappings?: readonly PortMapping[];
 }
 
@@ -47,6 +52,7 @@ export function gatewayObjects(gateway: E2eGateway): KubeObject[] {
       notAfter: c.cert.notAfter.toISOString(),
       status: 'active',
       keySource: 'generated',
+      ...(c.subnets ? { subnets: c.subnets } : {}),
     })),
     // Metadata only: the pod reads the CRL itself from the Secret.
     crl: { number: 1, thisUpdate: now, nextUpdate: now },

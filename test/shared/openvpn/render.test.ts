@@ -13,6 +13,8 @@ import {
   renderEntrypoint,
   renderPortMappingsFile,
   renderServerConf,
+  ENTRYPOINT_PROGRAMS,
+  LAN_ROUTE_PROTOCOL,
   serverCommonName,
 } from '../../../shared/openvpn/index.js';
 import { generateTlsCryptKey } from '../../../shared/pki/index.js';
@@ -274,5 +276,20 @@ describe('renderEntrypoint', () => {
     expect(script.trimEnd().split('\n').at(-1)).toBe(
       'exec openvpn --cd "$ROOT" --config \'server/server.conf\'',
     );
+  });
+
+  it('refuses tunnel-to-tunnel forwarding and keeps the branch LANs routed, masqueraded and re-read', () => {
+    const script = renderEntrypoint(spec);
+    // no client-to-client, whatever routes a branch adds by hand
+    expect(script).toContain('iptables -A AVG-FWD -i "$TUN" -o "$TUN" -j DROP');
+    // LAN traffic towards each route goes through the watcher's masquerade chain
+    expect(script).toContain('iptables -t nat -A AVG-MASQ -d "$route" -j AVG-LAN-MASQ');
+    // the kernel routes carry the entrypoint's own protocol tag, so only those are ever removed
+    expect(script).toContain(`LAN_PROTO='${LAN_ROUTE_PROTOCOL}'`);
+    expect(script).toContain('ip route replace "$lan" dev "$TUN" proto "$LAN_PROTO"');
+    expect(script).toContain('ip route del "$lan" dev "$TUN" proto "$LAN_PROTO"');
+    // a client whose CCD entry changed is dropped, so OpenVPN reads its new iroutes at the reconnect
+    expect(script).toContain('log "reconnecting $cn: its CCD entry changed"');
+    expect(ENTRYPOINT_PROGRAMS).toContain('ip');
   });
 });
