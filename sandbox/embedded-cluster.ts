@@ -60,9 +60,11 @@ const dataOf = (o: Stored): VersionedData => ({
   data: o.kind === 'Secret' ? (recode(o.data ?? {}, 'base64', 'utf8') as Data) : { ...o.data },
   resourceVersion: o.metadata.resourceVersion,
 });
-/** A documentation address (RFC 5737 TEST-NET-3) derived from the Service's name, the same after a restart. */
-const addressOf = ({ metadata }: Stored) =>
-  `203.0.113.${((createHash('sha256').update(`${metadata.namespace}/${metadata.name}`).digest()[0] ?? 0) % 254) + 1}`;
+/** A documentation address (RFC 5737 TEST-NET-3) from the Service's name, the same after a restart. */
+const addressOf = ({ metadata }: Stored) => {
+  const byte = createHash('sha256').update(`${metadata.namespace}/${metadata.name}`).digest()[0] ?? 0;
+  return `203.0.113.${(byte % 254) + 1}`;
+};
 
 export class EmbeddedCluster implements ClusterPort {
   private readonly objects = new Map<string, Stored>();
@@ -89,13 +91,9 @@ export class EmbeddedCluster implements ClusterPort {
     return cluster;
   }
 
-  /** Pods started from now on never become ready (a roll that must be rolled back). */
-  failNewPods(): void {
-    this.failing = true;
-  }
-
-  clearFailures(): void {
-    this.failing = false;
+  /** Pods started from now on never become ready (a roll to roll back), until called with false. */
+  failNewPods(fail = true): void {
+    this.failing = fail;
   }
 
   /** Where the YAML file of an object is. */
@@ -133,11 +131,12 @@ export class EmbeddedCluster implements ClusterPort {
    */
   private async put(next: Stored, previous: Stored | undefined): Promise<Stored> {
     const { kind, metadata } = next;
-    const bad = [metadata.name, metadata.namespace ?? metadata.name].find((n) => !NAME.test(n));
-    const badKey = Object.keys(next.data ?? {}).find((k) => !DATA_KEY.test(k));
-    if (bad !== undefined || badKey !== undefined)
+    const names = [metadata.name, metadata.namespace ?? metadata.name];
+    const bad =
+      names.find((n) => !NAME.test(n)) ?? Object.keys(next.data ?? {}).find((k) => !DATA_KEY.test(k));
+    if (bad !== undefined)
       throw new InputError(
-        `the Kubernetes API rejected it: ${kind} "${metadata.name}": invalid ${bad ? `name "${bad}"` : `data key "${badKey}"`}`,
+        `the Kubernetes API rejected it: ${kind} "${metadata.name}": invalid name or key "${bad}"`,
       );
     if (metadata.namespace !== undefined && !this.get('Namespace', undefined, metadata.namespace))
       throw new NotFoundError(`namespaces "${metadata.namespace}" not found`);
@@ -155,7 +154,7 @@ export class EmbeddedCluster implements ClusterPort {
     return next;
   }
 
-  /** The simulated controllers' next step for `o`, if it has one: a rollout to finish, an address to assign. */
+  /** The simulated controllers' next step for `o`: a rollout to finish, an address to assign. */
   private schedule(o: Stored): void {
     const { kind, metadata } = o;
     const rolling = kind === 'Deployment' && !rolloutComplete(rolloutOf(o));
@@ -231,7 +230,7 @@ export class EmbeddedCluster implements ClusterPort {
     return Promise.resolve([...this.objects.values()].filter(matches).map(copy));
   }
 
-  /** A data write: `patch` merged into (or, with `replace`, instead of) the data, at `resourceVersion` if given. */
+  /** `patch` merged into the data (or replacing it), at `resourceVersion` when one is given. */
   private async writeData(
     kind: 'ConfigMap' | 'Secret',
     namespace: string,
@@ -342,7 +341,7 @@ export class EmbeddedCluster implements ClusterPort {
   }
 }
 
-/** A Deployment's status while its new pod starts (`old` pods of the last template still serving), or once ready. */
+/** A Deployment's status while a new pod starts (`old` pods still serving), or once it is ready. */
 function deploymentStatus(d: Stored, old: number, ready = false): Stored['status'] {
   const replicas = d.spec?.replicas ?? 1;
   const available = ready ? replicas : old;

@@ -28,8 +28,8 @@ export interface SandboxHostOptions {
   readonly host: string;
   /** 0 picks a free port (tests). */
   readonly port: number;
-  /** Where request and handler log lines go; default stdout. */
-  readonly write?: ((line: string) => void) | undefined;
+  /** Where request and handler log lines go. */
+  readonly write: (line: string) => void;
 }
 
 export interface SandboxHost {
@@ -66,9 +66,8 @@ function withForwardedFor(headers: Record<string, string>, peer: string | undefi
 async function writeResponse(res: ServerResponse, init: HttpResponseInit, close: boolean): Promise<void> {
   const response = new HttpResponse(init);
   const body = Buffer.from(await response.arrayBuffer());
-  const headers = Object.fromEntries(response.headers);
   res.writeHead(response.status, {
-    ...headers,
+    ...Object.fromEntries(response.headers),
     'content-length': body.length,
     ...(close ? { connection: 'close' } : {}),
   });
@@ -80,7 +79,7 @@ export async function startSandboxHost(options: SandboxHostOptions): Promise<San
   const router = new Router(options.routes);
   // Handlers are built once per route, not per request.
   const handlers = new Map(options.routes.map((r) => [r, r.makeHandler(options.composition)]));
-  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const { write } = options;
   let origin = '';
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -88,6 +88,7 @@ export class InProcessOperations implements OperationsPort {
     input: unknown,
     id: string = randomUUID(),
   ): Promise<string> {
+    await this.load();
     const createdAt = new Date().toISOString();
     const op: Operation = { id, kind, gateway, status: 'Running', createdAt, lastUpdatedAt: createdAt };
     this.update(op);
@@ -140,13 +141,11 @@ export class InProcessOperations implements OperationsPort {
     return resumeRoll(this.ledger(), this.rolls, gateway, this.options.timing);
   }
 
-  async startProvision(gateway: string): Promise<string> {
-    await this.load();
+  startProvision(gateway: string): Promise<string> {
     return this.launch('provision', gateway, provisionOrchestrator, { gateway, timing: this.options.timing });
   }
 
-  async startDeletion(gateway: string): Promise<string> {
-    await this.load();
+  startDeletion(gateway: string): Promise<string> {
     return this.launch('delete', gateway, deleteOrchestrator, { gateway, timing: this.options.timing });
   }
 

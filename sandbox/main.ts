@@ -1,7 +1,7 @@
 /**
  * `npm start`: the local sandbox. Serves the same function handlers on http://SANDBOX_HOST:SANDBOX_PORT/api
  * without Azure Functions Core Tools, over the embedded cluster (or a real cluster via KUBECONFIG), the
- * directory secret store and in-process operations. State lives under SANDBOX_DATA_DIR and survives a restart.
+ * directory secret store and in-process operations. State lives under SANDBOX_DATA_DIR, across restarts.
  */
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,11 +10,12 @@ import azureFunctions from '@azure/functions';
 import type { Timer } from '@azure/functions';
 import { makeCrlTimerHandler } from '../functions/crl-timer.js';
 import { ALL_ROUTES } from '../functions/routes.js';
+import { StaticClusterInfo } from '../shared/aks/static-cluster-info.js';
 import { createComposition } from '../shared/composition.js';
 import type { Config } from '../shared/config.js';
 import { loadConfig } from '../shared/config.js';
 import { consoleLogger } from '../shared/logging.js';
-import type { ClusterInfo, ClusterInfoSource } from '../shared/model/cluster-info.js';
+import type { ClusterInfoSource } from '../shared/model/cluster-info.js';
 import { timingFrom } from '../shared/operations/timing.js';
 import { VERSION } from '../shared/version.js';
 import { EmbeddedCluster } from './embedded-cluster.js';
@@ -47,14 +48,11 @@ const SANDBOX_TIMER = { isPastDue: false } as Timer;
 /** AKS's kubenet defaults: the CIDRs the embedded cluster describes, unless DEFAULT_ROUTES is set. */
 export const SANDBOX_CIDRS = Object.freeze({ serviceCidr: '10.0.0.0/16', podCidr: '10.244.0.0/16' });
 
-/** The embedded cluster's self-description (with no CIDRs described, gateways take DEFAULT_ROUTES). */
-function sandboxClusterInfo(config: Config): ClusterInfoSource {
-  const info: ClusterInfo =
-    config.DEFAULT_ROUTES.length > 0
-      ? { notes: ['sandbox cluster: routes from DEFAULT_ROUTES'] }
-      : { ...SANDBOX_CIDRS, notes: [] };
-  return { describe: () => Promise.resolve(info) };
-}
+/** The embedded cluster's CIDRs: AKS's defaults, unless DEFAULT_ROUTES is set (then gateways take it). */
+const sandboxClusterInfo = (config: Config): ClusterInfoSource =>
+  config.DEFAULT_ROUTES.length > 0
+    ? new StaticClusterInfo({ defaultRoutes: config.DEFAULT_ROUTES })
+    : { describe: () => Promise.resolve({ ...SANDBOX_CIDRS, notes: [] }) };
 
 /** Starts the embedded cluster (KUBE_TARGET=sandbox), the composition and the HTTP host. */
 export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
@@ -106,7 +104,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     async close(graceMs = 10_000) {
       clearInterval(crlTimer);
       await host.close();
-      // An operation still running after the grace period is reported "interrupted" (Failed) at the next start.
+      // An operation still running after the grace period is reported "interrupted" (Failed) next start.
       const gaveUp = new Promise<'gave up'>((r) => setTimeout(r, graceMs, 'gave up').unref());
       if ((await Promise.race([operations?.drain(), gaveUp])) === 'gave up')
         log.warn('operations still running at shutdown', { graceMs });

@@ -30,7 +30,7 @@ describeClusterContract('embedded cluster', 'port', async () => {
   return {
     under: { cluster },
     failNewPods: () => cluster.failNewPods(),
-    clearFailures: () => cluster.clearFailures(),
+    clearFailures: () => cluster.failNewPods(false),
     close: () => cluster.close(),
   };
 });

@@ -235,7 +235,7 @@ describe('InProcessOperations with the real orchestrators and activities over th
       expect(op.status).toBe('Failed');
       expect(op.error?.message).toMatch(/rolled back/);
     } finally {
-      cluster.clearFailures();
+      cluster.failNewPods(false);
     }
     const restored = await deps.cluster.readRollout('vpn-ops-gw', 'openvpn');
     expect(restored.templateAnnotations).toStrictEqual(before.templateAnnotations);
