@@ -225,6 +225,7 @@ export const createEnrollmentBodySchema = z.strictObject({
   validityDays: validityDaysSchema.optional().meta({
     description: "Validity of the certificate; default: the gateway's setting when the branch enrolls",
   }),
+  subnets: subnetsSchema.optional(),
   expiresInMinutes: z
     .int()
     .min(ENROLLMENT_MINUTES.min)
@@ -337,6 +338,7 @@ export const enrollmentSchema = z.object({
   createdAt: isoDate,
   expiresAt: isoDate,
   validityDays: z.int().optional(),
+  subnets: z.array(z.string()).meta({ description: 'LAN subnets reserved for the client' }),
   usedAt: isoDate.optional(),
   usedFrom: z.string().optional().meta({ description: 'Address the enrolling request came from' }),
   keyType: z.enum(KEY_TYPES).meta({

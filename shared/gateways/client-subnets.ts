@@ -14,6 +14,8 @@ import { holdsCcdEntry, holdsSubnets } from '../model/gateway.js';
 import { OBJECTS, namespaceOf } from '../model/names.js';
 import { lanSubnetProblems, planAddresses, renderCcdEntry } from '../openvpn/index.js';
 import type { GatewayDeps } from './deps.js';
+import type { ReservedSubnets } from './enrollment-reservations.js';
+import { reservations } from './enrollment-reservations.js';
 import { readState, updateState } from './gateway-state.js';
 
 /**
@@ -58,6 +60,8 @@ export function requireSubnetsAllowed(
   subnets: readonly string[],
   cluster: readonly string[],
   path = '/subnets',
+  /** LAN subnets pending enrollments reserve (`enrollment-reservations.ts`): taken as much as clients' ones. */
+  reserved: readonly ReservedSubnets[] = [],
 ): void {
   const problems = lanSubnetProblems(state.spec, subnets, cluster, path);
   if (problems.length > 0) throw new InputError(`the subnets of client '${name}' are invalid`, problems);
@@ -72,6 +76,15 @@ export function requireSubnetsAllowed(
       const cidr = parseCanonicalCidr(theirs);
       const clash = cidr && mine.find((m) => cidrsOverlap(m.cidr, cidr));
       if (clash) claims.push(`${clash.s} overlaps ${theirs} of client '${other.name}'`);
+    }
+  }
+  for (const other of reserved) {
+    if (other.owner === name) continue;
+    for (const theirs of other.subnets) {
+      const cidr = parseCanonicalCidr(theirs);
+      const clash = cidr && mine.find((m) => cidrsOverlap(m.cidr, cidr));
+      if (clash)
+        claims.push(`${clash.s} overlaps ${theirs} reserved by the pending enrollment of '${other.owner}'`);
     }
   }
   if (claims.length > 0) throw new ConflictError(`subnets already claimed: ${claims.join('; ')}`);
@@ -137,12 +150,13 @@ export async function replaceClientSubnets(
 ): Promise<ClientSubnetsResponse> {
   const wanted = sortedSubnets(subnets);
   const cluster = wanted.length > 0 ? await clusterCidrs(deps) : [];
+  const now = deps.clock();
   const state = await updateState(deps.cluster, gateway, (s) => {
     const client = findClient(s, name);
     if (client.status === 'pending')
       throw new ConflictError(`client '${name}' is still being issued: retry shortly`);
     if (client.status !== 'active') throw new ConflictError(`client '${name}' is revoked`);
-    requireSubnetsAllowed(s, name, wanted, cluster);
+    requireSubnetsAllowed(s, name, wanted, cluster, '/subnets', reservations(s, now).subnets);
     if (sameList(client.subnets, wanted)) return undefined;
     const changed: ClientRecord = { ...client, subnets: wanted.length > 0 ? wanted : undefined };
     return { ...s, clients: s.clients.map((c) => (c === client ? changed : c)) };

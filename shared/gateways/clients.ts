@@ -18,7 +18,7 @@ import { clusterCidrs, requireSubnetsAllowed, sortedSubnets } from './client-sub
 import { addDays, missingCa, requireCa, wholeDaysUntil } from './gateway-pki.js';
 import { readState, updateState } from './gateway-state.js';
 import { removeMappingsOf } from './port-mappings.js';
-import { requireNameNotReserved, reservations } from './enrollments.js';
+import { requireNameNotReserved, reservations } from './enrollment-reservations.js';
 import type { ClientRecord, GatewayState } from '../model/gateway.js';
 import { DEFAULT_KEY_TYPE } from '../model/gateway.js';
 import type { ClientResponse, IssueClientBody } from '../api/schemas.js';
@@ -96,7 +96,7 @@ export async function issueClient(
     [...before.clients.map((c) => c.ip), ...reservations(before, now).ips],
     input.staticIp,
   );
-  requireSubnetsAllowed(before, input.name, subnets, cluster);
+  requireSubnetsAllowed(before, input.name, subnets, cluster, '/subnets', reservations(before, now).subnets);
   const ca = await requireCa(deps, gateway);
   // The gateway's default never outlives the CA: it is capped at the CA's remaining whole days (an
   // explicit validityDays beyond the CA is the caller's error and refused).
@@ -141,7 +141,7 @@ export async function issueClient(
       [...s.clients.map((c) => c.ip), ...reservations(s, now).ips],
       input.staticIp,
     );
-    requireSubnetsAllowed(s, input.name, subnets, cluster);
+    requireSubnetsAllowed(s, input.name, subnets, cluster, '/subnets', reservations(s, now).subnets);
     record = {
       name: input.name,
       ip,

@@ -17,6 +17,8 @@ import type { ClientRecord, EnrollmentRecord, GatewayState } from '../model/gate
 import { DEFAULT_KEY_TYPE, reserves } from '../model/gateway.js';
 import type { GatewayDeps } from './deps.js';
 import { completeIssue, renderProfile } from './client-lifecycle.js';
+import { clusterCidrs, requireSubnetsAllowed, sortedSubnets } from './client-subnets.js';
+import { reservations, requireNameNotReserved } from './enrollment-reservations.js';
 import { newEnrollmentToken, parseEnrollmentToken, secretMatches } from './enrollment-token.js';
 import { addDays, requireCa, wholeDaysUntil } from './gateway-pki.js';
 import { findState, readState, updateState } from './gateway-state.js';
@@ -50,6 +52,7 @@ function enrollmentView(state: GatewayState, e: EnrollmentRecord, now: Date): En
     createdAt: e.createdAt,
     expiresAt: e.expiresAt,
     ...(e.validityDays !== undefined ? { validityDays: e.validityDays } : {}),
+    subnets: e.subnets ?? [],
     ...(e.usedAt !== undefined ? { usedAt: e.usedAt } : {}),
     ...(e.usedFrom !== undefined ? { usedFrom: e.usedFrom } : {}),
     keyType: state.spec.keyType ?? DEFAULT_KEY_TYPE,
@@ -67,20 +70,6 @@ function pruned(s: GatewayState, now: Date): GatewayState | undefined {
   const all = enrollmentsOf(s);
   const keep = all.filter((e) => kept(e, now));
   return keep.length === all.length ? undefined : { ...s, enrollments: keep };
-}
-
-/** The names and addresses held at `now` by pending enrollments: a client may take neither. */
-export function reservations(s: GatewayState, now: Date): { names: Set<string>; ips: string[] } {
-  const active = enrollmentsOf(s).filter((e) => reserves(e, now));
-  return { names: new Set(active.map((e) => e.client)), ips: active.map((e) => e.ip) };
-}
-
-/** ConflictError when an enrollment reserves `name` at `now` (issuing a client of that name must wait). */
-export function requireNameNotReserved(s: GatewayState, name: string, now: Date): void {
-  if (reservations(s, now).names.has(name))
-    throw new ConflictError(
-      `client name '${name}' is reserved by a pending enrollment on gateway '${s.spec.name}': revoke the enrollment or let it expire`,
-    );
 }
 
 /** The validity asked for must end before the CA does, also when the branch enrolls at the last moment. */
@@ -119,6 +108,8 @@ export async function createEnrollment(
   const now = deps.clock();
   const expiresAt = new Date(now.getTime() + input.expiresInMinutes * 60_000);
   await requireValidityWithinCa(deps, gateway, input.validityDays, expiresAt);
+  const subnets = sortedSubnets(input.subnets ?? []);
+  const cluster = subnets.length > 0 ? await clusterCidrs(deps) : [];
   const { id, token, tokenHash } = newEnrollmentToken(gateway);
   let record: EnrollmentRecord | undefined;
   const written = await updateState(deps.cluster, gateway, (current) => {
@@ -130,11 +121,13 @@ export async function createEnrollment(
       throw new ConflictError(
         `gateway '${gateway}' holds ${MAX_ENROLLMENTS} enrollments: revoke pending ones or wait for old ones to be dropped`,
       );
+    const reserved = reservations(s, now);
     const ip = allocateStaticIp(
       planAddresses(s.spec.vpnSubnet),
-      [...s.clients.map((c) => c.ip), ...reservations(s, now).ips],
+      [...s.clients.map((c) => c.ip), ...reserved.ips],
       input.staticIp,
     );
+    requireSubnetsAllowed(s, input.client, subnets, cluster, '/subnets', reserved.subnets);
     record = {
       id,
       client: input.client,
@@ -143,6 +136,7 @@ export async function createEnrollment(
       createdAt: now.toISOString(),
       expiresAt: expiresAt.toISOString(),
       ...(input.validityDays !== undefined ? { validityDays: input.validityDays } : {}),
+      ...(subnets.length > 0 ? { subnets } : {}),
       status: 'pending',
     };
     return { ...s, enrollments: [...enrollmentsOf(s), record] };
@@ -264,6 +258,7 @@ export async function enrollBranch(deps: GatewayDeps, request: EnrollRequest): P
       wholeDaysUntil(now, readCertificateInfo(ca.certPem).notAfter),
     );
   const cert = await issueClientCert(ca, { commonName: before.client, validityDays, csrPem, now });
+  const cluster = before.subnets?.length ? await clusterCidrs(deps) : [];
 
   let record: ClientRecord | undefined;
   const written = await updateState(deps.cluster, gateway, (s) => {
@@ -279,6 +274,9 @@ export async function enrollBranch(deps: GatewayDeps, request: EnrollRequest): P
     // Cannot happen while the reservation holds (issuing refuses a reserved name): refused, not overwritten.
     if (s.clients.some((c) => c.name === e.client || c.ip === e.ip))
       throw new ConflictError(`client '${e.client}' or address ${e.ip} is taken on gateway '${gateway}'`);
+    // The subnets were reserved, but a gateway change since may clash with them (409 or 400, token unused).
+    if (e.subnets?.length)
+      requireSubnetsAllowed(s, e.client, e.subnets, cluster, '/subnets', reservations(s, now).subnets);
     record = {
       name: e.client,
       ip: e.ip,
@@ -288,6 +286,7 @@ export async function enrollBranch(deps: GatewayDeps, request: EnrollRequest): P
       status: 'pending',
       keySource: 'csr',
       keyType: cert.keyType,
+      ...(e.subnets?.length ? { subnets: e.subnets } : {}),
       csr: csrPem,
     };
     const used: EnrollmentRecord = {

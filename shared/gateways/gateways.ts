@@ -2,7 +2,7 @@
  * Gateway use-cases: create or update (PUT), read, list, delete, restart.
  */
 import { ConflictError, InputError, NotFoundError } from '../errors.js';
-import { routesContaining, validateGatewaySpec } from '../openvpn/index.js';
+import { lanSubnetProblems, routesContaining, validateGatewaySpec } from '../openvpn/index.js';
 import { readCertificateInfo } from '../pki/index.js';
 import type { ClusterInfo } from '../model/cluster-info.js';
 import type { RolloutStatus } from '../model/cluster-port.js';
@@ -185,6 +185,16 @@ function requireSpecChangeAllowed(state: GatewayState, spec: GatewaySpec): void 
   if (state.portMappings.some((m) => m.port === spec.port))
     throw new ConflictError(`port ${spec.port} is used by a port mapping`);
   requireSpecKeepsSubnets(state, spec);
+  // The subnets pending enrollments reserve are kept clear of the gateway's routes as clients' ones are.
+  const reservedClashes = (state.enrollments ?? [])
+    .filter((e) => e.status === 'pending' && e.subnets?.length)
+    .flatMap((e) =>
+      lanSubnetProblems(spec, e.subnets ?? [], []).map((p) => `enrollment of '${e.client}': ${p.message}`),
+    );
+  if (reservedClashes.length > 0)
+    throw new ConflictError(
+      `the change would overlap subnets of pending enrollments: ${reservedClashes.join('; ')}`,
+    );
 }
 
 function sameSpec(a: GatewaySpec, b: GatewaySpec): boolean {

@@ -159,6 +159,8 @@ export interface EnrollmentRecord {
   readonly expiresAt: string;
   /** Validity of the certificate to issue; absent: the gateway's default at the time of enrolling. */
   readonly validityDays?: number | undefined;
+  /** LAN subnets of the client to issue (reserved like a client's, canonical and sorted); absent: none. */
+  readonly subnets?: readonly string[] | undefined;
   readonly status: 'pending' | 'used';
   /** ISO 8601, once used. */
   readonly usedAt?: string | undefined;

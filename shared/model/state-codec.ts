@@ -32,6 +32,7 @@ const enrollmentsSchema = z.array(
     createdAt: iso,
     expiresAt: iso,
     validityDays: z.int().positive().optional(),
+    subnets: z.array(cidr).optional(),
     status: z.enum(['pending', 'used']),
     usedAt: iso.optional(),
     usedFrom: z.string().optional(),

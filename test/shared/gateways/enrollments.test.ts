@@ -51,6 +51,7 @@ describe('createEnrollment', () => {
       status: 'pending',
       createdAt: '2026-11-22T12:00:00.000Z',
       expiresAt: '2026-11-22T13:00:00.000Z',
+      subnets: [],
       keyType: 'rsa',
     });
     const stored = JSON.stringify((await stateOf()).data);
@@ -258,5 +259,57 @@ describe('enrollBranch', () => {
       ['raced', 'active'],
     ]);
     expect(h.secrets.clients.size).toBe(1);
+  });
+});
+
+describe('enrollment subnets', () => {
+  it('reserves the LAN subnets like a client holds them, and gives them to the client it issues', async () => {
+    const { h } = await gateway();
+    const { enrollment, token } = await createEnrollment(h.deps, 'gw', {
+      client: 'branch-lan',
+      subnets: ['192.168.20.0/24', '192.168.10.0/24'],
+      ...DEFAULTS,
+    });
+    expect(enrollment.subnets).toStrictEqual(['192.168.10.0/24', '192.168.20.0/24']);
+    // GIVEN the reservation, neither a client nor another enrollment may claim an overlapping LAN
+    await expect(
+      issueClient(h.deps, 'gw', { name: 'other', subnets: ['192.168.10.128/25'] }),
+    ).rejects.toThrow(/reserved by the pending enrollment of 'branch-lan'/);
+    await expect(
+      createEnrollment(h.deps, 'gw', { client: 'other', subnets: ['192.168.20.0/24'], ...DEFAULTS }),
+    ).rejects.toThrow(ConflictError);
+    // WHEN the branch enrolls THEN its client routes them (iroute lines in its CCD entry)
+    await enrollBranch(h.deps, { token, csr: () => Promise.resolve(rsaCsr) });
+    expect((await listClients(h.deps, 'gw'))[0]).toMatchObject({
+      name: 'branch-lan',
+      subnets: ['192.168.10.0/24', '192.168.20.0/24'],
+    });
+    expect((await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data['branch-lan']).toMatch(
+      /iroute 192\.168\.10\.0 255\.255\.255\.0\niroute 192\.168\.20\.0 255\.255\.255\.0/,
+    );
+  });
+
+  it('refuses subnets that overlap the gateway (400) and frees reserved ones once the enrollment expires', async () => {
+    const { h } = await gateway();
+    await expect(
+      createEnrollment(h.deps, 'gw', { client: 'bad', subnets: ['10.140.0.0/25'], ...DEFAULTS }),
+    ).rejects.toThrow(InputError);
+    await createEnrollment(h.deps, 'gw', {
+      client: 'late',
+      subnets: ['192.168.30.0/24'],
+      expiresInMinutes: 5,
+    });
+    h.setNow(minutes(new Date('2026-11-22T12:00:00Z'), 5));
+    expect(await issueClient(h.deps, 'gw', { name: 'other', subnets: ['192.168.30.0/24'] })).toMatchObject({
+      subnets: ['192.168.30.0/24'],
+    });
+  });
+
+  it('keeps a gateway change from routing over reserved subnets (409)', async () => {
+    const { h } = await gateway();
+    await createEnrollment(h.deps, 'gw', { client: 'lan', subnets: ['192.168.40.0/24'], ...DEFAULTS });
+    await expect(putGateway(h.deps, 'gw', { extraRoutes: ['192.168.0.0/16'] })).rejects.toThrow(
+      /pending enrollments/,
+    );
   });
 });
