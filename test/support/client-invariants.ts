@@ -47,7 +47,8 @@ export async function clientInvariantViolations(
     if (c.status === 'pending' || c.status === 'revoking') violations.push(`${tag} is half-done`);
     const material = stored.get(c.name);
     if (c.status === 'active') {
-      if (ccd[c.name] !== renderCcdEntry(plan, c.ip)) violations.push(`${tag} has no right CCD entry`);
+      if (ccd[c.name] !== renderCcdEntry(plan, c.ip, c.subnets))
+        violations.push(`${tag} has no right CCD entry`);
       const bundle = await ports.secrets.getClient(gateway, c.name);
       if (!material?.enabled || material.serial !== c.serial || !bundle)
         violations.push(`${tag} has no enabled material of serial ${c.serial}`);

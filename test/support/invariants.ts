@@ -156,8 +156,8 @@ async function checkGateway(
   const ccd = (await input.cluster.readConfigMap(ns, OBJECTS.ccd))?.data ?? {};
   for (const c of active) {
     if (ccd[c.name] === undefined) add('ccd', `active client ${c.name} has no CCD entry`);
-    else if (ccd[c.name] !== renderCcdEntry(plan, c.ip))
-      add('ccd', `CCD entry of ${c.name} does not push ${c.ip}`);
+    else if (ccd[c.name] !== renderCcdEntry(plan, c.ip, c.subnets))
+      add('ccd', `CCD entry of ${c.name} does not push ${c.ip} and its subnets`);
   }
   for (const name of Object.keys(ccd))
     if (!active.some((c) => c.name === name)) add('ccd', `CCD entry ${name} belongs to no active client`);
