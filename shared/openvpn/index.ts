@@ -5,6 +5,7 @@ export {
   renderCcdEntry,
   renderClientProfile,
   renderEntrypoint,
+  renderLanRouting,
   renderPortMappingsFile,
   renderServerConf,
   serverCommonName,

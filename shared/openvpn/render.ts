@@ -328,7 +328,7 @@ exec openvpn --cd "$ROOT" --config '${POD_DIRS.server}/${CONFIG_KEYS.serverConf}
  * masquerade rule for its traffic towards the pushed routes; a client whose entry changed is dropped on the
  * management socket, since OpenVPN reads `iroute` only when a client connects. No one else is dropped.
  */
-function renderLanRouting(): string {
+export function renderLanRouting(): string {
   return `# Each CCD entry as "<cksum> <size> <path>": a change of an entry changes its line.
 ccd_stamps() { cksum "$CCD"/* 2>/dev/null || true; }
 

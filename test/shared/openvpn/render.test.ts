@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import {
   renderCcdEntry,
   renderClientProfile,
   renderEntrypoint,
+  renderLanRouting,
   renderPortMappingsFile,
   renderServerConf,
   ENTRYPOINT_PROGRAMS,
@@ -291,5 +292,34 @@ describe('renderEntrypoint', () => {
     // a client whose CCD entry changed is dropped, so OpenVPN reads its new iroutes at the reconnect
     expect(script).toContain('log "reconnecting $cn: its CCD entry changed"');
     expect(ENTRYPOINT_PROGRAMS).toContain('ip');
+  });
+});
+
+describe('renderLanRouting', () => {
+  it('reads every LAN of the CCD entries back as a CIDR, whatever its prefix, and nothing else', () => {
+    // GIVEN CCD entries as the API renders them, one without LANs
+    const dir = mkdtempSync(join(tmpdir(), 'lan-routing-'));
+    try {
+      const plan = planAddresses('10.140.0.0/24');
+      const ccd = join(dir, 'ccd');
+      mkdirSync(ccd);
+      writeFileSync(join(ccd, 'a'), renderCcdEntry(plan, '10.140.0.2', ['10.20.0.0/14', '172.16.0.0/12']));
+      writeFileSync(
+        join(ccd, 'b'),
+        renderCcdEntry(plan, '10.140.0.3', ['192.168.1.128/25', '192.168.2.7/32']),
+      );
+      writeFileSync(join(ccd, 'c'), renderCcdEntry(plan, '10.140.0.4'));
+      writeFileSync(join(dir, 'lan.sh'), renderLanRouting());
+      // WHEN the watcher's function lists them
+      const out = execFileSync('dash', ['-c', `CCD='${ccd}'; . '${join(dir, 'lan.sh')}'; ccd_lans`], {
+        encoding: 'utf8',
+      });
+      // THEN each iroute comes back as the CIDR it was rendered from
+      expect(out.trim().split('\n').sort()).toStrictEqual(
+        ['10.20.0.0/14', '172.16.0.0/12', '192.168.1.128/25', '192.168.2.7/32'].sort(),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
