@@ -201,6 +201,31 @@ describe.each(BACKENDS)('the API over HTTP ($name)', ({ start }) => {
     expect(await settle(restart)).toBe('Succeeded');
   });
 
+  it('issues a client with a branch LAN, replaces it live (200, no roll) and writes its iroutes', async () => {
+    const issued = await api(base, 'POST', '/gateways/g1/clients', {
+      name: 'lan-a',
+      subnets: ['192.168.20.0/24'],
+    });
+    expect(issued.status).toBe(201);
+    expect(clientSchema.parse(issued.json()).subnets).toStrictEqual(['192.168.20.0/24']);
+    const put = await api(base, 'PUT', '/gateways/g1/clients/lan-a/subnets', {
+      subnets: ['192.168.21.0/24', '192.168.20.0/24'],
+    });
+    expect({ status: put.status, operation: put.headers.get('operation-location') }).toStrictEqual({
+      status: 200,
+      operation: null,
+    });
+    expect(put.json()).toStrictEqual({ subnets: ['192.168.20.0/24', '192.168.21.0/24'] });
+    expect((await api(base, 'GET', '/gateways/g1/clients/lan-a/subnets')).json()).toStrictEqual({
+      subnets: ['192.168.20.0/24', '192.168.21.0/24'],
+    });
+    const client = clientSchema.parse((await api(base, 'GET', '/gateways/g1/clients/lan-a')).json());
+    expect((await backend.stored('g1')).ccd['lan-a']).toBe(
+      `ifconfig-push ${client.ip} 255.255.255.0\n` +
+        'iroute 192.168.20.0 255.255.255.0\niroute 192.168.21.0 255.255.255.0\n',
+    );
+  });
+
   it('serves an OpenAPI document naming every route', async () => {
     const doc = (await api(base, 'GET', '/openapi.json')).json<{ paths: Record<string, unknown> }>();
     expect(Object.keys(doc.paths)).toContain('/api/gateways/{gateway}/clients/{client}/profile');
