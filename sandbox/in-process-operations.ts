@@ -145,8 +145,14 @@ export class InProcessOperations implements OperationsPort {
     return this.launch('provision', gateway, provisionOrchestrator, { gateway, timing: this.options.timing });
   }
 
-  startDeletion(gateway: string): Promise<string> {
-    return this.launch('delete', gateway, deleteOrchestrator, { gateway, timing: this.options.timing });
+  startDeletion(gateway: string, operationId: string): Promise<string> {
+    return this.launch(
+      'delete',
+      gateway,
+      deleteOrchestrator,
+      { gateway, timing: this.options.timing },
+      operationId,
+    );
   }
 
   async getOperation(id: string): Promise<Operation | undefined> {

@@ -87,7 +87,7 @@ function lazyOperations(get: () => Promise<OperationsPort>): OperationsPort {
     startRoll: (request) => port().then((p) => p.startRoll(request)),
     resumeRoll: (gateway) => port().then((p) => p.resumeRoll(gateway)),
     startProvision: (gateway) => port().then((p) => p.startProvision(gateway)),
-    startDeletion: (gateway) => port().then((p) => p.startDeletion(gateway)),
+    startDeletion: (gateway, id) => port().then((p) => p.startDeletion(gateway, id)),
     getOperation: (id) => port().then((p) => p.getOperation(id)),
   };
 }

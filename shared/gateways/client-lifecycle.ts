@@ -11,14 +11,27 @@
  * (a CCD entry or material written after the client's revocation was recorded) is undone by its own
  * writer, which reads the state again in the conditional write that ends the issue.
  */
-import { ConflictError, DomainError, InternalError, UpstreamError, toDomainError } from '../errors.js';
+import {
+  ConflictError,
+  DomainError,
+  InternalError,
+  NotFoundError,
+  UpstreamError,
+  toDomainError,
+} from '../errors.js';
 import { planAddresses, renderCcdEntry, renderClientProfile, serverCommonName } from '../openvpn/index.js';
 import type { CaMaterial, IssuedCert } from '../pki/index.js';
 import { canonicalSerial, crlSerials, issueClientCert } from '../pki/index.js';
 import type { GatewayDeps } from './deps.js';
 import { ccdOf } from './gateway-objects.js';
 import { addDays, readServerPki, requireCa } from './gateway-pki.js';
-import { readState, updateState } from './gateway-state.js';
+import {
+  GatewayDeletingError,
+  readState,
+  requireNotDeleting,
+  takeBackIfDeleting,
+  updateState,
+} from './gateway-state.js';
 import { writeCurrentCrl } from './crl.js';
 import { gatewayAddress } from './gateways.js';
 import { mappingsDeployed, syncPortMappings } from './port-mappings.js';
@@ -46,6 +59,8 @@ export async function completeIssue(
 ): Promise<ClientRecord> {
   const gateway = state.spec.name;
   if (record.status !== 'pending') return record;
+  // A gateway being deleted gets no new material: its deletion may have deleted the gateway's secrets.
+  requireNotDeleting(state);
   try {
     await storeMaterial(deps, state, record, cert);
   } catch (e: unknown) {
@@ -54,26 +69,33 @@ export async function completeIssue(
     if (e instanceof DomainError && !(e instanceof UpstreamError)) await abandonIssue(deps, gateway, record);
     throw e;
   }
-  await deps.cluster.patchConfigMapData(namespaceOf(gateway), OBJECTS.ccd, {
-    [record.name]: renderCcdEntry(planAddresses(state.spec.vpnSubnet), record.ip, record.subnets),
-  });
   // The conditional write that ends the issue also re-reads the record after the CCD and material writes:
-  // if a revocation was recorded meanwhile, those writes may have landed after its own removals.
-  const after = await updateState(deps.cluster, gateway, (s) => {
-    const current = sameRecord(s, record);
-    if (current?.status !== 'pending') return undefined;
-    const active: ClientRecord = {
-      name: current.name,
-      ip: current.ip,
-      serial: current.serial,
-      issuedAt: current.issuedAt,
-      notAfter: current.notAfter,
-      status: 'active',
-      keySource: current.keySource,
-      ...(current.keyType !== undefined ? { keyType: current.keyType } : {}),
-      ...(current.subnets !== undefined ? { subnets: current.subnets } : {}),
-    };
-    return { ...s, clients: s.clients.map((c) => (c === current ? active : c)) };
+  // if a revocation was recorded meanwhile, those writes may have landed after its own removals; if the
+  // gateway's deletion was (the write is refused then, or the gateway is gone), after the deletion's.
+  const after = await (async () => {
+    await deps.cluster.patchConfigMapData(namespaceOf(gateway), OBJECTS.ccd, {
+      [record.name]: renderCcdEntry(planAddresses(state.spec.vpnSubnet), record.ip, record.subnets),
+    });
+    return updateState(deps.cluster, gateway, (s) => {
+      const current = sameRecord(s, record);
+      if (current?.status !== 'pending') return undefined;
+      const active: ClientRecord = {
+        name: current.name,
+        ip: current.ip,
+        serial: current.serial,
+        issuedAt: current.issuedAt,
+        notAfter: current.notAfter,
+        status: 'active',
+        keySource: current.keySource,
+        ...(current.keyType !== undefined ? { keyType: current.keyType } : {}),
+        ...(current.subnets !== undefined ? { subnets: current.subnets } : {}),
+      };
+      return { ...s, clients: s.clients.map((c) => (c === current ? active : c)) };
+    });
+  })().catch(async (e: unknown) => {
+    if (e instanceof GatewayDeletingError || e instanceof NotFoundError)
+      await takeBackIfDeleting(deps, gateway, record.name);
+    throw e;
   });
   const final = sameRecord(after, record);
   if (final?.status === 'active') return final;
@@ -134,10 +156,15 @@ async function signReserved(deps: GatewayDeps, gateway: string, record: ClientRe
 
 /** Rolls back a pending issue that can never complete: its record, then its CCD entry. */
 async function abandonIssue(deps: GatewayDeps, gateway: string, record: ClientRecord): Promise<void> {
-  const after = await updateState(deps.cluster, gateway, (s) =>
-    sameRecord(s, record)?.status === 'pending'
-      ? { ...s, clients: s.clients.filter((c) => c.serial !== record.serial) }
-      : undefined,
+  // A roll-back takes something away: allowed while the gateway is being deleted.
+  const after = await updateState(
+    deps.cluster,
+    gateway,
+    (s) =>
+      sameRecord(s, record)?.status === 'pending'
+        ? { ...s, clients: s.clients.filter((c) => c.serial !== record.serial) }
+        : undefined,
+    { duringDeletion: true },
   );
   if (!after.clients.some((c) => c.name === record.name))
     await deps.cluster.patchConfigMapData(namespaceOf(gateway), OBJECTS.ccd, { [record.name]: null });

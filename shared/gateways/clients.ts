@@ -16,7 +16,7 @@ import type { GatewayDeps } from './deps.js';
 import { completeIssue, completeRevocation, renderProfile, settleClient } from './client-lifecycle.js';
 import { clusterCidrs, requireSubnetsAllowed, sortedSubnets } from './client-subnets.js';
 import { addDays, missingCa, requireCa, wholeDaysUntil } from './gateway-pki.js';
-import { readState, updateState } from './gateway-state.js';
+import { readState, requireNotDeleting, updateState } from './gateway-state.js';
 import { removeMappingsOf } from './port-mappings.js';
 import { requireNameNotReserved, reservations } from './enrollment-reservations.js';
 import type { ClientRecord, GatewayState } from '../model/gateway.js';
@@ -76,6 +76,8 @@ export async function issueClient(
   input: IssueClientBody,
 ): Promise<ClientResponse> {
   let before = await readState(deps.cluster, gateway);
+  // Fail fast before any key is made; the conditional write below refuses it again.
+  requireNotDeleting(before);
   const taken = before.clients.find((c) => c.name === input.name);
   if (taken?.status === 'pending' && sameRequest(taken, input))
     return clientView(gateway, await completeIssue(deps, before, taken));

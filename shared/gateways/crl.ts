@@ -128,7 +128,8 @@ export async function refreshCrls(deps: GatewayDeps): Promise<CrlRefreshReport[]
 
 async function refreshOne(deps: GatewayDeps, gateway: string): Promise<CrlRefreshReport> {
   const state = await findState(deps.cluster, gateway);
-  if (!state) return { gateway, renewed: false, expiring: [] };
+  // A gateway being deleted takes no writes (and its CRL goes with it).
+  if (!state || state.deleting) return { gateway, renewed: false, expiring: [] };
   const now = deps.clock();
   const expiring = expiringCertificates(state, now, deps.config.EXPIRY_WARNING_DAYS);
   for (const e of expiring) deps.log.warn('certificate expires soon', { gateway, ...e });

@@ -8,7 +8,7 @@ import type { CaMaterial, IssuedCert } from '../pki/index.js';
 import { buildCrl, createCa, generateTlsCryptKey, issueServerCert } from '../pki/index.js';
 import { serverCommonName } from '../openvpn/index.js';
 import type { GatewayDeps } from './deps.js';
-import { updateState } from './gateway-state.js';
+import { takeBackIfDeleting, updateState } from './gateway-state.js';
 import type { CrlInfo, GatewayState, ServerPki } from '../model/gateway.js';
 import { inCrl } from '../model/gateway.js';
 import { OBJECTS, namespaceOf } from '../model/names.js';
@@ -139,7 +139,12 @@ export async function ensurePki(
     ...s,
     server: { serial: fresh.server.serial, notAfter: fresh.server.notAfter.toISOString() },
     crl: fresh.crl,
-  }));
+  })).catch(async (e: unknown) => {
+    // Refused (or gone) because a DELETE came meanwhile: a CA put above may have landed after the
+    // deletion deleted the gateway's secrets.
+    if (!stored) await takeBackIfDeleting(deps, gateway);
+    throw e;
+  });
   deps.log.warn('repaired the server PKI of a gateway', { gateway, caRegenerated: !existing });
   return { pki: fresh.pki, state: written, repaired: true };
 }

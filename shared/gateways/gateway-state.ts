@@ -2,7 +2,7 @@
  * Reading and writing a gateway's record of truth, the `state` ConfigMap, always through
  * resourceVersion preconditions so concurrent requests never lose each other's changes.
  */
-import { NotFoundError } from '../errors.js';
+import { ConflictError, NotFoundError } from '../errors.js';
 import type { ClusterPort } from '../model/cluster-port.js';
 import type { GatewayDeps } from './deps.js';
 import { parseStateConfigMapData, stateConfigMapData } from '../model/state-codec.js';
@@ -22,15 +22,39 @@ export async function readState(cluster: ClusterPort, gateway: string): Promise<
   return state;
 }
 
+/** The refusal of a write to a gateway marked for deletion (a 409). */
+export class GatewayDeletingError extends ConflictError {}
+
+/** Refuses (409) when the gateway is marked for deletion. */
+export function requireNotDeleting(state: GatewayState): void {
+  if (state.deleting)
+    throw new GatewayDeletingError(
+      `gateway '${state.spec.name}' is being deleted (since ${state.deleting.since}, operation ${state.deleting.operation})`,
+    );
+}
+
+export interface UpdateStateOptions {
+  /**
+   * Lets the write through when the gateway is marked for deletion: only for the mark itself and for
+   * writes that take something away (a pending issue rolled back). Every other write is refused.
+   */
+  readonly duringDeletion?: boolean;
+}
+
 /**
  * Applies `mutate` to the latest state and writes it with a resourceVersion precondition (re-read and
  * re-applied on conflict by the cluster port). `mutate` may throw a DomainError to refuse the change,
  * or return undefined for "nothing to change". Returns the state as written (or as read).
+ *
+ * A gateway marked for deletion refuses the write (GatewayDeletingError) inside the same conditional
+ * write, unless `options.duringDeletion`: a request racing the DELETE lands either before the mark (and
+ * the deletion, which reads the state after its mark, sees what it wrote) or after it (and is refused).
  */
 export async function updateState(
   cluster: ClusterPort,
   gateway: string,
   mutate: (current: GatewayState) => GatewayState | undefined,
+  options: UpdateStateOptions = {},
 ): Promise<GatewayState> {
   let result: GatewayState | undefined;
   // What `mutate` threw (e.g. a NotFoundError for a client) goes to the caller as it is.
@@ -40,6 +64,7 @@ export async function updateState(
       const state = parseStateConfigMapData(current.data);
       let next: GatewayState | undefined;
       try {
+        if (!options.duringDeletion) requireNotDeleting(state);
         next = mutate(state);
       } catch (e: unknown) {
         refusal = e;
@@ -56,6 +81,31 @@ export async function updateState(
   }
   if (!result) throw new NotFoundError(`gateway '${gateway}' does not exist`);
   return result;
+}
+
+/**
+ * Takes back secret-store writes that may have landed after the gateway's deletion deleted its secrets,
+ * when the writer's next read finds the gateway marked for deletion or gone: the gateway's CA and the
+ * named client's material. A mark is never lifted, so deleting the CA early takes nothing a later request
+ * could use. True when it took them back.
+ */
+export async function takeBackIfDeleting(
+  deps: Pick<GatewayDeps, 'secrets' | 'cluster' | 'log'>,
+  gateway: string,
+  client?: string,
+): Promise<boolean> {
+  const state = await findState(deps.cluster, gateway);
+  if (state && !state.deleting) return false;
+  await deps.secrets.deleteGateway(gateway, client === undefined ? [] : [client]);
+  if (state && client !== undefined)
+    await deps.cluster
+      .patchConfigMapData(namespaceOf(gateway), OBJECTS.ccd, { [client]: null })
+      .catch((e: unknown) => {
+        // The namespace (and the CCD with it) went meanwhile.
+        if (!(e instanceof NotFoundError)) throw e;
+      });
+  deps.log.warn('took back secrets written while the gateway was being deleted', { gateway, client });
+  return true;
 }
 
 /** Names of every gateway this API manages on the cluster (namespaces carrying the gateway label), sorted. */

@@ -1,6 +1,7 @@
 /**
  * Gateway use-cases: create or update (PUT), read, list, delete, restart.
  */
+import { randomUUID } from 'node:crypto';
 import { ConflictError, InputError, NotFoundError } from '../errors.js';
 import { lanSubnetProblems, routesContaining, validateGatewaySpec } from '../openvpn/index.js';
 import { readCertificateInfo } from '../pki/index.js';
@@ -18,7 +19,15 @@ import {
 } from './gateway-pki.js';
 import { serverPkiSecretData } from '../model/server-pki-codec.js';
 import { configHashAnnotation, desiredConfigHash, gatewayObjects, stateObject } from './gateway-objects.js';
-import { findState, managedGatewayNames, readState, updateState } from './gateway-state.js';
+import {
+  GatewayDeletingError,
+  findState,
+  managedGatewayNames,
+  readState,
+  requireNotDeleting,
+  takeBackIfDeleting,
+  updateState,
+} from './gateway-state.js';
 import { requireSpecKeepsSubnets } from './client-subnets.js';
 import type { GatewaySpec, GatewayState, GatewayStatus, ServerPki } from '../model/gateway.js';
 import { DEFAULT_KEY_TYPE } from '../model/gateway.js';
@@ -123,6 +132,9 @@ export async function putGateway(
   return updateGateway(deps, spec);
 }
 
+/** The refusal of a creation whose gateway was marked for deletion (or deleted) while it ran. */
+const deletingNow = (gateway: string) => new GatewayDeletingError(`gateway '${gateway}' is being deleted`);
+
 /** Creates a new gateway; undefined when another request claimed the name first. */
 async function createGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutGatewayResult | undefined> {
   const now = deps.clock();
@@ -146,6 +158,9 @@ async function createGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutG
     throw e;
   }
   await deps.secrets.putCa(spec.name, fresh.ca);
+  // A DELETE that came after the state was created may have deleted the gateway's secrets before the CA
+  // landed: read again, and take the CA back if so.
+  if (await takeBackIfDeleting(deps, spec.name)) throw deletingNow(spec.name);
   await deps.cluster.apply(objects.filter((o) => o.kind !== 'Namespace'));
   const operationId = await deps.operations.startProvision(spec.name);
   deps.log.info('gateway created', { gateway: spec.name, operationId });
@@ -219,6 +234,8 @@ async function updateGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutG
   const name = spec.name;
   const ns = namespaceOf(name);
   const current = await readState(deps.cluster, name);
+  // Fail fast; the conditional write below refuses it again (a DELETE may come in between).
+  requireNotDeleting(current);
   const rollout = await readRolloutOrUndefined(deps, name);
   const deployedPki = rollout ? await readServerPki(deps, name) : undefined;
   // Unchanged and deployed as recorded: nothing to do. A spec recorded but never rolled out (the request
@@ -243,13 +260,15 @@ async function updateGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutG
   });
   const pki: ServerPki = repaired.pki;
   const deployedHash = rollout?.templateAnnotations[configHashAnnotation(deps)];
+  // Never the Namespace: the state lives in it, so it exists, unless a DELETE accepted after the state
+  // write above removed it, and applying it then would bring back a namespace without a state.
   const objects = gatewayObjects(
     deps,
     state,
     pki,
     repaired.repaired || !rollout ? 'all' : 'spec',
     deployedHash,
-  );
+  ).filter((o) => o.kind !== 'Namespace');
   await deps.cluster.apply(objects);
   if (repaired.repaired) await deps.cluster.patchSecretData(ns, OBJECTS.serverPki, serverPkiSecretData(pki));
   // A change the server does not read (client validity, load balancer settings) needs no roll.
@@ -279,7 +298,7 @@ export const ABANDONED_CREATION_MINUTES = 10;
  */
 export async function completeGatewayCreation(deps: GatewayDeps, name: string): Promise<string | undefined> {
   const state = await findState(deps.cluster, name);
-  if (!state) return undefined;
+  if (!state || state.deleting) return undefined;
   if (deps.clock().getTime() - Date.parse(state.createdAt) < ABANDONED_CREATION_MINUTES * 60_000)
     return undefined;
   const result = await updateGateway(deps, state.spec);
@@ -316,18 +335,84 @@ export async function listGateways(deps: GatewayDeps): Promise<GatewayResponse[]
   return views.filter((v): v is GatewayResponse => v !== undefined);
 }
 
-/** DELETE /gateways/{gateway}: starts the teardown (namespace, then secrets). */
+/**
+ * DELETE /gateways/{gateway}: records the deletion's intent (the `deleting` mark) in a conditional write
+ * of the state, then starts the operation that deletes the gateway's secrets and its namespace. From the
+ * mark on every write to the gateway is refused (409), so the deletion, which reads the state after the
+ * mark, sees every client whose material may exist. Repeating the DELETE joins the deletion while its
+ * operation runs, and runs it again once it has ended without deleting the gateway.
+ */
 export async function deleteGateway(deps: GatewayDeps, name: string): Promise<{ operationId: string }> {
-  await readState(deps.cluster, name);
-  const operationId = await deps.operations.startDeletion(name);
+  const state = await readState(deps.cluster, name);
+  if (state.deleting && (await operationRunning(deps, state.deleting.operation)))
+    return { operationId: state.deleting.operation };
+  const operationId = await runDeletion(deps, name, state.deleting?.operation);
   deps.log.info('gateway deletion started', { gateway: name, operationId });
   return { operationId };
 }
 
+/** Whether the operation runs (or is about to): false once it has ended, or when it is unknown. */
+async function operationRunning(deps: GatewayDeps, id: string): Promise<boolean> {
+  const status = (await deps.operations.getOperation(id))?.status;
+  return status === 'Running' || status === 'NotStarted';
+}
+
+/**
+ * Marks the gateway for deletion under a new operation id and starts that operation, unless the mark
+ * names another operation than `seen` by the time of the write (a concurrent DELETE or the reconciler ran
+ * it meanwhile): then that one is answered. Two runs at once would be harmless (each step is idempotent).
+ */
+async function runDeletion(deps: GatewayDeps, name: string, seen: string | undefined): Promise<string> {
+  const operation = randomUUID();
+  const written = await updateState(
+    deps.cluster,
+    name,
+    (s) =>
+      s.deleting?.operation !== seen
+        ? undefined
+        : { ...s, deleting: { since: s.deleting?.since ?? deps.clock().toISOString(), operation } },
+    { duringDeletion: true },
+  );
+  const recorded = written.deleting?.operation ?? operation;
+  if (recorded !== operation) return recorded;
+  return deps.operations.startDeletion(name, operation);
+}
+
+/**
+ * How long a deletion's operation may stay unknown to the operations host after its mark was written
+ * before the reconciler takes it for never started (the DELETE stopped between its mark and the start).
+ */
+export const UNSTARTED_DELETION_MINUTES = 2;
+
+/**
+ * The reconciler's step for a gateway marked for deletion: runs the deletion again when its operation has
+ * ended (failed, or interrupted by a restart) without deleting the gateway, or is still unknown
+ * UNSTARTED_DELETION_MINUTES after the mark. Returns the operation it started, or undefined.
+ */
+export async function resumeDeletion(deps: GatewayDeps, state: GatewayState): Promise<string | undefined> {
+  const mark = state.deleting;
+  if (!mark) return undefined;
+  const status = (await deps.operations.getOperation(mark.operation))?.status;
+  if (status === 'Running' || status === 'NotStarted') return undefined;
+  const age = deps.clock().getTime() - Date.parse(mark.since);
+  if (status === undefined && age < UNSTARTED_DELETION_MINUTES * 60_000) return undefined;
+  const operationId = await runDeletion(deps, state.spec.name, mark.operation);
+  deps.log.warn('resumed a gateway deletion whose operation ended', {
+    gateway: state.spec.name,
+    previous: mark.operation,
+    operationId,
+  });
+  return operationId;
+}
+
 /** POST /gateways/{gateway}/restart: rolls the pod even when nothing changed. */
 export async function restartGateway(deps: GatewayDeps, name: string): Promise<{ operationId: string }> {
+  // A restart writes no state: the mark is checked on the state read, so a restart racing the DELETE is
+  // ordered before it (its roll then ends when the namespace goes).
+  const state = await readState(deps.cluster, name);
+  requireNotDeleting(state);
   // The roll reads the server PKI to compute the config hash: repair it first if it went missing.
-  await ensurePki(deps, await readState(deps.cluster, name));
+  await ensurePki(deps, state);
   const operationId = await deps.operations.startRoll({ gateway: name, reason: 'restart', force: true });
   return { operationId };
 }
@@ -368,7 +453,10 @@ async function viewOf(
     messages.push(`${expiring.length} certificate(s) expire within ${deps.config.EXPIRY_WARNING_DAYS} days`);
   const failed = rollout?.conditions.find((c) => c.type === 'Progressing' && c.status === 'False');
   let phase: GatewayStatus['phase'];
-  if (!rollout) phase = 'Provisioning';
+  if (state.deleting) {
+    phase = 'Deleting';
+    messages.unshift(`being deleted since ${state.deleting.since} (operation ${state.deleting.operation})`);
+  } else if (!rollout) phase = 'Provisioning';
   else if (failed) {
     phase = 'Degraded';
     messages.push(failed.message ?? failed.reason ?? 'rollout is not progressing');

@@ -1,5 +1,7 @@
 /**
- * The reconciler: completes what crashed requests left half-done, without their callers. For a gateway it
+ * The reconciler: completes what crashed requests left half-done, without their callers. For a gateway
+ * marked for deletion it only runs the deletion again when its operation ended without deleting it (see
+ * `resumeDeletion`): every other write is refused from the mark on. For any other gateway it
  * completes a creation left half-done (older than ABANDONED_CREATION_MINUTES) and every recorded intent
  * (pending issues, revocations in progress), then makes the deployed CRL list every revoked serial, the
  * CCD entries match the pending and active clients, and the deployed port mappings those of the state; it
@@ -13,7 +15,7 @@ import type { GatewayDeps } from './deps.js';
 import { completeIssue, completeRevocation, convergeCcd, ensureCrlDeployed } from './client-lifecycle.js';
 import { findState, managedGatewayNames, readState } from './gateway-state.js';
 import { pruneEnrollments } from './enrollments.js';
-import { completeGatewayCreation } from './gateways.js';
+import { completeGatewayCreation, resumeDeletion } from './gateways.js';
 import { mappingsDeployed, syncPortMappings } from './port-mappings.js';
 
 export interface ReconcileReport {
@@ -32,6 +34,8 @@ export interface ReconcileReport {
   readonly mappingsRepaired: boolean;
   /** Used and expired enrollment records dropped past their retention time. */
   readonly enrollmentsDropped: number;
+  /** The deletion run started again, when the gateway is marked for deletion and its operation ended. */
+  readonly deletionResumed?: string | undefined;
   /** What could not be completed this time (the next run tries again). */
   readonly errors: readonly string[];
 }
@@ -63,6 +67,11 @@ export async function reconcileGateway(deps: GatewayDeps, gateway: string): Prom
       return undefined;
     }
   };
+  const marked = await findState(deps.cluster, gateway);
+  if (marked?.deleting) {
+    const deletionResumed = await attempt('deletion', () => resumeDeletion(deps, marked));
+    return { ...nothingDone(gateway, errors), ...(deletionResumed ? { deletionResumed } : {}) };
+  }
   const gatewayRepaired =
     (await attempt('gateway', () => completeGatewayCreation(deps, gateway))) !== undefined;
   const state = await findState(deps.cluster, gateway);

@@ -185,6 +185,16 @@ export interface GatewayState {
   readonly createdAt: string;
   /** Branch enrollments (absent: none, as in the state of a gateway made before enrollments existed). */
   readonly enrollments?: readonly EnrollmentRecord[] | undefined;
+  /** Set by `DELETE /gateways/{gateway}`, the recorded intent of the deletion: from then every write is refused. */
+  readonly deleting?: DeletionMark | undefined;
+}
+
+/** The deletion's intent (README, "State machine"): when it was asked for, and the operation running it. */
+export interface DeletionMark {
+  /** ISO 8601 of the first DELETE. */
+  readonly since: string;
+  /** The operation (Durable instance id) of the latest run of the deletion. */
+  readonly operation: string;
 }
 
 export type GatewayPhase = 'Provisioning' | 'Ready' | 'Rolling' | 'Degraded' | 'Deleting' | 'Failed';

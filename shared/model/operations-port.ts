@@ -41,8 +41,12 @@ export interface OperationsPort {
   resumeRoll(gateway: string): Promise<string | undefined>;
   /** Waits for the LoadBalancer address and records it. */
   startProvision(gateway: string): Promise<string>;
-  /** Deletes the namespace and secrets and waits until gone. */
-  startDeletion(gateway: string): Promise<string>;
+  /**
+   * Deletes the gateway's secrets and namespace and waits until gone, as operation `id` (the id recorded
+   * in the gateway's deletion mark, so a repeated DELETE and the reconciler can ask whether it runs).
+   * Returns the id.
+   */
+  startDeletion(gateway: string, id: string): Promise<string>;
   /** Undefined when no such operation exists. */
   getOperation(id: string): Promise<Operation | undefined>;
 }

@@ -52,6 +52,7 @@ const metaSchema = z.strictObject({
       protocol: z.enum(['tcp', 'udp']),
     }),
   ),
+  deleting: z.strictObject({ since: iso, operation: z.string().min(1) }).optional(),
 });
 /**
  * One client as stored: [name, ip, serial, issuedAt (epoch ms), notAfter (epoch ms), revokedAt (epoch ms,
@@ -204,6 +205,7 @@ export function stateConfigMapData(state: GatewayState): Record<string, string> 
     server: state.server,
     crl: state.crl,
     portMappings: state.portMappings.map((m) => ({ ...m })),
+    ...(state.deleting ? { deleting: { ...state.deleting } } : {}),
   };
   const clients = state.clients.map(tupleOf);
   return {
@@ -229,6 +231,7 @@ export function parseStateConfigMapData(data: Readonly<Record<string, string>>):
       ...(data['enrollments.json'] !== undefined
         ? { enrollments: enrollmentsSchema.parse(JSON.parse(data['enrollments.json'])) }
         : {}),
+      ...(meta.deleting ? { deleting: meta.deleting } : {}),
     };
   } catch (e: unknown) {
     throw new InternalError(

@@ -10,7 +10,7 @@ import { configHashAnnotation, desiredConfigHash } from '../gateways/gateway-obj
 import { readServerPki } from '../gateways/gateway-pki.js';
 import { findState, readState } from '../gateways/gateway-state.js';
 import { gatewayAddress } from '../gateways/gateways.js';
-import { UpstreamError } from '../errors.js';
+import { ConflictError, UpstreamError } from '../errors.js';
 import { rolloutComplete } from '../model/cluster-port.js';
 import { OBJECTS, RESTARTED_AT_ANNOTATION, namespaceOf } from '../model/names.js';
 import type { Activities, ActivityInput, ActivityKey, ActivityResults } from './activity-contract.js';
@@ -108,8 +108,15 @@ export function gatewayActivities(deps: GatewayDeps): Activities {
       return true;
     },
     namespaceGone: async (gateway) => !(await cluster.namespaceExists(namespaceOf(gateway))),
-    // A state already gone (a deletion that ran before) leaves no names: only the CA is then deleted.
-    readClientNames: async (gateway) => (await findState(cluster, gateway))?.clients.map((c) => c.name) ?? [],
+    // A state gone means an earlier run deleted the secrets (they go before the namespace); a state without
+    // the mark is not being deleted (a gateway of the same name made since must keep its secrets).
+    readClientNames: async (gateway) => {
+      const state = await findState(cluster, gateway);
+      if (!state) return null;
+      if (!state.deleting)
+        throw new ConflictError(`gateway '${gateway}' is not marked for deletion: DELETE it again`);
+      return state.clients.map((c) => c.name);
+    },
     deleteSecrets: async ({ gateway, clients }) => {
       await deps.secrets.deleteGateway(gateway, clients);
       return true;

@@ -39,16 +39,13 @@ export const ACTIVITY_INPUTS = {
   readAddress: gateway,
   deleteNamespace: gateway,
   readClientNames: gateway,
-  /** The gateway's clients, read from its state before the namespace (and the state with it) went. */
+  /** The gateway's clients, read from its state after its deletion mark, before the namespace went. */
   deleteSecrets: z.strictObject({ gateway, clients: z.array(z.string()).readonly() }),
   namespaceGone: gateway,
 } as const satisfies Record<keyof typeof ACTIVITY, z.ZodType>;
 
 export type ActivityKey = keyof typeof ACTIVITY;
 export type ActivityInput<K extends ActivityKey> = z.output<(typeof ACTIVITY_INPUTS)[K]>;
-
-/** What the last step of a deletion deletes from the secret store. */
-export type DeleteSecretsInput = ActivityInput<'deleteSecrets'>;
 
 export interface BeginRollResult {
   /** The config hash the pod template now carries. */
@@ -86,8 +83,11 @@ export interface ActivityResults {
   readonly finishRoll: FinishRollResult;
   /** The address clients dial, null until the load balancer has one. */
   readonly readAddress: string | null;
-  /** Names of the gateway's clients (none once the state is gone). */
-  readonly readClientNames: readonly string[];
+  /**
+   * Names of the clients of the gateway marked for deletion, read after the mark; null once its state is
+   * gone (an earlier run deleted it: its secrets went before its namespace).
+   */
+  readonly readClientNames: readonly string[] | null;
   readonly deleteNamespace: true;
   readonly deleteSecrets: true;
   readonly namespaceGone: boolean;

@@ -1,8 +1,8 @@
 /**
  * OperationsPort in Azure: orchestrations run in the Durable Functions host. A roll request goes through
  * the gateway's roll ledger (roll-requests.ts): it joins the roll that owns the ledger, or claims it and
- * starts a roll under a fresh instance id; Durable answers whether an owner is alive. Provision and delete
- * get fresh instance ids. The operation id returned to callers is the instance id.
+ * starts a roll under a fresh instance id; Durable answers whether an owner is alive. Provision gets a
+ * fresh instance id, a deletion the one its use-case recorded in the gateway's deletion mark. The operation id returned to callers is the instance id.
  */
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 import { UpstreamError } from '../errors.js';
@@ -109,9 +109,9 @@ export class DurableOperations implements OperationsPort {
     return this.options.client.startNew(ORCHESTRATOR.provision, { input });
   }
 
-  startDeletion(gateway: string): Promise<string> {
+  startDeletion(gateway: string, instanceId: string): Promise<string> {
     const input: GatewayOperationInput = { gateway, timing: this.options.timing };
-    return this.options.client.startNew(ORCHESTRATOR.delete, { input });
+    return this.options.client.startNew(ORCHESTRATOR.delete, { instanceId, input });
   }
 
   async getOperation(id: string): Promise<Operation | undefined> {

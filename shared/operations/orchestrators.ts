@@ -9,7 +9,6 @@ import type { ActivityInput, ActivityKey, ActivityResults } from './activity-con
 import { ACTIVITY } from './activity-contract.js';
 
 export { ACTIVITY } from './activity-contract.js';
-export type { DeleteSecretsInput } from './activity-contract.js';
 
 /**
  * Orchestrator names (also their Azure Functions names, which share one namespace with the HTTP
@@ -149,19 +148,21 @@ export const provisionOrchestrator: OrchestrationHandler = function* (context: O
 };
 
 /**
- * Delete: read the client names from the state (the secret store's index, kept in the history), delete
+ * Delete (started once the gateway's state carries its deletion mark, so no client can be added any
+ * more): read the client names from the state (the secret store's index, kept in the history), delete
  * the gateway's secrets by those names, then the namespace, and wait until it is gone. Secrets first: the
  * state (in the namespace) is the only index of the secrets, so while it exists a deletion that stopped
- * can be run again by repeating the DELETE; deleted after the namespace, secrets left by a deletion that
- * stopped in between could never be found again.
+ * can be run again (a repeated DELETE, the reconciler); deleted after the namespace, secrets left by a
+ * deletion that stopped in between could never be found again. A secret written after the secrets pass
+ * by a request admitted before the mark is taken back by that request (its next read of the state finds
+ * the mark, or no gateway).
  */
 export const deleteOrchestrator: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = context.df.getInput<GatewayOperationInput>();
   const clients = yield* callWithRetry(context, input.timing, 'readClientNames', input.gateway);
-  yield* callWithRetry(context, input.timing, 'deleteSecrets', {
-    gateway: input.gateway,
-    clients,
-  });
+  // Gone already: an earlier run deleted the secrets and the namespace.
+  if (clients === null) return { gateway: input.gateway, deleted: true };
+  yield* callWithRetry(context, input.timing, 'deleteSecrets', { gateway: input.gateway, clients });
   yield* callWithRetry(context, input.timing, 'deleteNamespace', input.gateway);
   const deadline = addSeconds(context.df.currentUtcDateTime, input.timing.timeoutSeconds);
   for (;;) {

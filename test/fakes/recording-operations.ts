@@ -1,10 +1,17 @@
 /** An OperationsPort that records what was started, for domain tests (the orchestrations have their own tests). */
-import type { Operation, OperationsPort, RollRequest } from '../../shared/model/operations-port.js';
+import type {
+  Operation,
+  OperationStatus,
+  OperationsPort,
+  RollRequest,
+} from '../../shared/model/operations-port.js';
 
 export class RecordingOperations implements OperationsPort {
   readonly started: (
     { kind: 'roll'; request: RollRequest } | { kind: 'provision' | 'delete'; gateway: string }
   )[] = [];
+  /** The deletions started, by id: `Running` until a test says otherwise (nothing runs them here). */
+  readonly deletions = new Map<string, { gateway: string; status: OperationStatus }>();
 
   startRoll(request: RollRequest): Promise<string> {
     this.started.push({ kind: 'roll', request });
@@ -20,11 +27,22 @@ export class RecordingOperations implements OperationsPort {
     this.started.push({ kind: 'provision', gateway });
     return Promise.resolve(`op-${this.started.length}`);
   }
-  startDeletion(gateway: string): Promise<string> {
+  startDeletion(gateway: string, id: string): Promise<string> {
     this.started.push({ kind: 'delete', gateway });
-    return Promise.resolve(`op-${this.started.length}`);
+    this.deletions.set(id, { gateway, status: 'Running' });
+    return Promise.resolve(id);
   }
-  getOperation(): Promise<Operation | undefined> {
-    return Promise.resolve(undefined);
+  getOperation(id: string): Promise<Operation | undefined> {
+    const deletion = this.deletions.get(id);
+    if (!deletion) return Promise.resolve(undefined);
+    const at = '2026-11-22T12:00:00.000Z';
+    return Promise.resolve({
+      id,
+      kind: 'delete',
+      gateway: deletion.gateway,
+      status: deletion.status,
+      createdAt: at,
+      lastUpdatedAt: at,
+    });
   }
 }

@@ -8,11 +8,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../shared/config.js';
-import { ConflictError } from '../../../shared/errors.js';
+import { ConflictError, NotFoundError } from '../../../shared/errors.js';
 import { getClient, issueClient, revokeClient } from '../../../shared/gateways/clients.js';
 import type { GatewayDeps } from '../../../shared/gateways/deps.js';
 import { findState } from '../../../shared/gateways/gateway-state.js';
-import { putGateway } from '../../../shared/gateways/gateways.js';
+import { UNSTARTED_DELETION_MINUTES, deleteGateway, putGateway } from '../../../shared/gateways/gateways.js';
 import { replacePortMappings } from '../../../shared/gateways/port-mappings.js';
 import { reconcileGateway } from '../../../shared/gateways/reconcile.js';
 import type { Logger } from '../../../shared/logging.js';
@@ -20,6 +20,7 @@ import type { ClusterPort } from '../../../shared/model/cluster-port.js';
 import type { ClientRecord } from '../../../shared/model/gateway.js';
 import { MemorySecretStore } from '../../fakes/memory-secret-store.js';
 import { RecordingOperations } from '../../fakes/recording-operations.js';
+import { InProcessOperations } from '../../../sandbox/in-process-operations.js';
 import type { CrashPoint } from '../../fakes/step-faults.js';
 import { StepCrash, StepFaults } from '../../fakes/step-faults.js';
 import { clientInvariantViolations } from '../../support/client-invariants.js';
@@ -40,7 +41,9 @@ type Case =
   | 'read'
   | 'create-retry'
   | 'create-reconcile'
-  | 'update-retry';
+  | 'update-retry'
+  | 'delete-retry'
+  | 'delete-reconcile';
 
 const BACKENDS: readonly { name: string; cases: readonly Case[]; start: () => Promise<Backend> }[] = [
   {
@@ -54,6 +57,8 @@ const BACKENDS: readonly { name: string; cases: readonly Case[]; start: () => Pr
       'create-retry',
       'create-reconcile',
       'update-retry',
+      'delete-retry',
+      'delete-reconcile',
     ],
     start: () => startEmbeddedBackend('avg-convergence-'),
   },
@@ -303,6 +308,111 @@ describe.each(BACKENDS)('convergence after a crash at every step ($name)', ({ st
           // Without a recorded state there was no gateway yet: the name is free for a PUT.
           if (!recorded) expect((await putGateway(deps, name, createSpec)).created).toBe(true);
           await expectWholeGateway(name);
+        }
+    },
+    300_000,
+  );
+
+  /**
+   * The deletion's own dependencies: its operation runs for real (the orchestrator and its activities,
+   * in process, one attempt per activity), through the same faulted ports as the request.
+   */
+  const deletion: { ops: InProcessOperations; deps: () => GatewayDeps } = {
+    ops: new InProcessOperations({
+      deps: () => deletion.deps(),
+      timing: { pollSeconds: 0.05, timeoutSeconds: 5, activityAttempts: 1, retryDelaySeconds: 0.05 },
+      log: quiet,
+    }),
+    deps: (): GatewayDeps => ({ ...deps, operations: deletion.ops }),
+  };
+
+  /** A gateway with an active and a revoked client: its deletion has every secret to delete. */
+  async function doomedGateway(d: GatewayDeps): Promise<string> {
+    const name = nextName('d');
+    await putGateway(d, name, createSpec);
+    await issueClient(d, name, { name: 'kept' });
+    await issueClient(d, name, { name: 'gone' });
+    await revokeClient(d, name, 'gone');
+    return name;
+  }
+
+  /** DELETE and wait for its operation; the operation's status, or undefined when the DELETE failed. */
+  async function deleteAndWait(d: GatewayDeps, name: string): Promise<string | undefined> {
+    const started = await deleteGateway(d, name).catch((e: unknown) => e);
+    await deletion.ops.drain();
+    if (started instanceof Error) {
+      if (!(started instanceof StepCrash)) throw started;
+      return undefined;
+    }
+    return (await deletion.ops.getOperation((started as { operationId: string }).operationId))?.status;
+  }
+
+  /** Nothing of the gateway is left: no state, no namespace, no CA, no client material. */
+  async function expectGone(name: string): Promise<void> {
+    expect(await findState(ports.cluster, name)).toBeUndefined();
+    expect(await ports.cluster.namespaceExists(`vpn-${name}`)).toBe(false);
+    expect(await ports.secrets.getCa(name)).toBeUndefined();
+    expect(await ports.secrets.listClients(name, ['kept', 'gone'])).toStrictEqual([]);
+  }
+
+  test('delete-retry')(
+    'completes an interrupted gateway deletion on a repeated DELETE, leaving no secret behind',
+    async () => {
+      const d = deletion.deps();
+      const probe = await doomedGateway(d);
+      faults.count();
+      expect(await deleteAndWait(d, probe)).toBe('Succeeded');
+      const steps = faults.writes.length;
+      expect(steps).toBeGreaterThanOrEqual(3);
+      await expectGone(probe);
+      for (const point of POINTS)
+        for (let k = 1; k <= steps; k += 1) {
+          const name = await doomedGateway(d);
+          faults.arm(k, point);
+          expect(await deleteAndWait(d, name)).not.toBe('Succeeded');
+          expect(faults.hasCrashed).toBe(true);
+          faults.disarm();
+          // WHEN the caller repeats the DELETE (a 404 once the namespace went with the last write)
+          const again = await deleteAndWait(d, name).catch((e: unknown) => e);
+          if (again instanceof NotFoundError) expect([k, point]).toStrictEqual([steps, 'after']);
+          else expect(again).toBe('Succeeded');
+          await expectGone(name);
+        }
+    },
+    300_000,
+  );
+
+  test('delete-reconcile')(
+    'completes an interrupted gateway deletion without the caller when the reconciler runs',
+    async () => {
+      const d = deletion.deps();
+      const probe = await doomedGateway(d);
+      faults.count();
+      await deleteAndWait(d, probe);
+      const steps = faults.writes.length;
+      for (const point of POINTS)
+        for (let k = 1; k <= steps; k += 1) {
+          const name = await doomedGateway(d);
+          faults.arm(k, point);
+          await deleteAndWait(d, name);
+          faults.disarm();
+          const marked = (await findState(ports.cluster, name))?.deleting;
+          // An operation that never started is taken for dead only UNSTARTED_DELETION_MINUTES after the mark.
+          clockOffsetMs = UNSTARTED_DELETION_MINUTES * 60_000;
+          try {
+            expect((await reconcileGateway(d, name)).errors).toStrictEqual([]);
+          } finally {
+            clockOffsetMs = 0;
+          }
+          await deletion.ops.drain();
+          if (k === 1 && point === 'before') {
+            // The mark never landed: the DELETE failed and the gateway is whole, not being deleted.
+            expect(marked).toBeUndefined();
+            const state = await findState(ports.cluster, name);
+            expect(state?.clients.map((c) => c.name)).toStrictEqual(['kept', 'gone']);
+            expect(state?.deleting).toBeUndefined();
+            expect(await ports.secrets.getCa(name)).toBeDefined();
+          } else await expectGone(name);
         }
     },
     300_000,

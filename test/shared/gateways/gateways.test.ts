@@ -298,7 +298,9 @@ describe('getGateway / listGateways / deleteGateway / restartGateway', () => {
       kind: 'roll',
       request: { force: true, reason: 'restart' },
     });
-    expect(await deleteGateway(h.deps, 'gw')).toStrictEqual({ operationId: 'op-3' });
+    const { operationId } = await deleteGateway(h.deps, 'gw');
+    expect(operationId).toBe((await readState(h.cluster, 'gw')).deleting?.operation);
+    expect(h.operations.started[2]).toStrictEqual({ kind: 'delete', gateway: 'gw' });
   });
 
   it('refuses to change the VPN subnet while clients hold addresses in it', async () => {

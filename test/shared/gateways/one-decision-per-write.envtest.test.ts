@@ -6,21 +6,25 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../shared/config.js';
-import { ConflictError, InputError } from '../../../shared/errors.js';
+import { ConflictError, InputError, NotFoundError } from '../../../shared/errors.js';
 import { replaceClientSubnets } from '../../../shared/gateways/client-subnets.js';
 import { issueClient, listClients, revokeClient } from '../../../shared/gateways/clients.js';
 import type { GatewayDeps } from '../../../shared/gateways/deps.js';
 import type { ClientResponse } from '../../../shared/api/schemas.js';
-import { getGateway, putGateway } from '../../../shared/gateways/gateways.js';
+import { findState } from '../../../shared/gateways/gateway-state.js';
+import { deleteGateway, getGateway, putGateway } from '../../../shared/gateways/gateways.js';
 import { replacePortMappings } from '../../../shared/gateways/port-mappings.js';
 import type { Logger } from '../../../shared/logging.js';
 import { planAddresses } from '../../../shared/openvpn/index.js';
 import { MemorySecretStore } from '../../fakes/memory-secret-store.js';
 import { RecordingOperations } from '../../fakes/recording-operations.js';
+import { InProcessOperations } from '../../../sandbox/in-process-operations.js';
 import type { ClusterBackend } from '../../support/cluster-backends.js';
 import { startEmbeddedBackend, startKubeApiserverBackend } from '../../support/cluster-backends.js';
 
 const ROUNDS = 6;
+/** Rounds of the issue × delete race: the DELETE starts 0, 10, 20, … ms into the issue, across its steps. */
+const DELETE_ROUNDS = 16;
 const ROUTES = ['10.0.0.0/16'];
 const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -37,9 +41,9 @@ const BACKENDS: readonly { name: string; start: () => Promise<Backend> }[] = [
   },
 ];
 
-type Outcome = 'ok' | 'conflict' | 'invalid';
+type Outcome = 'ok' | 'conflict' | 'invalid' | 'not-found';
 
-/** What an operation answered: success, 409 or 400 (anything else fails the test). */
+/** What an operation answered: success, 409, 400 or 404 (anything else fails the test). */
 async function outcome(run: Promise<unknown>): Promise<Outcome> {
   try {
     await run;
@@ -47,6 +51,7 @@ async function outcome(run: Promise<unknown>): Promise<Outcome> {
   } catch (e: unknown) {
     if (e instanceof ConflictError) return 'conflict';
     if (e instanceof InputError) return 'invalid';
+    if (e instanceof NotFoundError) return 'not-found';
     throw e;
   }
 }
@@ -224,6 +229,53 @@ describe.each(BACKENDS)('one decision per write ($name)', ({ start }) => {
       // free the LAN for the next round
       if (issued === 'ok') await revokeClient(deps, gateway, `newcomer-${round}`);
       else await replaceClientSubnets(deps, gateway, 'holder', []);
+    }
+  });
+
+  it('issues a client and deletes its gateway as one of the two serial orders, leaving no secret, every round', async () => {
+    // The deletion runs for real (the orchestrator and its activities, in process). Without a controller
+    // manager the real kube-apiserver never finishes a namespace: there the deletion ends when its wait
+    // times out, after it has deleted the secrets and asked for the namespace's deletion.
+    const secrets = new MemorySecretStore();
+    const timing = { pollSeconds: 0.05, timeoutSeconds: 0.2, activityAttempts: 1, retryDelaySeconds: 0.05 };
+    const operations: InProcessOperations = new InProcessOperations({
+      deps: () => racing,
+      timing,
+      log: quiet,
+    });
+    let takenBack = 0;
+    const log: Logger = {
+      ...quiet,
+      warn: (message) => {
+        if (message.startsWith('took back secrets')) takenBack += 1;
+      },
+    };
+    const racing: GatewayDeps = { ...deps, secrets, operations, log };
+    for (let round = 0; round < DELETE_ROUNDS; round += 1) {
+      // GIVEN a gateway with one client
+      const gateway = `doomed-${round}`;
+      await putGateway(racing, gateway, { routes: ROUTES });
+      await issueClient(racing, gateway, { name: 'before' });
+      // WHEN an issue and the gateway's DELETE race (the DELETE a little later each round)
+      const [issued, deleted] = await Promise.all([
+        outcome(issueClient(racing, gateway, { name: 'racer' })),
+        new Promise((r) => setTimeout(r, round * 10)).then(() => outcome(deleteGateway(racing, gateway))),
+      ]);
+      await operations.drain();
+      // THEN the DELETE was accepted; the issue came first (201) or was refused (409 being deleted, 404
+      // gone); and either way nothing of the gateway is left in the secret store
+      expect(deleted).toBe('ok');
+      expect(['ok', 'conflict', 'not-found']).toContain(issued);
+      seen('issue × delete', issued === 'ok' ? 'issue, then delete' : `delete, then issue (${issued})`);
+      if (takenBack > 0) seen('issue × delete', 'material written after the secrets pass, taken back');
+      takenBack = 0;
+      expect(await secrets.getCa(gateway)).toBeUndefined();
+      expect(await secrets.listClients(gateway, ['before', 'racer'])).toStrictEqual([]);
+      // and the gateway is gone, or (no namespace controller) marked for deletion with its namespace going
+      const state = await findState(racing.cluster, gateway);
+      if (state) expect(state.deleting).toBeDefined();
+      if (state)
+        await expect(issueClient(racing, gateway, { name: 'after' })).rejects.toBeInstanceOf(ConflictError);
     }
   });
 

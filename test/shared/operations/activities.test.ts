@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { UpstreamError } from '../../../shared/errors.js';
+import { ConflictError, UpstreamError } from '../../../shared/errors.js';
 import { issueClient, revokeClient } from '../../../shared/gateways/clients.js';
-import { putGateway } from '../../../shared/gateways/gateways.js';
+import { deleteGateway, putGateway } from '../../../shared/gateways/gateways.js';
 import { makeActivities } from '../../../shared/operations/activities.js';
 import { ACTIVITY } from '../../../shared/operations/activity-contract.js';
 import { makeHarness } from '../gateways/harness.js';
@@ -16,8 +16,9 @@ describe('the deletion activities', () => {
     await issueClient(h.deps, 'gw', { name: 'site-b' });
     await revokeClient(h.deps, 'gw', 'site-b');
     await issueClient(h.deps, 'other', { name: 'site-a' });
+    await deleteGateway(h.deps, 'gw');
     const activities = makeActivities(h.deps);
-    // WHEN the names are read from the state, and the secrets deleted by them
+    // WHEN the names are read from the marked state, and the secrets deleted by them
     const clients = await activities[ACTIVITY.readClientNames]!('gw');
     expect(clients).toStrictEqual(['site-a', 'site-b']);
     await activities[ACTIVITY.deleteSecrets]!({ gateway: 'gw', clients });
@@ -30,7 +31,16 @@ describe('the deletion activities', () => {
 
   it('read no names once the state is gone (a deletion that already ran)', async () => {
     const h = makeHarness();
-    expect(await makeActivities(h.deps)[ACTIVITY.readClientNames]!('gone')).toStrictEqual([]);
+    expect(await makeActivities(h.deps)[ACTIVITY.readClientNames]!('gone')).toBeNull();
+  });
+
+  it('refuse to read names of a gateway not marked for deletion (one of the same name made since)', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    await expect(makeActivities(h.deps)[ACTIVITY.readClientNames]!('gw')).rejects.toBeInstanceOf(
+      ConflictError,
+    );
+    expect(await h.secrets.getCa('gw')).toBeDefined();
   });
 });
 

@@ -253,9 +253,10 @@ describe('DurableOperations through the real durable-functions client and the ex
     expect(await ledgerOf('owed')).toMatchObject({ requested: 4, rolled: 3, running: taken });
   });
 
-  it('starts provisioning and deletion as new instances, reported in the LRO shape', async () => {
+  it('starts provisioning as a new instance and deletion under the id of its mark, reported in the LRO shape', async () => {
     const provision = await operations.startProvision('gw');
-    const deletion = await operations.startDeletion('gw');
+    const deletion = await operations.startDeletion('gw', 'delete-gw-1');
+    expect(deletion).toBe('delete-gw-1');
     expect(provision).not.toBe(deletion);
     expect(extension.instances.get(provision)?.name).toBe('provisionGatewayOrchestrator');
     expect(extension.instances.get(deletion)?.name).toBe('deleteGatewayOrchestrator');

@@ -350,6 +350,25 @@ describe('provision and delete orchestrators', () => {
       'gone?',
     ]);
   });
+
+  it('ends at once, deleting nothing, when the state is already gone (an earlier run deleted the gateway)', async () => {
+    const calls: string[] = [];
+    const activities: Record<string, Activity> = {
+      [ACTIVITY.readClientNames]: () => Promise.resolve(calls.push('read names') && null),
+      [ACTIVITY.deleteNamespace]: () => Promise.resolve(calls.push('delete ns')),
+      [ACTIVITY.namespaceGone]: () => Promise.resolve(calls.push('gone?') > 0),
+      [ACTIVITY.deleteSecrets]: () => Promise.resolve(calls.push('delete secrets')),
+    };
+    const result = await runOrchestration(deleteOrchestrator, {
+      name: 'delete',
+      instanceId: 'd',
+      input: { gateway: 'gw', timing },
+      activities,
+      ...virtualClock(),
+    });
+    expect(result).toMatchObject({ status: 'Succeeded', output: { gateway: 'gw', deleted: true } });
+    expect(calls).toStrictEqual(['read names']);
+  });
 });
 
 describe('the replay engine', () => {
