@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { ConflictError, InputError, NotFoundError } from '../shared/errors.js';
@@ -49,8 +49,6 @@ interface Stored extends KubeObject {
 const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const DATA_KEY = /^[-._a-zA-Z0-9]+$/;
 
-const keyOf = (kind: string, namespace: string | undefined, name: string) =>
-  `${kind}/${namespace ?? ''}/${name}`;
 const copy = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 const recode = (data: Patch, from: BufferEncoding, to: BufferEncoding) =>
   Object.fromEntries(
@@ -67,6 +65,7 @@ const addressOf = ({ metadata }: Stored) => {
 };
 
 export class EmbeddedCluster implements ClusterPort {
+  /** Every object, by the path of its file. */
   private readonly objects = new Map<string, Stored>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private version = Date.now();
@@ -84,7 +83,7 @@ export class EmbeddedCluster implements ClusterPort {
       if (file.endsWith('.tmp')) await rm(join(options.dataDir, file), { force: true });
       if (!file.endsWith('.yaml')) continue;
       const o = parse(await readFile(join(options.dataDir, file), 'utf8')) as Stored;
-      cluster.objects.set(keyOf(o.kind, o.metadata.namespace, o.metadata.name), o);
+      cluster.objects.set(cluster.fileOf(o.kind, o.metadata.namespace, o.metadata.name), o);
       cluster.version = Math.max(cluster.version, Number(o.metadata.resourceVersion));
     }
     for (const o of cluster.objects.values()) cluster.schedule(o);
@@ -109,7 +108,7 @@ export class EmbeddedCluster implements ClusterPort {
   }
 
   private get(kind: string, namespace: string | undefined, name: string): Stored | undefined {
-    return this.objects.get(keyOf(kind, namespace, name));
+    return this.objects.get(this.fileOf(kind, namespace, name));
   }
 
   private need(kind: KubeObjectRef['kind'], namespace: string, name: string): Stored {
@@ -148,8 +147,9 @@ export class EmbeddedCluster implements ClusterPort {
     }
     if (previous && isDeepStrictEqual(next, previous)) return previous;
     metadata.resourceVersion = String((this.version += 1));
-    await writeDurably(this.fileOf(kind, metadata.namespace, metadata.name), stringify(next));
-    this.objects.set(keyOf(kind, metadata.namespace, metadata.name), next);
+    const file = this.fileOf(kind, metadata.namespace, metadata.name);
+    await writeDurably(file, stringify(next));
+    this.objects.set(file, next);
     this.schedule(next);
     return next;
   }
@@ -207,13 +207,13 @@ export class EmbeddedCluster implements ClusterPort {
 
   delete({ kind, namespace, name }: KubeObjectRef): Promise<void> {
     return this.serial(async () => {
-      if (!this.get(kind, namespace, name)) return;
+      const file = this.fileOf(kind, namespace, name);
+      if (!this.objects.has(file)) return;
       // A Namespace is its folder: deleting it deletes everything in it.
-      const namespaced = kind === 'Namespace';
-      await removeDurably(namespaced ? join(this.options.dataDir, name) : this.fileOf(kind, namespace, name));
-      for (const [key, o] of this.objects)
-        if (key === keyOf(kind, namespace, name) || (namespaced && o.metadata.namespace === name))
-          this.objects.delete(key);
+      const path = kind === 'Namespace' ? dirname(file) : file;
+      await removeDurably(path);
+      for (const key of this.objects.keys())
+        if (key === path || key.startsWith(`${path}${sep}`)) this.objects.delete(key);
     });
   }
 

@@ -18,7 +18,7 @@ import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX, problemResponse } from '../s
 import { MAX_BODY_BYTES } from '../shared/http/json-body.js';
 import { redactSecrets } from '../shared/http/log-redaction.js';
 import { RAW_PATH_METADATA } from '../shared/http/route.js';
-import { Router } from './router.js';
+import { matchRoute } from './router.js';
 
 const { HttpRequest, HttpResponse, InvocationContext } = azureFunctions;
 
@@ -76,7 +76,6 @@ async function writeResponse(res: ServerResponse, init: HttpResponseInit, close:
 
 /** Starts the sandbox host on `host:port`; resolves once listening. */
 export async function startSandboxHost(options: SandboxHostOptions): Promise<SandboxHost> {
-  const router = new Router(options.routes);
   // Handlers are built once per route, not per request.
   const handlers = new Map(options.routes.map((r) => [r, r.makeHandler(options.composition)]));
   const { write } = options;
@@ -87,7 +86,7 @@ export async function startSandboxHost(options: SandboxHostOptions): Promise<San
     const target = req.url ?? '/';
     const method = req.method ?? 'GET';
     const [rawPath = '/'] = target.split('?');
-    const match = router.match(method, rawPath);
+    const match = matchRoute(options.routes, method, rawPath);
     let init: HttpResponseInit;
     let close = false;
     let functionName = '-';

@@ -1,11 +1,9 @@
 /**
- * OperationsPort for the sandbox and tests: runs the product's orchestrators in-process
- * (run-orchestration.ts) with real activities and real timers, and records each operation in the Azure LRO
- * shape. Records are saved under a data directory, a new one durably before its id is answered, so they
- * survive a restart or a kill; an operation that was still running when the host stopped is reported
- * Failed ("interrupted"), never left Running forever, and so a roll it was ends: the next request takes
- * its roll ledger over. Rolls are requested and joined by the rule DurableOperations follows in Azure
- * (shared/operations/roll-requests.ts).
+ * OperationsPort for the sandbox and tests: the product's orchestrators run in-process
+ * (run-orchestration.ts) with real activities and timers, each operation recorded in the Azure LRO shape
+ * and saved under a data directory, a new one durably before its id is answered. An operation still
+ * running when the host stopped is reported Failed ("interrupted"); an interrupted roll has so ended, and
+ * the next request takes its roll ledger over (shared/operations/roll-requests.ts, the rule Azure follows).
  */
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';

@@ -42,8 +42,6 @@ export interface SandboxOptions {
 
 const { InvocationContext } = azureFunctions;
 const CRL_REFRESH_INTERVAL_MS = 24 * 3600_000;
-/** The CRL timer's handler ignores its schedule: the sandbox calls it on a plain interval. */
-const SANDBOX_TIMER = { isPastDue: false } as Timer;
 
 /** AKS's kubenet defaults: the CIDRs the embedded cluster describes, unless DEFAULT_ROUTES is set. */
 export const SANDBOX_CIDRS = Object.freeze({ serviceCidr: '10.0.0.0/16', podCidr: '10.244.0.0/16' });
@@ -87,8 +85,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   // every client out, so the sandbox keeps its gateways' CRLs fresh too).
   const crlHandler = makeCrlTimerHandler(composition);
   const refreshCrls = () =>
-    crlHandler(SANDBOX_TIMER, new InvocationContext({ functionName: 'crlTimer' })).catch((e: unknown) =>
-      write(`CRL refresh: ${e instanceof Error ? e.message : String(e)}`),
+    crlHandler({ isPastDue: false } as Timer, new InvocationContext({ functionName: 'crlTimer' })).catch(
+      (e: unknown) => write(`CRL refresh: ${e instanceof Error ? e.message : String(e)}`),
     );
   void refreshCrls();
   const crlTimer = setInterval(() => void refreshCrls(), CRL_REFRESH_INTERVAL_MS).unref();

@@ -20,30 +20,25 @@ const decode = (segment: string) => {
   }
 };
 
-export class Router {
-  readonly #routes: readonly { definition: RouteDefinition; pattern: RegExp }[];
+/** A route template as a pattern over the raw path: `{name}` is a named group of one undecoded segment. */
+const patternOf = (route: string) =>
+  new RegExp(`^/api/${route.replaceAll('.', '\\.').replace(/\{(\w+)\}/g, '(?<$1>[^/]+)')}/?$`);
 
-  constructor(definitions: readonly RouteDefinition[]) {
-    this.#routes = definitions.map((definition) => {
-      const route = definition.operation.route.replaceAll('.', '\\.');
-      return { definition, pattern: new RegExp(`^/api/${route.replace(/\{(\w+)\}/g, '(?<$1>[^/]+)')}/?$`) };
-    });
+/** `rawPath` is the request target's path as sent (not normalised, not decoded). */
+export function matchRoute(routes: readonly RouteDefinition[], method: string, rawPath: string): RouteMatch {
+  const matching = routes.filter((r) => patternOf(r.operation.route).test(rawPath));
+  // HEAD is served by the GET route (the handler wrapper drops the content), as the Functions host
+  // does for routes registered with both methods.
+  const wanted = method.toUpperCase() === 'HEAD' ? 'GET' : method.toUpperCase();
+  const hit = matching.find((r) => r.operation.method === wanted);
+  if (hit) {
+    const groups = Object.entries(patternOf(hit.operation.route).exec(rawPath)?.groups ?? {});
+    const params = Object.fromEntries(groups.map(([name, value]) => [name, decode(value)]));
+    return { kind: 'match', definition: hit, params };
   }
-
-  /** `rawPath` is the request target's path as sent (not normalised, not decoded). */
-  match(method: string, rawPath: string): RouteMatch {
-    const matching = this.#routes.filter((r) => r.pattern.test(rawPath));
-    // HEAD is served by the GET route (the handler wrapper drops the content), as the Functions host
-    // does for routes registered with both methods.
-    const wanted = method.toUpperCase() === 'HEAD' ? 'GET' : method.toUpperCase();
-    const hit = matching.find((r) => r.definition.operation.method === wanted);
-    if (hit) {
-      const groups = Object.entries(hit.pattern.exec(rawPath)?.groups ?? {});
-      const params = Object.fromEntries(groups.map(([name, value]) => [name, decode(value)]));
-      return { kind: 'match', definition: hit.definition, params };
-    }
-    if (matching.length === 0) return { kind: 'not-found' };
-    const allow = new Set(matching.flatMap((r) => methodsOf(r.definition.operation.method)));
-    return { kind: 'method-not-allowed', allow: [...allow] };
-  }
+  if (matching.length === 0) return { kind: 'not-found' };
+  return {
+    kind: 'method-not-allowed',
+    allow: [...new Set(matching.flatMap((r) => methodsOf(r.operation.method)))],
+  };
 }

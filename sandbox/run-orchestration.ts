@@ -1,11 +1,9 @@
 /**
  * Runs one of the product's orchestrators in-process, straight through: each task it yields is carried
  * out at once (an activity called, a timer waited for), its result handed back as the host hands it (JSON,
- * a failure thrown into the orchestrator), and continueAsNew starts the next generation. The Functions
- * host replays instead; the product's tests replay these orchestrators through durable-functions' own
- * executor (test/support/replay-engine.ts), where replay would show what this cannot. The orchestrators
- * use only what the context below gives: the input, the instance id, the clock, activities, timers and
- * continueAsNew.
+ * a failure thrown into the orchestrator), and continueAsNew starts the next generation. The host replays
+ * instead: the product's tests replay these orchestrators with durable-functions' own executor
+ * (test/support/replay-engine.ts). The orchestrators use only what the context below gives.
  */
 import type { OrchestrationContext, OrchestrationHandler } from 'durable-functions';
 import type { Activity } from '../shared/operations/activities.js';
