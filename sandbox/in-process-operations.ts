@@ -13,7 +13,7 @@ import type { GatewayDeps } from '../shared/gateways/deps.js';
 import type { Logger } from '../shared/logging.js';
 import type { Operation, OperationsPort, RollRequest } from '../shared/model/operations-port.js';
 import { makeActivities } from '../shared/operations/activities.js';
-import type { Timing } from '../shared/operations/orchestrators.js';
+import type { GatewayOperationInput, RollInput, Timing } from '../shared/operations/orchestrators.js';
 import {
   deleteOrchestrator,
   provisionOrchestrator,
@@ -81,12 +81,12 @@ export class InProcessOperations implements OperationsPort {
   /** Runs `handler` as operation `id` (also its instance id); resolves once its record is on disk. */
   private async launch(
     kind: string,
-    gateway: string,
     handler: OrchestrationHandler,
-    input: unknown,
+    input: GatewayOperationInput | RollInput,
     id: string = randomUUID(),
   ): Promise<string> {
     await this.load();
+    const { gateway } = input;
     const createdAt = new Date().toISOString();
     const op: Operation = { id, kind, gateway, status: 'Running', createdAt, lastUpdatedAt: createdAt };
     this.update(op);
@@ -119,8 +119,7 @@ export class InProcessOperations implements OperationsPort {
       return Promise.resolve(this.active(op) ? 'active' : op ? 'ended' : 'missing');
     },
     start: async (id, input) => {
-      if (!this.active(this.records.get(id)))
-        await this.launch('roll', input.gateway, rollOrchestrator, input, id);
+      if (!this.active(this.records.get(id))) await this.launch('roll', rollOrchestrator, input, id);
     },
   };
 
@@ -140,17 +139,11 @@ export class InProcessOperations implements OperationsPort {
   }
 
   startProvision(gateway: string): Promise<string> {
-    return this.launch('provision', gateway, provisionOrchestrator, { gateway, timing: this.options.timing });
+    return this.launch('provision', provisionOrchestrator, { gateway, timing: this.options.timing });
   }
 
   startDeletion(gateway: string, operationId: string): Promise<string> {
-    return this.launch(
-      'delete',
-      gateway,
-      deleteOrchestrator,
-      { gateway, timing: this.options.timing },
-      operationId,
-    );
+    return this.launch('delete', deleteOrchestrator, { gateway, timing: this.options.timing }, operationId);
   }
 
   async getOperation(id: string): Promise<Operation | undefined> {
