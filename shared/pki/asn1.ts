@@ -28,21 +28,13 @@ export const OID = {
 } as const;
 
 export const sequence = (...items: Asn1[]): Asn1 => asn1.create(Class.UNIVERSAL, Type.SEQUENCE, true, items);
-export const set = (...items: Asn1[]): Asn1 => asn1.create(Class.UNIVERSAL, Type.SET, true, items);
 export const oid = (dotted: string): Asn1 =>
   asn1.create(Class.UNIVERSAL, Type.OID, false, asn1.oidToDer(dotted).getBytes());
 export const nullValue = (): Asn1 => asn1.create(Class.UNIVERSAL, Type.NULL, false, '');
 export const boolean = (value: boolean): Asn1 =>
   asn1.create(Class.UNIVERSAL, Type.BOOLEAN, false, value ? '\xff' : '\x00');
-export const octetString = (bytes: Buffer): Asn1 =>
-  asn1.create(Class.UNIVERSAL, Type.OCTETSTRING, false, bytes.toString('binary'));
 export const enumerated = (n: number): Asn1 =>
   asn1.create(Class.UNIVERSAL, Type.ENUMERATED, false, String.fromCharCode(n));
-export const utf8String = (text: string): Asn1 =>
-  asn1.create(Class.UNIVERSAL, Type.UTF8, false, forge.util.encodeUtf8(text));
-/** `[n] EXPLICIT` around one value. */
-/** `[n] IMPLICIT OCTET STRING`-like primitive. */
-/** A BIT STRING of whole bytes (a signature, a key). */
 /** A BIT STRING of named bits (KeyUsage): DER drops trailing zero bits and counts them as unused. */
 export function namedBits(bits: readonly number[]): Asn1 {
   const highest = Math.max(...bits);
@@ -57,8 +49,6 @@ export function namedBits(bits: readonly number[]): Asn1 {
   );
 }
 
-/** A positive INTEGER from lower-case or upper-case hex (a certificate serial). */
-/** RFC 5280 Time: UTCTime through 2049, GeneralizedTime from 2050. */
 /** An X.509 Extension: `{ extnID, critical DEFAULT FALSE, extnValue OCTET STRING (DER of value) }`. */
 export function extension(id: string, value: Asn1, critical = false): Asn1 {
   return sequence(
@@ -68,8 +58,6 @@ export function extension(id: string, value: Asn1, critical = false): Asn1 {
   );
 }
 
-/** A Name of one CN, as a UTF8String (names may carry any Unicode). */
-/** A SEQUENCE of already-encoded values: the signed TBS part is encoded once, not once more to wrap it. */
 export const toDer = (node: Asn1): Buffer => Buffer.from(asn1.toDer(node).getBytes(), 'binary');
 
 /** Parses one DER value (all bytes must be used); throws on malformed input. */
@@ -90,7 +78,7 @@ export function bytesOf(node: Asn1 | undefined, what: string): Buffer {
 export const oidOf = (node: Asn1 | undefined, what: string): string =>
   asn1.derToOid(bytesOf(node, what).toString('binary'));
 
-/** The bytes of a BIT STRING of whole bytes (its leading unused-bits count dropped). */
+/** An RFC 5280 Time (UTCTime or GeneralizedTime) as a Date. */
 export function dateOf(node: Asn1 | undefined, what: string): Date {
   const text = bytesOf(node, what).toString('latin1');
   if (node?.type === Type.UTCTIME) return asn1.utcTimeToDate(text);

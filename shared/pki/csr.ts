@@ -7,9 +7,9 @@ import type { KeyObject } from 'node:crypto';
 import { createPublicKey, verify } from 'node:crypto';
 import type { FieldProblem } from '../errors.js';
 import { InputError } from '../errors.js';
+import type { KeyType } from '../model/gateway.js';
 import { fromPem } from './asn1.js';
 import { TAG, childrenTlv, content, oidText, readTlv, whole } from './der.js';
-import type { KeyType } from './keys.js';
 import { RSA_BITS } from './keys.js';
 
 /** The hash of each signature algorithm a CSR may use (its key type is checked by the verification). */

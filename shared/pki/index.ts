@@ -10,15 +10,8 @@ export type { CaMaterial } from './ca.js';
 export { createCa } from './ca.js';
 export { randomSerial } from './certificate.js';
 export { readCertificateInfo } from './certificate-info.js';
-export type { CrlReason } from './crl.js';
 export { buildCrl, canonicalSerial, crlNeedsRenewal, crlNumberOf, crlSerials } from './crl.js';
 export type { IssuedCert } from './issue.js';
 export { issueClientCert, issueServerCert } from './issue.js';
-export type { KeyType } from './keys.js';
-export { DEFAULT_KEY_TYPE, KEY_TYPES } from './keys.js';
 export { generateTlsCryptKey } from './tls-crypt.js';
-export {
-  DEFAULT_CA_VALIDITY_DAYS,
-  DEFAULT_CLIENT_VALIDITY_DAYS,
-  DEFAULT_SERVER_VALIDITY_DAYS,
-} from './validity.js';
+export { DEFAULT_CLIENT_VALIDITY_DAYS } from './validity.js';

@@ -1,11 +1,12 @@
 /** Server and client certificates of a gateway, signed by its CA. */
 import { InputError } from '../errors.js';
+import type { KeyType } from '../model/gateway.js';
+import { DEFAULT_KEY_TYPE } from '../model/gateway.js';
 import type { CaMaterial } from './ca.js';
 import { loadCa } from './ca.js';
 import { checkCommonName, signCertificate } from './certificate.js';
 import { readCsrKey } from './csr.js';
-import type { KeyType } from './keys.js';
-import { DEFAULT_KEY_TYPE, generateKey } from './keys.js';
+import { generateKey } from './keys.js';
 import { DEFAULT_CLIENT_VALIDITY_DAYS, DEFAULT_SERVER_VALIDITY_DAYS, validity } from './validity.js';
 
 export interface IssuedCert {

@@ -5,19 +5,15 @@
 import type { KeyObject } from 'node:crypto';
 import { createHash, generateKeyPair } from 'node:crypto';
 import { promisify } from 'node:util';
+import type { KeyType } from '../model/gateway.js';
 import type { Asn1 } from './asn1.js';
 import { OID, nullValue, oid, sequence } from './asn1.js';
 import { TAG, childrenTlv, content, readTlv } from './der.js';
-
-import type { KeyType } from '../model/gateway.js';
 
 /**
  * Client keys (`KeyType`): `rsa` is RSA-2048, `ec` is ECDSA on P-256 (generated in well under a
  * millisecond where RSA-2048 takes 100–300 ms, and accepted by OpenVPN 2.4+ on OpenSSL 1.0.2+).
  */
-export type { KeyType } from '../model/gateway.js';
-export { DEFAULT_KEY_TYPE, KEY_TYPES } from '../model/gateway.js';
-
 export const RSA_BITS = 2048;
 /** Node's name of NIST P-256. */
 const EC_CURVE = 'prime256v1';
