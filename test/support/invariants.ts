@@ -9,7 +9,8 @@
  * - `tmp-files`: no temporary file is left in the secret store or the cluster's files;
  * - `mappings`: every port mapping targets an active client and has its Service, and no mapping Service
  *   outlives its mapping;
- * - `gateways`: no gateway namespace without a state;
+ * - `gateways`: no gateway namespace without a state, and no gateway still marked for deletion (the
+ *   callers check once every deletion they asked for has ended);
  * - `acknowledged`: no acknowledged write is lost (see AcknowledgedWrites).
  */
 import { readFile, readdir } from 'node:fs/promises';
@@ -141,6 +142,11 @@ async function checkGateway(
   const gateway = state.spec.name;
   const ns = namespaceOf(gateway);
   const add = (invariant: InvariantName, detail: string) => out.push({ invariant, gateway, detail });
+  if (state.deleting)
+    add(
+      'gateways',
+      `marked for deletion since ${state.deleting.since} (operation ${state.deleting.operation}), still there`,
+    );
   const plan = planAddresses(state.spec.vpnSubnet);
   const [first, last] = [toInt(plan.staticRange.first), toInt(plan.staticRange.last)];
   const seen = new Map<string, string>();
