@@ -5,7 +5,7 @@
  * dot and the format splits unambiguously.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { NAME_PATTERN } from '../model/gateway.js';
+import { MAX_GATEWAY_NAME, NAME_PATTERN } from '../model/gateway.js';
 
 /** Bytes of randomness in a token's secret part. */
 export const TOKEN_SECRET_BYTES = 32;
@@ -14,7 +14,7 @@ const ID_PATTERN = /^[0-9a-f]{16}$/;
 /** base64url of 32 bytes, unpadded: 43 characters, the last one holding 2 bits (so one of AEIMQUYcgkosw048). */
 const SECRET_PATTERN = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 /** A token longer than any well-formed one is refused before it is split. */
-const MAX_TOKEN_LENGTH = 63 + 1 + 16 + 1 + 43;
+const MAX_TOKEN_LENGTH = MAX_GATEWAY_NAME + 1 + 16 + 1 + 43;
 
 export interface NewToken {
   readonly id: string;
@@ -41,7 +41,14 @@ export function newEnrollmentToken(gateway: string): NewToken {
 export function parseEnrollmentToken(token: string): ParsedToken | undefined {
   if (token.length > MAX_TOKEN_LENGTH) return undefined;
   const [gateway = '', id = '', secret = '', ...rest] = token.split('.');
-  if (rest.length > 0 || !NAME_PATTERN.test(gateway) || !ID_PATTERN.test(id) || !SECRET_PATTERN.test(secret))
+  // A name no gateway can have is refused here, before it reaches the cluster as a namespace name.
+  if (
+    rest.length > 0 ||
+    gateway.length > MAX_GATEWAY_NAME ||
+    !NAME_PATTERN.test(gateway) ||
+    !ID_PATTERN.test(id) ||
+    !SECRET_PATTERN.test(secret)
+  )
     return undefined;
   return { gateway, id, secret };
 }

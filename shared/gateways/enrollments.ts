@@ -197,6 +197,9 @@ export async function revokeEnrollment(deps: GatewayDeps, gateway: string, id: s
 export async function pruneEnrollments(deps: GatewayDeps, gateway: string): Promise<number> {
   const now = deps.clock();
   let dropped = 0;
+  const state = await readState(deps.cluster, gateway);
+  // A gateway being deleted takes its enrollments with it: nothing to drop, and its state refuses writes.
+  if (state.deleting || !pruned(state, now)) return 0;
   await updateState(deps.cluster, gateway, (s) => {
     const next = pruned(s, now);
     dropped = next ? enrollmentsOf(s).length - enrollmentsOf(next).length : 0;

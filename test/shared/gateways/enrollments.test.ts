@@ -15,7 +15,7 @@ import {
   revokeEnrollment,
 } from '../../../shared/gateways/enrollments.js';
 import { parseEnrollmentToken } from '../../../shared/gateways/enrollment-token.js';
-import { putGateway } from '../../../shared/gateways/gateways.js';
+import { deleteGateway, putGateway } from '../../../shared/gateways/gateways.js';
 import { readCertificateInfo } from '../../../shared/pki/index.js';
 import { opensslCsr } from '../../support/openssl-csr.js';
 import { makeHarness } from './harness.js';
@@ -207,6 +207,7 @@ describe('enrollBranch', () => {
       'wrong secret': `${g}.${id}.${flipped}`,
       'wrong gateway': `other.${id}.${secret}`,
       'missing gateway': `absent.${id}.${secret}`,
+      'gateway name no gateway can have': `${'g'.repeat(58)}.${id}.${secret}`,
       used: used.token,
       revoked: revoked.token,
       expired: expired.token,
@@ -311,5 +312,22 @@ describe('enrollment subnets', () => {
     await expect(putGateway(h.deps, 'gw', { extraRoutes: ['192.168.0.0/16'] })).rejects.toThrow(
       /pending enrollments/,
     );
+  });
+});
+
+describe('enrollments of a gateway being deleted', () => {
+  it('refuses a new enrollment and a use of a good token (409), writing nothing', async () => {
+    const { h, stateOf } = await gateway();
+    const { token } = await createEnrollment(h.deps, 'gw', { client: 'late', ...DEFAULTS });
+    await deleteGateway(h.deps, 'gw');
+    const marked = await stateOf();
+    await expect(createEnrollment(h.deps, 'gw', { client: 'other', ...DEFAULTS })).rejects.toThrow(
+      /being deleted/,
+    );
+    await expect(enrollBranch(h.deps, { token, csr: () => Promise.resolve(rsaCsr) })).rejects.toThrow(
+      ConflictError,
+    );
+    expect(await pruneEnrollments(h.deps, 'gw')).toBe(0);
+    expect(await stateOf()).toStrictEqual(marked);
   });
 });
