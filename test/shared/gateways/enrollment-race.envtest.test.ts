@@ -117,9 +117,27 @@ describe.each(BACKENDS)('one token, concurrent uses ($name)', ({ start }) => {
         client: name,
         expiresInMinutes: 60,
       });
+      // The revocation starts once the use has read its CSR, a little later each round (0-22 ms), so its
+      // write lands before, during or after the use's signing and write.
+      let csrRead: () => void = () => undefined;
+      const useReadCsr = new Promise<void>((resolve) => (csrRead = resolve));
       const [enrolled, revoked] = await Promise.all([
-        outcome(enrollBranch(deps, { token, csr: () => Promise.resolve(csrs[0]!) }), 'enrolled'),
-        outcome(revokeEnrollment(deps, 'race', enrollment.id), 'revoked'),
+        outcome(
+          enrollBranch(deps, {
+            token,
+            csr: () => {
+              csrRead();
+              return Promise.resolve(csrs[0]!);
+            },
+          }),
+          'enrolled',
+        ),
+        outcome(
+          useReadCsr
+            .then(() => new Promise((resolve) => setTimeout(resolve, round * 2)))
+            .then(() => revokeEnrollment(deps, 'race', enrollment.id)),
+          'revoked',
+        ),
       ]);
       const clients = (await listClients(deps, 'race')).filter((c) => c.name === name);
       if (enrolled === 'enrolled') {
