@@ -195,7 +195,7 @@ const deps = {
   cluster,
   secrets: new DirectorySecretStore({ directory: process.env.BENCH_SECRETS }),
   clusterInfo: { describe: () => Promise.resolve({ serviceCidr: '10.0.0.0/16', podCidr: '10.244.0.0/16', notes: [] }) },
-  operations: { startRoll: none, startProvision: none, startDeletion: none, getOperation: none },
+  operations: { startRoll: none, startLiveApply: none, startProvision: none, startDeletion: none, getOperation: none },
   config: loadConfig({}),
   clock: () => new Date(),
   log: quiet,

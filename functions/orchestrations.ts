@@ -6,6 +6,7 @@ import type { Composition } from '../shared/composition.js';
 import {
   ORCHESTRATOR,
   deleteOrchestrator,
+  liveApplyOrchestrator,
   provisionOrchestrator,
   rollOrchestrator,
 } from '../shared/operations/orchestrators.js';
@@ -14,6 +15,7 @@ export const ORCHESTRATIONS: readonly (readonly [name: string, handler: Orchestr
   [ORCHESTRATOR.roll, rollOrchestrator],
   [ORCHESTRATOR.provision, provisionOrchestrator],
   [ORCHESTRATOR.delete, deleteOrchestrator],
+  [ORCHESTRATOR.liveApply, liveApplyOrchestrator],
 ];
 
 /**

@@ -24,7 +24,9 @@ import type {
   VersionedData,
 } from '../shared/model/cluster-port.js';
 import { rolloutComplete } from '../shared/model/cluster-port.js';
+import { CONFIG_KEYS, OBJECTS } from '../shared/model/names.js';
 import { makeDirectory, removeDurably, writeDurably } from '../shared/secrets/durable-files.js';
+import { reportsOn, simulatedPodReport } from './simulated-pod-report.js';
 
 export interface EmbeddedClusterOptions {
   readonly dataDir: string;
@@ -151,7 +153,31 @@ export class EmbeddedCluster implements ClusterPort {
     await writeDurably(file, stringify(next));
     this.objects.set(file, next);
     this.schedule(next);
+    if (metadata.namespace !== undefined && reportsOn(kind, metadata.name, next.data))
+      this.simulatePodReport(metadata.namespace);
     return next;
+  }
+
+  /** Writes the `status` report the gateway's pod would, after the current write (simulated-pod-report.ts). */
+  private simulatePodReport(namespace: string): void {
+    void this.serial(async () => {
+      const status = this.get('ConfigMap', namespace, OBJECTS.status);
+      if (!status || this.closed) return;
+      const read = (kind: 'ConfigMap' | 'Secret', name: string) => {
+        const o = this.get(kind, namespace, name);
+        return o ? dataOf(o).data : {};
+      };
+      const data = simulatedPodReport({
+        mappingsFile: read('ConfigMap', OBJECTS.portMappings)[CONFIG_KEYS.mappings],
+        ccd: read('ConfigMap', OBJECTS.ccd),
+        serverPki: read('Secret', OBJECTS.serverPki),
+        templateAnnotations:
+          this.get('Deployment', namespace, OBJECTS.deployment)?.spec?.template?.metadata?.annotations ?? {},
+        previous: status.data ?? {},
+        now: new Date(),
+      });
+      await this.put({ ...copy(status), data }, status);
+    }).catch(() => undefined);
   }
 
   /** The simulated controllers' next step for `o`: a rollout to finish, an address to assign. */

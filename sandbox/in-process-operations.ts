@@ -16,6 +16,7 @@ import { makeActivities } from '../shared/operations/activities.js';
 import type { GatewayOperationInput, RollInput, Timing } from '../shared/operations/orchestrators.js';
 import {
   deleteOrchestrator,
+  liveApplyOrchestrator,
   provisionOrchestrator,
   rollOrchestrator,
 } from '../shared/operations/orchestrators.js';
@@ -136,6 +137,13 @@ export class InProcessOperations implements OperationsPort {
   async resumeRoll(gateway: string): Promise<string | undefined> {
     await this.load();
     return resumeRoll(this.ledger(), this.rolls, gateway, this.options.timing);
+  }
+
+  startLiveApply(gateway: string): Promise<string> {
+    return this.launch('live-apply', gateway, liveApplyOrchestrator, {
+      gateway,
+      timing: this.options.timing,
+    });
   }
 
   startProvision(gateway: string): Promise<string> {

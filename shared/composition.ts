@@ -86,6 +86,7 @@ function lazyOperations(get: () => Promise<OperationsPort>): OperationsPort {
   return {
     startRoll: (request) => port().then((p) => p.startRoll(request)),
     resumeRoll: (gateway) => port().then((p) => p.resumeRoll(gateway)),
+    startLiveApply: (gateway) => port().then((p) => p.startLiveApply(gateway)),
     startProvision: (gateway) => port().then((p) => p.startProvision(gateway)),
     startDeletion: (gateway, id) => port().then((p) => p.startDeletion(gateway, id)),
     getOperation: (id) => port().then((p) => p.getOperation(id)),

@@ -68,6 +68,7 @@ const schema = z
       .default(DEFAULT_CRL_TIMER_SCHEDULE),
     ROLL_TIMEOUT_SECONDS: positiveInt.default(600),
     ROLL_POLL_SECONDS: positiveInt.default(5),
+    LIVE_APPLY_TIMEOUT_SECONDS: positiveInt.default(300),
     AUTH_ROLES_ENABLED: bool.default(false),
     SANDBOX_HOST: z.string().min(1).default('127.0.0.1'),
     SANDBOX_PORT: port.default(7071),

@@ -241,8 +241,6 @@ export async function ensureCrlDeployed(deps: GatewayDeps, gateway: string): Pro
 
 export interface RevocationResult {
   readonly record: ClientRecord;
-  /** The roll that takes the client's removed port mappings out of the pod, when one was needed. */
-  readonly operationId?: string | undefined;
 }
 
 /**
@@ -270,10 +268,10 @@ export async function completeRevocation(
   if (ccd?.data[record.name] !== undefined)
     await deps.cluster.patchConfigMapData(ns, OBJECTS.ccd, { [record.name]: null });
   await deps.secrets.revokeClient(gateway, record.name);
-  // The ConfigMap and the `pm-<port>` Services both: a sync may have stopped between them.
-  const operationId = (await mappingsDeployed(deps, await readState(deps.cluster, gateway)))
-    ? undefined
-    : await syncPortMappings(deps, gateway, 'port-mappings');
+  // The ConfigMap and the `pm-<port>` Services both: a sync may have stopped between them. The pod's
+  // watcher takes the mappings out live.
+  if (!(await mappingsDeployed(deps, await readState(deps.cluster, gateway))))
+    await syncPortMappings(deps, gateway);
   const after = await updateState(deps.cluster, gateway, (s) => {
     const current = sameRecord(s, record);
     if (current?.status !== 'revoking') return undefined;
@@ -284,7 +282,7 @@ export async function completeRevocation(
   });
   const final = sameRecord(after, record);
   if (!final) throw new ConflictError(`client '${record.name}' is no longer on gateway '${gateway}'`);
-  return { record: final, ...(operationId ? { operationId } : {}) };
+  return { record: final };
 }
 
 /**

@@ -244,7 +244,8 @@ export async function getClientProfile(deps: GatewayDeps, gateway: string, name:
 
 /**
  * DELETE /gateways/{gateway}/clients/{client}: revokes. Refused while port mappings point at the client
- * unless `force` (which removes those mappings and rolls the pod). The first write records the intent
+ * unless `force` (which removes those mappings, live: the operation it answers completes when the pod reports
+ * the new set applied). The first write records the intent
  * (`revoking`, the serial now in every CRL signed, the mappings removed); then the CRL, CCD entry, material
  * and mappings (see `client-lifecycle.ts`); then `revoked`. Revoking again completes or repairs whatever is
  * missing and otherwise changes nothing.
@@ -260,7 +261,9 @@ export async function revokeClient(
   // missing CA refuses it before anything is recorded (no CRL could be signed). The CA is read first.
   const ca = await deps.secrets.getCa(gateway);
   const now = deps.clock();
+  let removedMappings = false;
   const state = await updateState(deps.cluster, gateway, (s) => {
+    removedMappings = false;
     const client = findClient(s, name);
     if (client.status === 'revoking' || client.status === 'revoked') return undefined;
     if (!ca) throw missingCa(gateway);
@@ -269,6 +272,7 @@ export async function revokeClient(
       throw new ConflictError(
         `client '${name}' is the target of port mapping(s) ${mapped.map((m) => `${m.port}/${m.protocol}`).join(', ')}: remove them first or revoke with ?force=true`,
       );
+    removedMappings = mapped.length > 0;
     const revoking: ClientRecord = {
       name: client.name,
       ip: client.ip,
@@ -289,14 +293,10 @@ export async function revokeClient(
     };
   });
   const done = await completeRevocation(deps, state, findClient(state, name), ca);
-  deps.log.info('client revoked', {
-    gateway,
-    client: name,
-    serial: done.record.serial,
-    operationId: done.operationId,
-  });
+  const operationId = removedMappings ? await deps.operations.startLiveApply(gateway) : undefined;
+  deps.log.info('client revoked', { gateway, client: name, serial: done.record.serial, operationId });
   return {
     ...clientView(gateway, done.record),
-    ...(done.operationId ? { operationId: done.operationId } : {}),
+    ...(operationId ? { operationId } : {}),
   };
 }

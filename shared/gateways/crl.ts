@@ -11,7 +11,7 @@ import { expiringCertificates, readServerPki, requireCa, signCrl } from './gatew
 import { findState, managedGatewayNames, readState, updateState } from './gateway-state.js';
 import type { GatewayState } from '../model/gateway.js';
 import { inCrl } from '../model/gateway.js';
-import { OBJECTS, SERVER_PKI_KEYS, namespaceOf } from '../model/names.js';
+import { CRL_NUMBER_KEY, OBJECTS, SERVER_PKI_KEYS, namespaceOf } from '../model/names.js';
 
 const MAX_CRL_WRITES = 5;
 
@@ -67,7 +67,8 @@ async function deployIfNewer(
       await deps.cluster.patchSecretData(
         ns,
         OBJECTS.serverPki,
-        { [SERVER_PKI_KEYS.crlPem]: pem },
+        // Its number beside it: the pod reports the number it holds without parsing the CRL.
+        { [SERVER_PKI_KEYS.crlPem]: pem, [CRL_NUMBER_KEY]: String(number) },
         secret.resourceVersion,
       );
       return true;

@@ -4,12 +4,13 @@
  */
 import type { KubeObject } from '../model/cluster-port.js';
 import type { GatewayManifestInput } from '../kube/manifests.js';
-import { buildGatewayManifests, configHash } from '../kube/manifests.js';
+import { ConflictError } from '../errors.js';
+import { buildGatewayManifests, buildStatusConfigMap, configHash } from '../kube/manifests.js';
 import { planAddresses, renderCcdEntry, renderEntrypoint, renderServerConf } from '../openvpn/index.js';
 import type { GatewayDeps } from './deps.js';
 import type { GatewayState, ResolvedPortMapping, ServerPki } from '../model/gateway.js';
 import { holdsCcdEntry } from '../model/gateway.js';
-import { OBJECTS, domainKeys } from '../model/names.js';
+import { OBJECTS, domainKeys, namespaceOf } from '../model/names.js';
 
 /** CCD entries (file name = client name) for every pending or active client, with its LAN subnets. */
 export function ccdOf(state: GatewayState): Record<string, string> {
@@ -61,9 +62,13 @@ export function desiredConfigHash(
 
 export type ObjectSelection = 'all' | 'spec' | 'port-mappings';
 
+/** Objects the pod's Deployment refers to by name: a Deployment applied without them gets no pod. */
+const POD_IDENTITY_KINDS = new Set(['ServiceAccount', 'Role', 'RoleBinding']);
+
 /**
  * The objects to apply. `all` (creation or repair) is every object except the `state` ConfigMap;
- * `spec` is what a spec change touches (server ConfigMap, Deployment, openvpn Service);
+ * `spec` is what a spec change touches (server ConfigMap, Deployment and the pod's ServiceAccount, Role and
+ * RoleBinding, openvpn Service);
  * `port-mappings` is the mappings ConfigMap and the `pm-<port>` Services.
  * The `ccd` ConfigMap is only ever applied with `all`: afterwards it changes key by key.
  * `keepConfigHash`, when given, replaces the Deployment's config-hash so applying does not start
@@ -86,6 +91,7 @@ export function gatewayObjects(
         return (
           (o.kind === 'ConfigMap' && o.metadata.name === OBJECTS.server) ||
           o.kind === 'Deployment' ||
+          POD_IDENTITY_KINDS.has(o.kind) ||
           (o.kind === 'Service' && o.metadata.name === OBJECTS.service)
         );
       return (
@@ -115,6 +121,23 @@ function withTemplateAnnotation(deployment: KubeObject, key: string, value: stri
       },
     },
   };
+}
+
+/**
+ * Creates the empty `status` ConfigMap the pod reports to, once (a re-apply would erase the report); an
+ * existing one is left as it is.
+ */
+export async function ensureStatusObject(
+  deps: Pick<GatewayDeps, 'config' | 'cluster'>,
+  gateway: string,
+): Promise<void> {
+  // Read first: the usual case (it exists) costs no write. A create that loses a race is a 409, and fine.
+  if (await deps.cluster.readConfigMap(namespaceOf(gateway), OBJECTS.status)) return;
+  try {
+    await deps.cluster.create(buildStatusConfigMap(gateway, deps.config.LABEL_DOMAIN));
+  } catch (e: unknown) {
+    if (!(e instanceof ConflictError)) throw e;
+  }
 }
 
 /** The `state` ConfigMap object (created once, to claim a new gateway). */

@@ -17,8 +17,14 @@ import {
   readServerPki,
   wholeDaysUntil,
 } from './gateway-pki.js';
-import { serverPkiSecretData } from '../model/server-pki-codec.js';
-import { configHashAnnotation, desiredConfigHash, gatewayObjects, stateObject } from './gateway-objects.js';
+import { serverPkiData } from '../kube/manifests.js';
+import {
+  configHashAnnotation,
+  desiredConfigHash,
+  ensureStatusObject,
+  gatewayObjects,
+  stateObject,
+} from './gateway-objects.js';
 import {
   GatewayDeletingError,
   findState,
@@ -162,6 +168,7 @@ async function createGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutG
   // landed: read again, and take the CA back if so.
   if (await takeBackIfDeleting(deps, spec.name)) throw deletingNow(spec.name);
   await deps.cluster.apply(objects.filter((o) => o.kind !== 'Namespace'));
+  await ensureStatusObject(deps, spec.name);
   const operationId = await deps.operations.startProvision(spec.name);
   deps.log.info('gateway created', { gateway: spec.name, operationId });
   return { gateway: await viewOf(deps, state), created: true, operationId };
@@ -270,7 +277,9 @@ async function updateGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutG
     deployedHash,
   ).filter((o) => o.kind !== 'Namespace');
   await deps.cluster.apply(objects);
-  if (repaired.repaired) await deps.cluster.patchSecretData(ns, OBJECTS.serverPki, serverPkiSecretData(pki));
+  // A gateway created before the pod reported has no `status` ConfigMap yet: its pod's Role names it.
+  await ensureStatusObject(deps, name);
+  if (repaired.repaired) await deps.cluster.patchSecretData(ns, OBJECTS.serverPki, serverPkiData(pki));
   // A change the server does not read (client validity, load balancer settings) needs no roll.
   if (!repaired.repaired && deployedHash === desiredConfigHash(deps, state, pki)) {
     deps.log.info('gateway updated, no roll needed', { gateway: name });

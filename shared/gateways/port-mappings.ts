@@ -1,7 +1,8 @@
 /**
  * Port mappings: gateway port → client tunnel address : target port. Declared in the gateway state
  * (validated there against the latest clients), rendered into the `port-mappings` ConfigMap that the
- * pod's entrypoint applies, and exposed in the cluster as one ClusterIP Service `pm-<port>` each.
+ * running pod's watcher applies live (no roll), and exposed in the cluster as one ClusterIP Service
+ * `pm-<port>` each.
  */
 import type { PortMappingsResponse } from '../api/schemas.js';
 import { InputError } from '../errors.js';
@@ -64,7 +65,10 @@ function requireValid(state: GatewayState, mappings: readonly PortMapping[]): vo
   if (problems.length > 0) throw new InputError('the port mappings are invalid', problems);
 }
 
-/** PUT /gateways/{gateway}/port-mappings: replaces the whole set and rolls the pod. */
+/**
+ * PUT /gateways/{gateway}/port-mappings: replaces the whole set, writes it to the cluster, and starts the
+ * operation that completes once the pod reports it applied the set.
+ */
 export async function replacePortMappings(
   deps: GatewayDeps,
   gateway: string,
@@ -76,7 +80,8 @@ export async function replacePortMappings(
     requireValid(s, sorted);
     return { ...s, portMappings: sorted };
   });
-  const operationId = await syncPortMappings(deps, gateway, 'port-mappings');
+  await syncPortMappings(deps, gateway);
+  const operationId = await deps.operations.startLiveApply(gateway);
   deps.log.info('port mappings replaced', { gateway, count: sorted.length, operationId });
   return { mappings: state.portMappings, operationId };
 }
@@ -111,12 +116,13 @@ export async function mappingsDeployed(deps: GatewayDeps, state: GatewayState): 
 const MAX_SYNC_ROUNDS = 5;
 
 /**
- * Writes the mappings ConfigMap and `pm-<port>` Services from the latest state, deletes Services of
- * mappings that are gone, and starts the roll that makes the entrypoint apply the new set at once.
- * Concurrent replacements converge: after applying, the state is read again and the objects re-applied
- * until the mappings they were rendered from are still the latest, so the last writer's set is deployed.
+ * Writes the mappings ConfigMap and `pm-<port>` Services from the latest state and deletes Services of
+ * mappings that are gone. No roll: the kubelet delivers the ConfigMap to the running pod, whose watcher
+ * re-applies the changed file (sessions stay up). Concurrent replacements converge: after applying, the
+ * state is read again and the objects re-applied until the mappings they were rendered from are still the
+ * latest, so the last writer's set is deployed.
  */
-export async function syncPortMappings(deps: GatewayDeps, gateway: string, reason: string): Promise<string> {
+export async function syncPortMappings(deps: GatewayDeps, gateway: string): Promise<void> {
   const ns = namespaceOf(gateway);
   let state = await readState(deps.cluster, gateway);
   for (let round = 1; ; round += 1) {
@@ -136,7 +142,7 @@ export async function syncPortMappings(deps: GatewayDeps, gateway: string, reaso
         deps.log.warn('port mappings kept changing while being applied; the next change converges', {
           gateway,
         });
-      return deps.operations.startRoll({ gateway, reason, force: false });
+      return;
     }
     state = latest;
   }

@@ -94,7 +94,7 @@ export async function reconcileGateway(deps: GatewayDeps, gateway: string): Prom
   const mappingsRepaired =
     (await attempt('port mappings', async () => {
       if (await mappingsDeployed(deps, await readState(deps.cluster, gateway))) return false;
-      await syncPortMappings(deps, gateway, 'port-mappings');
+      await syncPortMappings(deps, gateway);
       return true;
     })) ?? false;
   // Expired enrollments reserve nothing from their expiry on; their records go after the retention time.

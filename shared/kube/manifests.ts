@@ -1,15 +1,19 @@
 /**
  * Pure, typed builders of every Kubernetes object of a gateway (its namespace; the `server`, `ccd`,
- * `port-mappings`, `state` and `roll` ConfigMaps; the `server-pki` Secret; the `openvpn` Deployment and
- * LoadBalancer Service; one `pm-<port>` Service per port mapping), each validated against the Kubernetes
- * schemas (kubernetes-models) before it leaves, returned as plain JSON.
+ * `port-mappings`, `state`, `roll` and `status` ConfigMaps; the `server-pki` Secret; the pod's ServiceAccount
+ * and the Role and RoleBinding that let it patch `status`; the `openvpn` Deployment and LoadBalancer Service;
+ * one `pm-<port>` Service per port mapping), each validated against the Kubernetes schemas (kubernetes-models)
+ * before it leaves, returned as plain JSON.
  */
 import { createHash } from 'node:crypto';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { InternalError } from '../errors.js';
 import type { KubeObject } from '../model/cluster-port.js';
 import type { GatewaySpec, GatewayState, ResolvedPortMapping, ServerPki } from '../model/gateway.js';
@@ -17,6 +21,7 @@ import {
   APP_NAME,
   AZURE_SERVICE_ANNOTATIONS,
   CONFIG_KEYS,
+  CRL_NUMBER_KEY,
   K8S_LABELS,
   MANAGED_BY,
   OBJECTS,
@@ -29,7 +34,8 @@ import type { RollLedger } from '../model/roll-ledger.js';
 import { rollLedgerData } from '../model/roll-ledger.js';
 import { serverPkiSecretData } from '../model/server-pki-codec.js';
 import { stateConfigMapData } from '../model/state-codec.js';
-import { POD_DIRS, POD_PATHS, renderPortMappingsFile } from '../openvpn/index.js';
+import { POD_DIRS, POD_ENV, POD_PATHS, renderPortMappingsFile } from '../openvpn/index.js';
+import { crlNumberOf } from '../pki/index.js';
 
 export interface GatewayManifestInput {
   readonly spec: GatewaySpec;
@@ -71,8 +77,9 @@ function checked(model: { validate(): void; toJSON(): unknown }): KubeObject {
 }
 
 /**
- * Hash of everything the server reads at start (server.conf, entrypoint, server PKI except the CRL,
- * port mappings, image). CCD entries and the CRL are read live, so they are not part of it.
+ * Hash of everything the server reads at start (server.conf, entrypoint, server PKI except the CRL, image):
+ * a change to it rolls the pod. CCD entries and the CRL are read live by OpenVPN, and the port mappings by the
+ * entrypoint's watcher, so they are not part of it (their change reaches the running pod without a roll).
  */
 export function configHash(input: GatewayManifestInput): string {
   const { caCrt, serverCrt, serverKey, tlsCryptKey } = input.pki;
@@ -86,7 +93,6 @@ export function configHash(input: GatewayManifestInput): string {
         serverCrt,
         serverKey,
         tlsCryptKey,
-        renderPortMappingsFile(input.portMappings),
       ]),
     )
     .digest('hex')
@@ -95,6 +101,35 @@ export function configHash(input: GatewayManifestInput): string {
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
+/** The `server-pki` Secret's data: the PKI, and the CRL's number when the CRL can be read. */
+export function serverPkiData(pki: ServerPki): Record<string, string> {
+  let number: number | undefined;
+  try {
+    number = crlNumberOf(pki.crlPem);
+  } catch {
+    number = undefined;
+  }
+  return {
+    ...serverPkiSecretData(pki),
+    ...(number !== undefined ? { [CRL_NUMBER_KEY]: String(number) } : {}),
+  };
+}
+
+/**
+ * The `status` ConfigMap, empty: created once by the API (the pod's Role names it, and may only patch it), then
+ * written only by the pod's status reporter. Not applied with the others: a re-apply would erase the report.
+ */
+export function buildStatusConfigMap(gateway: string, labelDomain: string): KubeObject {
+  return checked(
+    new ConfigMap({
+      metadata: {
+        name: OBJECTS.status,
+        namespace: namespaceOf(gateway),
+        labels: gatewayLabels(gateway, labelDomain),
+      },
+    }),
+  );
+}
 /** The namespace's Pod Security Admission level: the pod's init container is privileged. */
 function podSecurityLabels(): Record<string, string> {
   const { level, enforceLabel, warnLabel, auditLabel } = POD_SECURITY;
@@ -149,8 +184,30 @@ export function buildGatewayManifests(input: GatewayManifestInput): KubeObject[]
         metadata: meta(OBJECTS.serverPki),
         type: 'Opaque',
         data: Object.fromEntries(
-          Object.entries(serverPkiSecretData(input.pki)).map(([key, value]) => [key, b64(value)]),
+          Object.entries(serverPkiData(input.pki)).map(([key, value]) => [key, b64(value)]),
         ),
+      }),
+    ),
+    // The pod's identity: it may get and patch its `status` ConfigMap, and nothing else.
+    checked(new ServiceAccount({ metadata: meta(OBJECTS.serviceAccount) })),
+    checked(
+      new Role({
+        metadata: meta(OBJECTS.statusReporter),
+        rules: [
+          {
+            apiGroups: [''],
+            resources: ['configmaps'],
+            resourceNames: [OBJECTS.status],
+            verbs: ['get', 'patch'],
+          },
+        ],
+      }),
+    ),
+    checked(
+      new RoleBinding({
+        metadata: meta(OBJECTS.statusReporter),
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: OBJECTS.statusReporter },
+        subjects: [{ kind: 'ServiceAccount', name: OBJECTS.serviceAccount, namespace }],
       }),
     ),
     checked(deployment(input, labels)),
@@ -220,6 +277,9 @@ function deployment(input: GatewayManifestInput, labels: Record<string, string>)
         },
         spec: {
           terminationGracePeriodSeconds: 15,
+          // The status reporter talks to the API server with this account's token (Role: patch `status` only).
+          serviceAccountName: OBJECTS.serviceAccount,
+          automountServiceAccountToken: true,
           // Forwarding, for the pod's network namespace only. net.ipv4.ip_forward is not one of Kubernetes' safe
           // sysctls, so `securityContext.sysctls` needs every node pool's kubelet to allow it (AKS custom node
           // configuration, `allowedUnsafeSysctls`), which is not the API's to set; and the runtime mounts
@@ -243,6 +303,18 @@ function deployment(input: GatewayManifestInput, labels: Record<string, string>)
               name: 'openvpn',
               image: input.image,
               command: ['sh', `${POD_PATHS.serverDir}/${CONFIG_KEYS.entrypoint}`],
+              // The config hash the pod runs, from its own annotation (so a roll that keeps or restores the
+              // annotation keeps this in step), for the status report.
+              env: [
+                {
+                  name: POD_ENV.configHash,
+                  valueFrom: {
+                    fieldRef: {
+                      fieldPath: `metadata.annotations['${domainKeys(labelDomain).configHashAnnotation}']`,
+                    },
+                  },
+                },
+              ],
               ports: [{ name: 'vpn', containerPort: spec.port, protocol: 'TCP' }],
               securityContext: { capabilities: { add: ['NET_ADMIN', 'MKNOD'] } },
               readinessProbe: { tcpSocket: { port: 'vpn' }, initialDelaySeconds: 2, periodSeconds: 5 },

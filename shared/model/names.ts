@@ -28,6 +28,15 @@ export const OBJECTS = Object.freeze({
   deployment: 'openvpn',
   /** The LoadBalancer Service clients dial. */
   service: 'openvpn',
+  /**
+   * ConfigMap: what the running pod reports it runs (STATUS_KEYS). Created empty by the API, then patched only
+   * by the pod, with its ServiceAccount's token.
+   */
+  status: 'status',
+  /** The pod's ServiceAccount. */
+  serviceAccount: 'openvpn',
+  /** Role and RoleBinding: the pod's ServiceAccount may get and patch the `status` ConfigMap, nothing else. */
+  statusReporter: 'openvpn-status-reporter',
 });
 
 /** Prefix of the ClusterIP Services that expose port mappings inside the cluster. */
@@ -45,6 +54,30 @@ export const SERVER_PKI_KEYS: Readonly<Record<keyof ServerPki, string>> = Object
   serverKey: 'server.key',
   tlsCryptKey: 'tls-crypt.key',
   crlPem: 'crl.pem',
+});
+
+/**
+ * Key of the `server-pki` Secret beside `crl.pem`: the CRL's number, so the pod reports which CRL it holds
+ * without parsing it (the image has no openssl program).
+ */
+export const CRL_NUMBER_KEY = 'crl.number';
+
+/** Keys of the `status` ConfigMap, written by the pod's status reporter (the entrypoint). */
+export const STATUS_KEYS = Object.freeze({
+  /** One line per connected client: `<cn> <real address> <tunnel address> <connected since, epoch s> <bytes in> <bytes out>`. */
+  clients: 'clients',
+  /** The set hash of the mappings file the watcher last applied (its `# set` line). */
+  portMappings: 'port-mappings',
+  /** The number of the CRL in the pod's PKI volume (`crl.number`). */
+  crlNumber: 'crl-number',
+  /** The config hash of the pod's template, given to the container through the downward API. */
+  configHash: 'config-hash',
+  /** The watcher's last error, empty when its last round had none. */
+  watcherError: 'watcher-error',
+  /** The pod that wrote the report (its host name). */
+  pod: 'pod',
+  /** When the pod wrote it (UTC, ISO 8601 to the second). */
+  reportedAt: 'reported-at',
 });
 
 /** Keys of the `server` and `port-mappings` ConfigMaps (file names in the pod) and of the `roll` ConfigMap. */

@@ -25,7 +25,7 @@ export interface Operation {
  */
 export interface RollRequest {
   readonly gateway: string;
-  /** Why: `config-change`, `port-mappings`, `restart`, … (recorded, and logged). */
+  /** Why: `config-change`, `restart`, … (recorded, and logged). */
   readonly reason: string;
   /** Forces new pods even when the config hash is unchanged (`kubectl.kubernetes.io/restartedAt`). */
   readonly force: boolean;
@@ -39,6 +39,11 @@ export interface OperationsPort {
    * without finishing): returns the live roll's id, or undefined when no roll is owed.
    */
   resumeRoll(gateway: string): Promise<string | undefined>;
+  /**
+   * Waits until the running pod reports it applied the gateway's latest port mappings (a live change, no roll),
+   * or fails after LIVE_APPLY_TIMEOUT_SECONDS naming what the pod last reported.
+   */
+  startLiveApply(gateway: string): Promise<string>;
   /** Waits for the LoadBalancer address and records it. */
   startProvision(gateway: string): Promise<string>;
   /**

@@ -6,6 +6,9 @@ export {
   renderClientProfile,
   renderEntrypoint,
   renderLanRouting,
+  MAPPINGS_SET_PREFIX,
+  STATUS_REPORT,
+  portMappingsSetHash,
   renderPortMappingsFile,
   renderServerConf,
   serverCommonName,
@@ -17,4 +20,4 @@ export {
   routesContaining,
   validateGatewaySpec,
 } from './validate.js';
-export { POD_DIRS, POD_PATHS } from './paths.js';
+export { POD_DIRS, POD_ENV, POD_PATHS, SERVICE_ACCOUNT_DIR } from './paths.js';

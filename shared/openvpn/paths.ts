@@ -27,3 +27,14 @@ export const POD_PATHS = Object.freeze({
   portMappingsDir: `${POD_ROOT}/${POD_DIRS.portMappings}`,
   runDir: `${POD_ROOT}/${POD_DIRS.run}`,
 });
+
+/** Environment variables the entrypoint reads (the Deployment sets the config hash; tests shorten intervals). */
+export const POD_ENV = Object.freeze({
+  /** The pod template's config hash (downward API), reported as the hash the pod runs. */
+  configHash: 'OVPN_CONFIG_HASH',
+  /** Seconds between the watcher's rounds (default 5). */
+  watchInterval: 'OVPN_WATCH_INTERVAL',
+});
+
+/** Where Kubernetes mounts the pod's ServiceAccount token, CA and namespace. */
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';

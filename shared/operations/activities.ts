@@ -10,6 +10,7 @@ import { configHashAnnotation, desiredConfigHash } from '../gateways/gateway-obj
 import { readServerPki } from '../gateways/gateway-pki.js';
 import { findState, readState } from '../gateways/gateway-state.js';
 import { gatewayAddress } from '../gateways/gateways.js';
+import { portMappingsApplied } from '../gateways/gateway-status.js';
 import { ConflictError, UpstreamError } from '../errors.js';
 import { rolloutComplete } from '../model/cluster-port.js';
 import { OBJECTS, RESTARTED_AT_ANNOTATION, namespaceOf } from '../model/names.js';
@@ -100,6 +101,10 @@ export function gatewayActivities(deps: GatewayDeps): Activities {
         generation,
       });
       return { again };
+    },
+    readApplied: async (gateway) => {
+      const { applied, summary } = await portMappingsApplied(deps, gateway);
+      return { applied, summary };
     },
     readAddress: async (gateway) =>
       (await gatewayAddress(deps, (await readState(cluster, gateway)).spec)) ?? null,

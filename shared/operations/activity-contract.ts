@@ -14,6 +14,7 @@ export const ACTIVITY = Object.freeze({
   rollBack: 'rollBack',
   desiredConfigHash: 'rollDesiredHash',
   finishRoll: 'rollFinish',
+  readApplied: 'gatewayReadApplied',
   readAddress: 'gatewayReadAddress',
   readClientNames: 'gatewayReadClientNames',
   deleteNamespace: 'gatewayDeleteNamespace',
@@ -36,6 +37,7 @@ export const ACTIVITY_INPUTS = {
   desiredConfigHash: gateway,
   /** `generation`: the ledger generation the round rolled out. */
   finishRoll: z.strictObject({ gateway, instanceId, generation }),
+  readApplied: gateway,
   readAddress: gateway,
   deleteNamespace: gateway,
   readClientNames: gateway,
@@ -81,6 +83,8 @@ export interface ActivityResults {
   readonly rollBack: true;
   readonly desiredConfigHash: string;
   readonly finishRoll: FinishRollResult;
+  /** Whether the pod reports the latest port mappings applied, and what it last reported. */
+  readonly readApplied: { readonly applied: boolean; readonly summary: string };
   /** The address clients dial, null until the load balancer has one. */
   readonly readAddress: string | null;
   /**

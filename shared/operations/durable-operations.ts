@@ -19,6 +19,7 @@ const KIND_OF: Readonly<Record<string, string>> = {
   [ORCHESTRATOR.roll]: 'roll',
   [ORCHESTRATOR.provision]: 'provision',
   [ORCHESTRATOR.delete]: 'delete',
+  [ORCHESTRATOR.liveApply]: 'live-apply',
 };
 
 /** Maps a Durable Functions instance status to the Azure LRO shape. */
@@ -102,6 +103,11 @@ export class DurableOperations implements OperationsPort {
 
   resumeRoll(gateway: string): Promise<string | undefined> {
     return resumeRoll(this.options.ledger, this.rolls, gateway, this.options.timing);
+  }
+
+  startLiveApply(gateway: string): Promise<string> {
+    const input: GatewayOperationInput = { gateway, timing: this.options.timing };
+    return this.options.client.startNew(ORCHESTRATOR.liveApply, { input });
   }
 
   startProvision(gateway: string): Promise<string> {

@@ -18,6 +18,7 @@ export const ORCHESTRATOR = Object.freeze({
   roll: 'rollGatewayOrchestrator',
   provision: 'provisionGatewayOrchestrator',
   delete: 'deleteGatewayOrchestrator',
+  liveApply: 'liveApplyOrchestrator',
 });
 
 export interface Timing {
@@ -27,6 +28,8 @@ export interface Timing {
   readonly activityAttempts: number;
   /** First retry delay; doubles per attempt. */
   readonly retryDelaySeconds: number;
+  /** How long a live change waits for the pod's report (LIVE_APPLY_TIMEOUT_SECONDS); `timeoutSeconds` when unset. */
+  readonly liveApplyTimeoutSeconds?: number | undefined;
 }
 
 export interface RollInput {
@@ -131,6 +134,26 @@ export interface GatewayOperationInput {
   readonly gateway: string;
   readonly timing: Timing;
 }
+
+/**
+ * Live apply: a port-mapping change was written to the cluster without a roll; wait (durable timers) until
+ * the running pod reports the latest set applied. A later change supersedes this one: the wait is for the
+ * latest set, which includes it. On timeout the error names what the pod last reported.
+ */
+export const liveApplyOrchestrator: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const { gateway, timing } = context.df.getInput<GatewayOperationInput>();
+  const timeout = timing.liveApplyTimeoutSeconds ?? timing.timeoutSeconds;
+  const deadline = addSeconds(context.df.currentUtcDateTime, timeout);
+  for (;;) {
+    const report = yield* callWithRetry(context, timing, 'readApplied', gateway);
+    if (report.applied) return { gateway, applied: true };
+    if (context.df.currentUtcDateTime >= deadline)
+      throw new Error(
+        `gateway '${gateway}' did not report the latest port mappings applied within ${timeout} s; last report: ${report.summary}`,
+      );
+    yield context.df.createTimer(addSeconds(context.df.currentUtcDateTime, timing.pollSeconds));
+  }
+};
 
 /** Provision: wait (durable timers) until the gateway's LoadBalancer has an address. */
 export const provisionOrchestrator: OrchestrationHandler = function* (context: OrchestrationContext) {

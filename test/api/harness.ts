@@ -144,6 +144,11 @@ export interface ApiBackend {
   readonly url: string;
   /** Whether long-running operations really run (and can be awaited). */
   readonly runsOperations: boolean;
+  /**
+   * Whether something reports as the gateway pod would (the sandbox simulates the report); without it, a live
+   * change's operation fails after LIVE_APPLY_TIMEOUT_SECONDS.
+   */
+  readonly podReports: boolean;
   /** Everything the cluster and the secret store hold, canonical. */
   snapshot(): Promise<{ cluster: string; secrets: string }>;
   /** A gateway's CCD entries (client → entry) and the clients the secret store holds, read through the ports. */
@@ -168,6 +173,7 @@ export async function sandboxBackend(): Promise<ApiBackend> {
     name: 'sandbox',
     url: sut.sandbox.url,
     runsOperations: true,
+    podReports: true,
     stored: (gateway) =>
       storedThrough(cluster, new DirectorySecretStore({ directory: sut.secretsDir }), gateway),
     snapshot: async () => ({
@@ -190,6 +196,8 @@ export async function realClusterBackend(): Promise<ApiBackend> {
     DEFAULT_ROUTES: '10.0.0.0/16,10.244.0.0/16',
     // Outside the embedded cluster the image is required (no default registry); nothing pulls it here.
     OPENVPN_IMAGE: 'localhost/aks-vpn-gateways/openvpn:test',
+    // No pod runs, so none reports: a live change's operation fails, and soon.
+    LIVE_APPLY_TIMEOUT_SECONDS: '2',
   });
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromString(envtest.kubeConfigYaml);
@@ -199,6 +207,7 @@ export async function realClusterBackend(): Promise<ApiBackend> {
     name: 'sandbox on a real kube-apiserver',
     url: sut.sandbox.url,
     runsOperations: true,
+    podReports: false,
     stored: (gateway) => storedThrough(cluster, secrets, gateway),
     snapshot: () =>
       Promise.reject(new Error('no snapshot of a real cluster: the bad-input table runs on the sandbox')),
@@ -234,6 +243,7 @@ export async function memoryBackend(): Promise<ApiBackend> {
     name: 'memory',
     url: host.url,
     runsOperations: false,
+    podReports: false,
     stored: (gateway) => storedThrough(harness.cluster, harness.secrets, gateway),
     snapshot: () =>
       Promise.resolve({

@@ -26,6 +26,9 @@ export class FixedOperations implements OperationsPort {
   resumeRoll(): Promise<string | undefined> {
     return Promise.resolve(undefined);
   }
+  startLiveApply(): Promise<string> {
+    return Promise.resolve('op-live-apply');
+  }
   startProvision(): Promise<string> {
     return Promise.resolve('op-provision');
   }

@@ -8,7 +8,7 @@ import type {
 
 export class RecordingOperations implements OperationsPort {
   readonly started: (
-    { kind: 'roll'; request: RollRequest } | { kind: 'provision' | 'delete'; gateway: string }
+    { kind: 'roll'; request: RollRequest } | { kind: 'provision' | 'delete' | 'live-apply'; gateway: string }
   )[] = [];
   /** The deletions started, by id: `Running` until a test says otherwise (nothing runs them here). */
   readonly deletions = new Map<string, { gateway: string; status: OperationStatus }>();
@@ -22,6 +22,10 @@ export class RecordingOperations implements OperationsPort {
   resumeRoll(gateway: string): Promise<string | undefined> {
     this.resumed.push(gateway);
     return Promise.resolve(undefined);
+  }
+  startLiveApply(gateway: string): Promise<string> {
+    this.started.push({ kind: 'live-apply', gateway });
+    return Promise.resolve(`op-${this.started.length}`);
   }
   startProvision(gateway: string): Promise<string> {
     this.started.push({ kind: 'provision', gateway });

@@ -35,10 +35,14 @@ describe('putGateway', () => {
         'ConfigMap/port-mappings',
         'ConfigMap/server',
         'ConfigMap/state',
+        'ConfigMap/status',
         'Deployment/openvpn',
         'Namespace/vpn-branch-1',
+        'Role/openvpn-status-reporter',
+        'RoleBinding/openvpn-status-reporter',
         'Secret/server-pki',
         'Service/openvpn',
+        'ServiceAccount/openvpn',
       ].sort(),
     );
     const ca = await h.secrets.getCa('branch-1');

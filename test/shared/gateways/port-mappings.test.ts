@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { InputError } from '../../../shared/errors.js';
 import { issueClient, revokeClient } from '../../../shared/gateways/clients.js';
 import { putGateway } from '../../../shared/gateways/gateways.js';
+import { readState } from '../../../shared/gateways/gateway-state.js';
+import { wantedPortMappingsSet } from '../../../shared/gateways/gateway-status.js';
 import { getPortMappings, replacePortMappings } from '../../../shared/gateways/port-mappings.js';
 import type { PortMapping } from '../../../shared/model/gateway.js';
 import { makeHarness } from './harness.js';
@@ -24,16 +26,30 @@ const m = (port: number, client: string, targetPort = 80): PortMapping => ({
 });
 
 describe('replacePortMappings', () => {
-  it('records the set, creates one ClusterIP Service per mapping, deletes stale ones and rolls', async () => {
+  it('records the set, creates one ClusterIP Service per mapping, deletes stale ones, and starts no roll', async () => {
     const h = await setup();
-    await replacePortMappings(h.deps, 'gw', [m(8081, 'a'), m(8082, 'b', 22)]);
+    const hashBefore = (await h.cluster.readRollout('vpn-gw', 'openvpn')).templateAnnotations;
+    const first = await replacePortMappings(h.deps, 'gw', [m(8081, 'a'), m(8082, 'b', 22)]);
     const second = await replacePortMappings(h.deps, 'gw', [m(8082, 'b', 22)]);
     expect(second.mappings).toStrictEqual([m(8082, 'b', 22)]);
     expect(await getPortMappings(h.deps, 'gw')).toStrictEqual({ mappings: [m(8082, 'b', 22)] });
     expect(h.cluster.objects.has('Service/vpn-gw/pm-8081')).toBe(false);
     expect(h.cluster.objects.has('Service/vpn-gw/pm-8082')).toBe(true);
-    const rolls = h.operations.started.filter((o) => o.kind === 'roll');
-    expect(rolls).toHaveLength(2);
+    // THEN the pod template is untouched (no roll), and each change waits for the pod's report instead
+    expect((await h.cluster.readRollout('vpn-gw', 'openvpn')).templateAnnotations).toStrictEqual(hashBefore);
+    expect(h.operations.started.filter((o) => o.kind !== 'provision')).toStrictEqual([
+      { kind: 'live-apply', gateway: 'gw' },
+      { kind: 'live-apply', gateway: 'gw' },
+    ]);
+    expect([first.operationId, second.operationId].every((id) => id.startsWith('op-'))).toBe(true);
+  });
+
+  it('writes the set hash the pod reports into the mappings file', async () => {
+    const h = await setup();
+    await replacePortMappings(h.deps, 'gw', [m(8081, 'a')]);
+    const file = (await h.cluster.readConfigMap('vpn-gw', 'port-mappings'))?.data['mappings.txt'] ?? '';
+    const state = await readState(h.cluster, 'gw');
+    expect(file.split('\n')).toContain(`# set ${wantedPortMappingsSet(state)}`);
   });
 
   it('converges when two replacements race: the deployed set is the one the state ends with', async () => {

@@ -41,6 +41,9 @@ describe('buildGatewayManifests', () => {
       'ConfigMap/vpn-gw/port-mappings',
       'ConfigMap/vpn-gw/state',
       'Secret/vpn-gw/server-pki',
+      'ServiceAccount/vpn-gw/openvpn',
+      'Role/vpn-gw/openvpn-status-reporter',
+      'RoleBinding/vpn-gw/openvpn-status-reporter',
       'Deployment/vpn-gw/openvpn',
       'Service/vpn-gw/openvpn',
       'Service/vpn-gw/pm-8081',
@@ -175,7 +178,7 @@ describe('configHash', () => {
   it.each([
     ['server.conf', { serverConf: 'port 444\n' }, true],
     ['the image', { image: 'other:1' }, true],
-    ['port mappings', { portMappings: [] }, true],
+    ['port mappings (applied live by the watcher)', { portMappings: [] }, false],
     ['the server key', { pki: { ...input.pki, serverKey: 'OTHER' } }, true],
     ['the CRL (re-read live)', { pki: { ...input.pki, crlPem: 'NEW CRL' } }, false],
     ['CCD entries (read at connect)', { ccd: {} }, false],
