@@ -291,7 +291,9 @@ applied_set=$(mappings_set)
 apply_mappings
 
 mgmt() { # send one management command, print the answer
-  printf '%s\\nquit\\n' "$1" | socat -t 2 - "UNIX-CONNECT:$MGMT" 2>/dev/null || true
+  # No \`quit\` and no half-close: in server mode OpenVPN drops a management client at either before it has
+  # answered (only its banner comes back). socat leaves the socket open and ends 1 s after the command.
+  printf '%s\\n' "$1" | socat -t 1 - "UNIX-CONNECT:$MGMT,shut-none" 2>/dev/null || true
 }
 
 # Revocation drops the live session: a client whose CCD entry disappeared is killed by common name on the

@@ -10,7 +10,10 @@
  * and, unless privileged, containerd's default capabilities less `capabilities.drop` plus `capabilities.add`
  * (`setpriv`), `no_new_privs` when `allowPrivilegeEscalation: false`, a read-only root when
  * `readOnlyRootFilesystem`. Then the container's own command runs under chroot: nothing of the host's /usr is
- * reachable from inside. Not emulated: seccomp profiles, cgroup limits and the device cgroup, and CAP_SYS_CHROOT
+ * reachable from inside. The ServiceAccount token volume, when the test gives one (`serviceAccount`), is mounted
+ * read-only where Kubernetes mounts it, with KUBERNETES_SERVICE_HOST/PORT in the environment, for a pod that
+ * asks for it (`automountServiceAccountToken`); without one the container runs with no token, as with automount
+ * off. Environment from the downward API is resolved for the pod template's own annotations. Not emulated: seccomp profiles, cgroup limits and the device cgroup, and CAP_SYS_CHROOT
  * stays in the bounding set (chroot needs it; containerd grants it by default anyway). Any other security
  * setting, volume type or env source stops the runner with an error rather than being ignored.
  *
@@ -19,11 +22,12 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { lstatSync, mkdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, posix } from 'node:path';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { KubeObject } from '../../../shared/model/cluster-port.js';
+import { SERVICE_ACCOUNT_DIR } from '../../../shared/openvpn/index.js';
 import type { Netns } from './netns.js';
 
 const repoRoot = join(import.meta.dirname, '../../..');
@@ -77,6 +81,17 @@ export interface ContainerOptions {
   readonly hide?: readonly string[];
 }
 
+/** What the kubelet gives a pod that mounts its ServiceAccount token, and where the API server is. */
+export interface PodServiceAccount {
+  readonly token: string;
+  /** The cluster CA (ca.crt). */
+  readonly caCrt: string;
+  readonly namespace: string;
+  /** KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT. */
+  readonly host: string;
+  readonly port: number;
+}
+
 export interface ContainerResult {
   readonly status: number | null;
   /** stdout and stderr. */
@@ -97,6 +112,34 @@ const capability = (name: string) => name.toUpperCase().replace(/^CAP_/, '');
 
 const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
+/**
+ * An absolute path inside the image with its symlinks resolved inside the image (as runc resolves a mount's
+ * destination): Debian's /var/run is a link to /run, which must not lead to the host's /run.
+ */
+function inImage(rootfs: string, path: string): string {
+  const rest = path.split('/').filter(Boolean);
+  const done: string[] = [];
+  for (let hops = 0; rest.length > 0;) {
+    const part = rest.shift()!;
+    let link: string | undefined;
+    try {
+      if (lstatSync(join(rootfs, ...done, part)).isSymbolicLink())
+        link = readlinkSync(join(rootfs, ...done, part));
+    } catch {
+      // not in the image: created as a directory
+    }
+    if (link === undefined) {
+      done.push(part);
+      continue;
+    }
+    if ((hops += 1) > 40) throw new Error(`too many symbolic links in ${path}`);
+    const target = posix.isAbsolute(link) ? link : posix.join('/', ...done, link);
+    rest.unshift(...posix.normalize(target).split('/').filter(Boolean));
+    done.length = 0;
+  }
+  return `/${done.join('/')}`;
+}
+
 function unsupported(message: string): Error {
   return new Error(`the pod runner cannot run this pod: ${message}`);
 }
@@ -105,6 +148,9 @@ export class GatewayPod {
   private readonly spec: NonNullable<NonNullable<IDeployment['spec']>['template']['spec']>;
   /** Host directory of each volume, by volume name. */
   private readonly volumes = new Map<string, string>();
+  private readonly annotations: Readonly<Record<string, string>>;
+  /** Host directory of the ServiceAccount token volume, when the pod gets one. */
+  private readonly serviceAccountDir: string | undefined;
   private runs = 0;
 
   constructor(
@@ -117,11 +163,23 @@ export class GatewayPod {
       readonly objects: readonly KubeObject[];
       /** A directory of the test's, for the volumes and each container's scratch mount point. */
       readonly dir: string;
+      /** The token volume and API server address the kubelet would give the pod. */
+      readonly serviceAccount?: PodServiceAccount;
     },
   ) {
     const deployment = options.objects.find((o) => o.kind === 'Deployment') as IDeployment | undefined;
     const spec = deployment?.spec?.template.spec;
     if (!spec) throw unsupported('the objects hold no Deployment with a pod template');
+    this.annotations = deployment?.spec?.template.metadata?.annotations ?? {};
+    const account = options.serviceAccount;
+    if (account && spec.automountServiceAccountToken !== false) {
+      const path = join(options.dir, 'volumes', 'service-account-token');
+      mkdirSync(path, { recursive: true });
+      writeFileSync(join(path, 'token'), account.token, { mode: 0o644 });
+      writeFileSync(join(path, 'ca.crt'), account.caCrt);
+      writeFileSync(join(path, 'namespace'), account.namespace);
+      this.serviceAccountDir = path;
+    }
     for (const key of Object.keys(spec.securityContext ?? {}))
       if (!POD_SECURITY.has(key)) throw unsupported(`the pod sets securityContext.${key}`);
     this.spec = spec;
@@ -181,9 +239,13 @@ export class GatewayPod {
     const command = options.command ?? [...(c.command ?? []), ...(c.args ?? [])];
     if (command.length === 0) throw unsupported(`container ${name} has no command`);
     const env = { PATH: IMAGE_PATH, HOME: '/root', HOSTNAME: 'openvpn' } as Record<string, string>;
+    const account = this.options.serviceAccount;
+    if (this.serviceAccountDir && account) {
+      env['KUBERNETES_SERVICE_HOST'] = account.host;
+      env['KUBERNETES_SERVICE_PORT'] = String(account.port);
+    }
     for (const e of c.env ?? []) {
-      if (e.value === undefined) throw unsupported(`container ${name} takes ${e.name} from a source`);
-      env[e.name] = e.value;
+      env[e.name] = e.value ?? this.downwardValue(name, e.name, e.valueFrom?.fieldRef?.fieldPath);
     }
     Object.assign(env, options.env);
     const security = c.securityContext ?? {};
@@ -233,6 +295,13 @@ export class GatewayPod {
           ...(m.readOnly ? [`mount -o remount,bind,ro ${target}`] : []),
         ];
       }),
+      ...(this.serviceAccountDir
+        ? [
+            `mkdir -p ${q(`${root}${inImage(this.options.rootfs, SERVICE_ACCOUNT_DIR)}`)}`,
+            `mount --bind ${q(this.serviceAccountDir)} ${q(`${root}${inImage(this.options.rootfs, SERVICE_ACCOUNT_DIR)}`)}`,
+            `mount -o remount,bind,ro ${q(`${root}${inImage(this.options.rootfs, SERVICE_ACCOUNT_DIR)}`)}`,
+          ]
+        : []),
       ...(security.readOnlyRootFilesystem ? [`mount -o remount,ro ${q(root)}`] : []),
       [
         'exec env -i',
@@ -261,6 +330,13 @@ export class GatewayPod {
       '-c',
       lines.join('\n'),
     ];
+  }
+
+  /** An env value from the downward API: only the pod template's annotations are resolved. */
+  private downwardValue(container: string, variable: string, fieldPath: string | undefined): string {
+    const key = /^metadata\.annotations\['([^']+)'\]$/.exec(fieldPath ?? '')?.[1];
+    if (key === undefined) throw unsupported(`container ${container} takes ${variable} from a source`);
+    return this.annotations[key] ?? '';
   }
 
   /** Runs a container to its end (an init container, or a probe of the image). */
