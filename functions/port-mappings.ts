@@ -7,7 +7,15 @@ const getPortMappingsRoute: RouteDefinition = defineRoute(API.getPortMappings, a
   json(200, await call.useCases.getPortMappings(await call.deps(), params.gateway)),
 );
 
-/** PUT /api/gateways/{gateway}/port-mappings: replaces the set; 202 + `Operation-Location` (the roll). */
+/** GET /api/gateways/{gateway}/connections */
+const listConnectionsRoute: RouteDefinition = defineRoute(API.listConnections, async ({ params }, call) =>
+  json(200, await call.useCases.listConnections(await call.deps(), params.gateway)),
+);
+
+/**
+ * PUT /api/gateways/{gateway}/port-mappings: replaces the set; 202 + `Operation-Location` (the live apply,
+ * done when the pod reports the set applied).
+ */
 const putPortMappingsRoute: RouteDefinition = defineRoute(
   API.putPortMappings,
   async ({ params, body }, call) => {
@@ -16,4 +24,8 @@ const putPortMappingsRoute: RouteDefinition = defineRoute(
   },
 );
 
-export const portMappingRoutes: readonly RouteDefinition[] = [getPortMappingsRoute, putPortMappingsRoute];
+export const portMappingRoutes: readonly RouteDefinition[] = [
+  listConnectionsRoute,
+  getPortMappingsRoute,
+  putPortMappingsRoute,
+];

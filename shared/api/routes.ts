@@ -11,6 +11,7 @@ import {
   clientParamsSchema,
   clientSchema,
   clientSubnetsSchema,
+  connectionsSchema,
   createEnrollmentBodySchema,
   enrollBodySchema,
   createdEnrollmentSchema,
@@ -335,6 +336,17 @@ export const API = {
       200: { description: 'The CRL', body: { mediaType: 'application/pkix-crl', format: 'binary' } },
     },
   }),
+  listConnections: op({
+    operationId: 'listConnections',
+    method: 'GET',
+    route: 'gateways/{gateway}/connections',
+    summary: 'The clients connected now, as the gateway pod last reported them',
+    tag: 'gateways',
+    authLevel: 'function',
+    role: 'Reader',
+    params: gatewayParamsSchema,
+    responses: { 200: { description: 'Connections', body: connectionsSchema } },
+  }),
   getPortMappings: op({
     operationId: 'getPortMappings',
     method: 'GET',
@@ -350,7 +362,7 @@ export const API = {
     operationId: 'putPortMappings',
     method: 'PUT',
     route: 'gateways/{gateway}/port-mappings',
-    summary: 'Replace the port mappings (rolls the pod)',
+    summary: 'Replace the port mappings (applied live, no roll)',
     tag: 'port-mappings',
     authLevel: 'function',
     role: 'Gateways.Admin',
@@ -358,7 +370,7 @@ export const API = {
     body: putPortMappingsBodySchema,
     responses: {
       202: {
-        description: 'Accepted; the roll applies them',
+        description: 'Accepted; the operation succeeds once the pod reports the set applied',
         body: portMappingsSchema.extend({ operationId: acceptedSchema.shape.operationId }),
         headers: ['Operation-Location'],
       },

@@ -284,11 +284,27 @@ export const portMappingViewSchema = z.object({
   protocol: z.enum(['tcp', 'udp']),
 });
 
+/** What the running pod reports it has applied (its `status` ConfigMap), against the latest state. */
+export const appliedSchema = z
+  .object({
+    portMappings: z.boolean().meta({ description: 'The pod applied the latest port-mapping set' }),
+    crl: z.boolean().meta({ description: 'The pod holds a CRL at least as new as the latest' }),
+    configHash: z
+      .boolean()
+      .optional()
+      .meta({ description: "The pod runs the Deployment template's config hash" }),
+    reportedAt: isoDate.optional(),
+    pod: z.string().optional(),
+    watcherError: z.string().optional(),
+  })
+  .meta({ description: 'Absent fields were not reported; no report at all: portMappings and crl false' });
+
 export const gatewayStatusSchema = z.object({
   phase: z.enum(['Provisioning', 'Ready', 'Rolling', 'Degraded', 'Deleting', 'Failed']),
   address: z.string().optional(),
   message: z.string().optional(),
   configHash: z.string().optional(),
+  applied: appliedSchema.optional(),
   expiringCertificates: z
     .array(z.object({ kind: z.enum(['server', 'client']), name: z.string(), notAfter: isoDate }))
     .optional(),
@@ -325,6 +341,11 @@ export const clientSchema = z.object({
   keySource: z.enum(['generated', 'csr']),
   keyType: z.enum(KEY_TYPES),
   subnets: z.array(z.string()),
+  connected: z
+    .boolean()
+    .optional()
+    .meta({ description: 'Connected now, as the pod last reported (GET of a client or the list)' }),
+  connectedSince: isoDate.optional(),
 });
 
 export const clientListSchema = z.object({ value: z.array(clientSchema) });
@@ -363,6 +384,22 @@ export const createdEnrollmentSchema = enrollmentSchema.extend({
 export const enrollmentListSchema = z.object({ value: z.array(enrollmentSchema) });
 
 export const portMappingsSchema = z.object({ mappings: z.array(portMappingViewSchema) });
+
+export const connectionSchema = z.object({
+  client: z.string().meta({ description: "The certificate's common name" }),
+  realAddress: z.string().meta({ description: 'Where the client connects from (address:port)' }),
+  tunnelAddress: z.string().optional(),
+  connectedSince: isoDate,
+  bytesIn: z.int().nonnegative(),
+  bytesOut: z.int().nonnegative(),
+});
+
+export const connectionsSchema = z.object({
+  value: z.array(connectionSchema),
+  reportedAt: isoDate
+    .optional()
+    .meta({ description: 'When the pod wrote the report; absent: no report yet' }),
+});
 
 export const clientSubnetsSchema = z.object({ subnets: z.array(z.string()) });
 

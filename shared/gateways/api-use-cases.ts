@@ -14,6 +14,7 @@ import {
   revokeEnrollment,
 } from './enrollments.js';
 import { deleteGateway, getGateway, listGateways, putGateway, restartGateway } from './gateways.js';
+import { listConnections } from './gateway-status.js';
 import { getOperation } from './operation-status.js';
 import { getPortMappings, replacePortMappings } from './port-mappings.js';
 
@@ -36,6 +37,7 @@ export const USE_CASES = Object.freeze({
   getEnrollment,
   revokeEnrollment,
   enrollBranch,
+  listConnections,
   getPortMappings,
   replacePortMappings,
   getOperation,

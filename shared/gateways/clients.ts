@@ -13,6 +13,8 @@ import { allocateStaticIp, planAddresses } from '../openvpn/index.js';
 import type { IssuedCert } from '../pki/index.js';
 import { issueClientCert, readCertificateInfo } from '../pki/index.js';
 import type { GatewayDeps } from './deps.js';
+import type { PodReport } from './gateway-status.js';
+import { readPodReport } from './gateway-status.js';
 import { completeIssue, completeRevocation, renderProfile, settleClient } from './client-lifecycle.js';
 import { clusterCidrs, requireSubnetsAllowed, sortedSubnets } from './client-subnets.js';
 import { addDays, missingCa, requireCa, wholeDaysUntil } from './gateway-pki.js';
@@ -214,13 +216,24 @@ async function settledClient(
 
 /** GET /gateways/{gateway}/clients/{client}: completes the client's recorded intent first, if any. */
 export async function getClient(deps: GatewayDeps, gateway: string, name: string): Promise<ClientResponse> {
-  return clientView(gateway, (await settledClient(deps, gateway, name)).client);
+  const { client } = await settledClient(deps, gateway, name);
+  return withConnection(clientView(gateway, client), await readPodReport(deps, gateway));
 }
 
 /** GET /gateways/{gateway}/clients */
 export async function listClients(deps: GatewayDeps, gateway: string): Promise<ClientResponse[]> {
   const state = await readState(deps.cluster, gateway);
-  return state.clients.map((c) => clientView(gateway, c));
+  const report = await readPodReport(deps, gateway);
+  return state.clients.map((c) => withConnection(clientView(gateway, c), report));
+}
+
+/** `connected` (and since when) as the pod last reported; no report, no claim either way. */
+function withConnection(view: ClientResponse, report: PodReport | undefined): ClientResponse {
+  if (!report) return view;
+  const connection = report.connections.find((c) => c.client === view.name);
+  return connection
+    ? { ...view, connected: true, connectedSince: connection.connectedSince }
+    : { ...view, connected: false };
 }
 
 /**

@@ -140,11 +140,11 @@ export async function portMappingsApplied(
 export async function listConnections(
   deps: GatewayDeps,
   gateway: string,
-): Promise<{ connections: readonly Connection[]; reportedAt?: string | undefined }> {
+): Promise<{ value: readonly Connection[]; reportedAt?: string | undefined }> {
   await readState(deps.cluster, gateway);
   const report = await readPodReport(deps, gateway);
   return {
-    connections: report?.connections ?? [],
+    value: report?.connections ?? [],
     ...(report?.reportedAt ? { reportedAt: report.reportedAt } : {}),
   };
 }

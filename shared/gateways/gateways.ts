@@ -35,6 +35,7 @@ import {
   updateState,
 } from './gateway-state.js';
 import { requireSpecKeepsSubnets } from './client-subnets.js';
+import { appliedView, readPodReport } from './gateway-status.js';
 import type { GatewaySpec, GatewayState, GatewayStatus, ServerPki } from '../model/gateway.js';
 import { DEFAULT_KEY_TYPE } from '../model/gateway.js';
 import type { GatewayResponse, PutGatewayRequest } from '../api/schemas.js';
@@ -443,10 +444,11 @@ async function viewOf(
 ): Promise<GatewayResponse> {
   const { spec } = state;
   const now = deps.clock();
-  const [rollout, address, info] = await Promise.all([
+  const [rollout, address, info, report] = await Promise.all([
     knownRollout ?? readRolloutOrUndefined(deps, spec.name),
     gatewayAddress(deps, spec),
     deps.clusterInfo.describe(),
+    readPodReport(deps, spec.name),
   ]);
   const expiring = expiringCertificates(state, now, deps.config.EXPIRY_WARNING_DAYS);
   // The notes explain where default routes came from: they say nothing about routes the caller chose.
@@ -479,6 +481,10 @@ async function viewOf(
       ? { configHash: rollout.templateAnnotations[configHashAnnotation(deps)] }
       : {}),
     expiringCertificates: expiring,
+    // Only once there is a Deployment, hence a pod to report: what it has applied of the latest state.
+    ...(rollout
+      ? { applied: appliedView(state, report, rollout.templateAnnotations[configHashAnnotation(deps)]) }
+      : {}),
   };
   return {
     name: spec.name,

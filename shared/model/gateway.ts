@@ -207,6 +207,17 @@ export interface GatewayStatus {
   readonly configHash?: string | undefined;
   /** Server and client certificates whose notAfter falls within EXPIRY_WARNING_DAYS. */
   readonly expiringCertificates?: readonly { kind: 'server' | 'client'; name: string; notAfter: string }[];
+  /** What the running pod reports it has applied of the latest state (its `status` ConfigMap). */
+  readonly applied?:
+    | {
+        readonly portMappings: boolean;
+        readonly crl: boolean;
+        readonly configHash?: boolean | undefined;
+        readonly reportedAt?: string | undefined;
+        readonly pod?: string | undefined;
+        readonly watcherError?: string | undefined;
+      }
+    | undefined;
 }
 
 /** The server's PKI as the pod mounts it (the `server-pki` Secret); never the CA key. */

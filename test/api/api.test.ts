@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   clientListSchema,
   clientSchema,
+  connectionsSchema,
   gatewayListSchema,
   gatewaySchema,
   portMappingsSchema,
@@ -180,6 +181,25 @@ describe.each(BACKENDS)('the API over HTTP ($name)', ({ start }) => {
     ).toStrictEqual({
       mappings: [{ port: 8081, client: 'site-a', targetPort: 80, protocol: 'tcp' }],
     });
+  });
+
+  it('shows the connected clients and what the pod applied, as the (simulated) pod reports them', async () => {
+    const connections = connectionsSchema.parse((await api(base, 'GET', '/gateways/g1/connections')).json());
+    const client = clientSchema.parse((await api(base, 'GET', '/gateways/g1/clients/site-a')).json());
+    const gateway = gatewaySchema.parse((await api(base, 'GET', '/gateways/g1')).json());
+    if (!backend.podReports) {
+      // THEN without a report nothing is claimed connected, and nothing counts as applied
+      expect(connections.value).toStrictEqual([]);
+      expect(client.connected).not.toBe(true);
+      expect(gateway.status.applied?.portMappings ?? false).toBe(false);
+      return;
+    }
+    // THEN the sandbox's simulated pod lists site-a at its tunnel address, from a documentation address
+    const siteA = connections.value.find((c) => c.client === 'site-a');
+    expect(siteA).toMatchObject({ tunnelAddress: client.ip, bytesIn: 0, bytesOut: 0 });
+    expect(siteA?.realAddress).toMatch(/^203\.0\.113\.\d+:\d+$/);
+    expect(client).toMatchObject({ connected: true, connectedSince: siteA?.connectedSince });
+    expect(gateway.status.applied).toMatchObject({ portMappings: true, crl: true, configHash: true });
   });
 
   it('refuses to revoke a mapped client (409) unless forced, then publishes it in the CRL', async () => {

@@ -70,6 +70,7 @@ export function scriptedUseCases(
     'getClientSubnets',
     'replaceClientSubnets',
     'getCrl',
+    'listConnections',
     'getPortMappings',
     'replacePortMappings',
     'getOperation',
