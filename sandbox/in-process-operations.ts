@@ -140,10 +140,7 @@ export class InProcessOperations implements OperationsPort {
   }
 
   startLiveApply(gateway: string): Promise<string> {
-    return this.launch('live-apply', gateway, liveApplyOrchestrator, {
-      gateway,
-      timing: this.options.timing,
-    });
+    return this.launch('live-apply', liveApplyOrchestrator, { gateway, timing: this.options.timing });
   }
 
   startProvision(gateway: string): Promise<string> {
