@@ -6,7 +6,7 @@
 import type { GatewayDeps } from './deps.js';
 import { resolvePortMappings } from './gateway-objects.js';
 import { readState } from './gateway-state.js';
-import type { GatewayState } from '../model/gateway.js';
+import type { AppliedView, GatewayState } from '../model/gateway.js';
 import { OBJECTS, STATUS_KEYS, namespaceOf } from '../model/names.js';
 import { portMappingsSetHash } from '../openvpn/index.js';
 
@@ -83,17 +83,6 @@ export async function readPodReport(deps: GatewayDeps, gateway: string): Promise
 /** The set hash the pod reports once it applied the state's port mappings. */
 export function wantedPortMappingsSet(state: GatewayState): string {
   return portMappingsSetHash(resolvePortMappings(state));
-}
-
-/** Whether the pod has applied what the state (and the Deployment's template) asks for. */
-export interface AppliedView {
-  readonly portMappings: boolean;
-  readonly crl: boolean;
-  /** Unset when the Deployment's config hash is not known. */
-  readonly configHash?: boolean | undefined;
-  readonly reportedAt?: string | undefined;
-  readonly pod?: string | undefined;
-  readonly watcherError?: string | undefined;
 }
 
 export function appliedView(

@@ -208,16 +208,18 @@ export interface GatewayStatus {
   /** Server and client certificates whose notAfter falls within EXPIRY_WARNING_DAYS. */
   readonly expiringCertificates?: readonly { kind: 'server' | 'client'; name: string; notAfter: string }[];
   /** What the running pod reports it has applied of the latest state (its `status` ConfigMap). */
-  readonly applied?:
-    | {
-        readonly portMappings: boolean;
-        readonly crl: boolean;
-        readonly configHash?: boolean | undefined;
-        readonly reportedAt?: string | undefined;
-        readonly pod?: string | undefined;
-        readonly watcherError?: string | undefined;
-      }
-    | undefined;
+  readonly applied?: AppliedView | undefined;
+}
+
+/** Whether the pod has applied what the state (and the Deployment's template) asks for. */
+export interface AppliedView {
+  readonly portMappings: boolean;
+  readonly crl: boolean;
+  /** Unset when the Deployment's config hash is not known. */
+  readonly configHash?: boolean | undefined;
+  readonly reportedAt?: string | undefined;
+  readonly pod?: string | undefined;
+  readonly watcherError?: string | undefined;
 }
 
 /** The server's PKI as the pod mounts it (the `server-pki` Secret); never the CA key. */
