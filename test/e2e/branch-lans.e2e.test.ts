@@ -12,7 +12,7 @@
  * gets its LAN while every branch is connected. Each timing is printed; no step asserts on time, every wait
  * has a deadline that fails with what it saw.
  */
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,7 +34,7 @@ import {
   issueServerCert,
 } from '../../shared/pki/index.js';
 import { gatewayObjects } from './support/gateway.js';
-import { Netns, logSize, waitForLog } from './support/netns.js';
+import { atomicWrite, Netns, logSize, waitForLog } from './support/netns.js';
 import { GatewayPod, imageRootfs } from './support/pod.js';
 
 const SERVER_PUBLIC = '192.0.2.1';
@@ -76,13 +76,6 @@ function timed(step: string, ms: number): void {
 const serverLog = () => join(dir, 'server.log');
 const clientLog = (name: string) => join(dir, `client-${name}.log`);
 
-/** Writes like the kubelet does: a new file renamed over the old one. */
-function atomicWrite(path: string, content: string): void {
-  const temp = `${path}.tmp-${Math.random().toString(16).slice(2)}`;
-  writeFileSync(temp, content);
-  renameSync(temp, path);
-}
-
 function startClient(name: string): void {
   const profile = join(dir, `${name}.ovpn`);
   writeFileSync(
@@ -108,9 +101,8 @@ async function webServer(inNs: string, host: string, port: number, body: string)
   await waitForLog(log, /listening/, 30_000);
 }
 
-function curl(from: string, url: string, maxSeconds = 2): string {
-  return net.sh(['curl', '-sS', '--max-time', String(maxSeconds), url], { ns: from, allowFail: true }).trim();
-}
+/** Probes here answer at once or not at all: 2 s unless given. */
+const curl = (from: string, url: string, maxSeconds = 2) => net.curl(from, url, maxSeconds);
 
 /** Polls `probe` until it answers `expected`; the time it took, or an error naming the last answer. */
 async function until(

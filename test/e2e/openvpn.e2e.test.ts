@@ -15,15 +15,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import {
-  mkdtempSync,
-  readFileSync,
-  readlinkSync,
-  renameSync,
-  rmSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,7 +35,7 @@ import {
   issueClientCert,
   issueServerCert,
 } from '../../shared/pki/index.js';
-import { Netns, logSize, waitForLog } from './support/netns.js';
+import { atomicWrite, Netns, logSize, waitForLog } from './support/netns.js';
 import { gatewayObjects } from './support/gateway.js';
 import { GatewayPod, imageRootfs } from './support/pod.js';
 
@@ -74,13 +66,6 @@ const timings: string[] = [];
 function timed(step: string, ms: number): void {
   timings.push(`${step}: ${ms} ms`);
   console.log(`e2e: ${step} ${ms} ms`);
-}
-
-/** Writes like the kubelet does: a new file renamed over the old one (new inode, new mtime). */
-function atomicWrite(path: string, content: string): void {
-  const temp = `${path}.tmp-${Math.random().toString(16).slice(2)}`;
-  writeFileSync(temp, content);
-  renameSync(temp, path);
 }
 
 function signCrl(
@@ -147,10 +132,6 @@ async function webServer(
   const code = `require('http').createServer((q, s) => s.end('${body}')).listen(${port}, '${host}', () => console.log('listening'))`;
   net.start(inNs, ['node', '-e', code], log);
   await waitForLog(log, /listening/, 30_000);
-}
-
-function curl(from: string, url: string): string {
-  return net.sh(['curl', '-sS', '--max-time', '5', url], { ns: from, allowFail: true }).trim();
 }
 
 beforeAll(async () => {
@@ -254,7 +235,7 @@ describe('OpenVPN end to end (the gateway pod in the image, real clients, networ
       /10\.99\.0\.0\/24 via 10\.140\.0\.1 dev tun0/,
     );
     const t = Date.now();
-    expect(curl(ns['a']!, `http://${POD_HOST}:8080/`)).toBe('pod-ok');
+    expect(net.curl(ns['a']!, `http://${POD_HOST}:8080/`)).toBe('pod-ok');
     timed('client a → pod network HTTP', Date.now() - t);
   });
 
@@ -268,7 +249,7 @@ describe('OpenVPN end to end (the gateway pod in the image, real clients, networ
     expect(net.sh(['ip', '-4', '-o', 'addr', 'show', 'dev', 'tun0'], { ns: ns['e'] })).toContain(
       'inet 10.140.0.5/24',
     );
-    expect(curl(ns['e']!, `http://${POD_HOST}:8080/`)).toBe('pod-ok');
+    expect(net.curl(ns['e']!, `http://${POD_HOST}:8080/`)).toBe('pod-ok');
     await net.stop(clients['e']!);
   });
 
@@ -301,7 +282,7 @@ describe('OpenVPN end to end (the gateway pod in the image, real clients, networ
   it('reaches an HTTP server on the client tunnel address through a port mapping, and follows a mapping change', async () => {
     await webServer(ns['a']!, '10.140.0.2', 80, 'branch-a', 'branch-a-web');
     let t = Date.now();
-    expect(curl(ns['outside']!, `http://${SERVER_PUBLIC}:8081/`)).toBe('branch-a');
+    expect(net.curl(ns['outside']!, `http://${SERVER_PUBLIC}:8081/`)).toBe('branch-a');
     timed('outside → 8081 → client a:80', Date.now() - t);
 
     t = Date.now();
@@ -312,8 +293,8 @@ describe('OpenVPN end to end (the gateway pod in the image, real clients, networ
       ]),
     );
     await waitForLog(serverLog(), /port mappings applied[\s\S]*port mappings applied/, 15_000);
-    expect(curl(ns['outside']!, `http://${SERVER_PUBLIC}:8082/`)).toBe('branch-a');
-    expect(curl(ns['outside']!, `http://${SERVER_PUBLIC}:8081/`)).toBe('');
+    expect(net.curl(ns['outside']!, `http://${SERVER_PUBLIC}:8082/`)).toBe('branch-a');
+    expect(net.curl(ns['outside']!, `http://${SERVER_PUBLIC}:8081/`)).toBe('');
     timed('mapping change picked up by the watcher', Date.now() - t);
   });
 
@@ -335,7 +316,7 @@ describe('OpenVPN end to end (the gateway pod in the image, real clients, networ
     );
     expect(Date.now() - t).toBeGreaterThan(0);
     // b is untouched
-    expect(curl(ns['b']!, `http://${POD_HOST}:8080/`)).toBe('pod-ok');
+    expect(net.curl(ns['b']!, `http://${POD_HOST}:8080/`)).toBe('pod-ok');
   });
 
   it('reconnects a connected client on its own after the server restarts', async () => {
@@ -345,7 +326,7 @@ describe('OpenVPN end to end (the gateway pod in the image, real clients, networ
     await startServer();
     await waitForLog(clientLog('b'), INIT_DONE, 60_000, from);
     timed('client b reconnect after server restart', Date.now() - t);
-    expect(curl(ns['b']!, `http://${POD_HOST}:8080/`)).toBe('pod-ok');
+    expect(net.curl(ns['b']!, `http://${POD_HOST}:8080/`)).toBe('pod-ok');
   });
 
   it('locks every client out once the CRL nextUpdate has passed', async () => {

@@ -16,7 +16,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { request as httpsRequest } from 'node:https';
-import { mkdtempSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -45,7 +45,7 @@ import {
 import type { Envtest } from '../support/envtest.js';
 import { startEnvtest } from '../support/envtest.js';
 import { gatewayObjects } from './support/gateway.js';
-import { Netns, logSize, waitForLog } from './support/netns.js';
+import { atomicWrite, Netns, logSize, waitForLog } from './support/netns.js';
 import { GatewayPod, imageRootfs } from './support/pod.js';
 
 const SERVER_PUBLIC = '192.0.2.1';
@@ -90,12 +90,6 @@ const timings: string[] = [];
 function timed(step: string, ms: number): void {
   timings.push(`${step}: ${ms} ms`);
   console.log(`e2e: ${step} ${ms} ms`);
-}
-
-function atomicWrite(path: string, content: string): void {
-  const temp = `${path}.tmp-${Math.random().toString(16).slice(2)}`;
-  writeFileSync(temp, content);
-  renameSync(temp, path);
 }
 
 const serverLog = () => join(dir, 'server.log');
@@ -173,10 +167,6 @@ function startClient(name: string): void {
     }),
   );
   clients[name] = net.start(ns[name]!, ['openvpn', '--config', profile], clientLog(name));
-}
-
-function curl(from: string, url: string, maxTime = '5'): string {
-  return net.sh(['curl', '-sS', '--max-time', maxTime, url], { ns: from, allowFail: true }).trim();
 }
 
 function signCrl(revoked: string[]): string {
@@ -377,7 +367,7 @@ describe('the gateway pod reports what it runs (real OpenVPN, real kube-apiserve
     const code = `require('http').createServer((q, s) => s.end('branch-a')).listen(80, '10.140.0.2', () => console.log('listening'))`;
     net.start(ns['a']!, ['node', '-e', code], web);
     await waitForLog(web, /listening/, 30_000);
-    expect(curl(ns['outside']!, `http://${SERVER_PUBLIC}:8081/`)).toBe('branch-a');
+    expect(net.curl(ns['outside']!, `http://${SERVER_PUBLIC}:8081/`)).toBe('branch-a');
     const sinceBefore = parsePodReport(await statusData()).connections.find((c) => c.client === 'a');
     const clientLogFrom = logSize(clientLog('a'));
     const serverLogFrom = logSize(serverLog());
@@ -391,7 +381,7 @@ describe('the gateway pod reports what it runs (real OpenVPN, real kube-apiserve
     );
     // THEN the new mapping answers (tried every 50 ms)
     let answered = '';
-    while ((answered = curl(ns['outside']!, `http://${SERVER_PUBLIC}:8082/`, '0.5')) !== 'branch-a') {
+    while ((answered = net.curl(ns['outside']!, `http://${SERVER_PUBLIC}:8082/`, 0.5)) !== 'branch-a') {
       if (Date.now() - t0 > 30_000)
         throw new Error(`8082 never answered: ${answered}\n${readServerLogTail()}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -410,7 +400,7 @@ describe('the gateway pod reports what it runs (real OpenVPN, real kube-apiserve
       /Initialization Sequence Completed|SIGUSR1|Restart pause|Connection reset/,
     );
     expect(readFileSync(serverLog(), 'utf8').slice(serverLogFrom)).not.toMatch(/Peer Connection Initiated/);
-    expect(curl(ns['outside']!, `http://${SERVER_PUBLIC}:8081/`)).toBe('branch-a');
+    expect(net.curl(ns['outside']!, `http://${SERVER_PUBLIC}:8081/`)).toBe('branch-a');
     // AND the API's reading of the report: the latest mappings and CRL applied, the template's hash running
     const state = {
       spec,

@@ -5,7 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 
 export class Netns {
   readonly suffix = Math.random().toString(16).slice(2, 6);
@@ -25,6 +25,11 @@ export class Netns {
       const err = e as { stderr?: string; message: string };
       throw new Error(`${argv.join(' ')} failed: ${err.stderr ?? err.message}`);
     }
+  }
+
+  /** The body `url` answers from inside `ns` (curl), or '' when it does not answer within `maxSeconds`. */
+  curl(ns: string, url: string, maxSeconds = 5): string {
+    return this.sh(['curl', '-sS', '--max-time', String(maxSeconds), url], { ns, allowFail: true }).trim();
   }
 
   addNamespace(role: string): string {
@@ -136,4 +141,11 @@ export function logSize(logFile: string): number {
   } catch {
     return 0;
   }
+}
+
+/** Replaces `path` whole by a rename, as the kubelet swaps a mounted ConfigMap's files. */
+export function atomicWrite(path: string, content: string): void {
+  const temp = `${path}.tmp-${Math.random().toString(16).slice(2)}`;
+  writeFileSync(temp, content);
+  renameSync(temp, path);
 }
