@@ -218,8 +218,17 @@ afterAll(async () => {
 describe('OpenVPN end to end (the gateway pod in the image, real clients, network namespaces)', () => {
   it('runs the server’s openvpn inside the container’s root filesystem, not the host’s', () => {
     const inServerNamespace = net.sh(['ip', 'netns', 'pids', ns['server']!]).split('\n').filter(Boolean);
+    // The watcher's short-lived children (sleep, socat, curl, ip) may exit between the listing and the read:
+    // a process gone by then is not the long-running server, so it is passed over, not an error.
+    const commOf = (pid: string) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      } catch {
+        return undefined;
+      }
+    };
     const roots = inServerNamespace
-      .filter((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'openvpn')
+      .filter((pid) => commOf(pid) === 'openvpn')
       .map((pid) => readlinkSync(`/proc/${pid}/root`));
     const containerRoot = `${join(dir, 'pod', 'containers', pod.containerNames[0]!)}-\\d+/root`;
     expect(roots).toStrictEqual([expect.stringMatching(new RegExp(`^${containerRoot}$`))]);
