@@ -1,8 +1,14 @@
 /**
  * The codec of a gateway's record of truth, the `state` ConfigMap: the GatewayState as the ConfigMap's
- * data and back, checked on the way in. Clients are stored as compact tuples so a gateway holds well
- * over 5,000 clients under the 1 MiB limit of a ConfigMap.
+ * data and back, checked on the way in. Clients are stored as compact tuples, gzip-compressed and base64
+ * encoded (`clients.json.gz.b64`): every issue and revocation writes this object whole, and its cost
+ * through the kube-apiserver follows its size and its text (a 2,010-client list as plain JSON, 209 KB
+ * of quoted strings, took 76–88 ms to replace; the same list compressed, 90 KB of base64, 17–23 ms; a
+ * 10-client state 12–15 ms). It also keeps tens of thousands of clients under the 1 MiB object limit.
+ * Operators read it with `base64 -d | gunzip`; a state written before compression (`clients.json`, the
+ * same tuples as plain JSON) is read as it is and compressed at its next write.
  */
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { z } from 'zod';
 import { InternalError } from '../errors.js';
 import { parseCanonicalCidr } from './cidr.js';
@@ -121,6 +127,18 @@ function tupleOf(c: ClientRecord): ClientTuple {
   return tuple;
 }
 
+/** The JSON text of each record's tuple: a write encodes only the records that changed. */
+const tupleTexts = new WeakMap<ClientRecord, string>();
+
+function tupleJsonOf(c: ClientRecord): string {
+  let text = tupleTexts.get(c);
+  if (text === undefined) {
+    text = JSON.stringify(tupleOf(c));
+    tupleTexts.set(c, text);
+  }
+  return text;
+}
+
 /**
  * Records decoded before, by certificate serial: each request reads a state that differs from the last one
  * by a client or two, and decoding thousands of dates again costs more than the rest of the request's own
@@ -141,9 +159,9 @@ function subnetsValid(value: unknown): boolean {
  * checks cost tens of milliseconds, on every request that reads the state. Throws on the first bad tuple.
  */
 function clientsOf(raw: unknown): ClientRecord[] {
-  if (!Array.isArray(raw)) throw new Error('clients.json is not an array');
+  if (!Array.isArray(raw)) throw new Error('the clients are not an array');
   return raw.map((t: unknown, i): ClientRecord => {
-    const bad = (what: string) => new Error(`clients.json[${i}]: ${what}`);
+    const bad = (what: string) => new Error(`client ${i}: ${what}`);
     if (!Array.isArray(t) || t.length < 7 || t.length > 11) throw bad('not a client tuple');
     const [name, ip, serial, issuedAt, notAfter, revokedAt, keySource, keyType, intent, csr, subnets] =
       t as unknown[];
@@ -182,17 +200,41 @@ function clientsOf(raw: unknown): ClientRecord[] {
   });
 }
 
+/** The key of the stored clients: the JSON of the tuples, gzip, base64. */
+export const CLIENTS_KEY = 'clients.json.gz.b64';
+/** The key of the clients as a state written before compression stored them (plain JSON). */
+const LEGACY_CLIENTS_KEY = 'clients.json';
+
+/** The JSON text of the stored client tuples (compressed or, from an older state, plain). */
+export function storedClientsJson(data: Readonly<Record<string, string>>): string {
+  const compressed = data[CLIENTS_KEY];
+  if (compressed === undefined) return data[LEGACY_CLIENTS_KEY] ?? '[]';
+  return gunzipSync(Buffer.from(compressed, 'base64')).toString('utf8');
+}
+
+/** `data` with its clients replaced by the tuples of `json`, stored as the codec stores them. */
+export function withStoredClientsJson(
+  data: Readonly<Record<string, string>>,
+  json: string,
+): Record<string, string> {
+  const { [LEGACY_CLIENTS_KEY]: _legacy, ...rest } = data;
+  // Level 1: a 2,010-client list compresses to a third in about 3 ms; higher levels gain a few percent.
+  return { ...rest, [CLIENTS_KEY]: gzipSync(json, { level: 1 }).toString('base64') };
+}
+
 /**
- * The clients of the last few `clients.json` texts read: a request reads its gateway's state more than
- * once (a check, then the conditional write), and an unchanged text decodes to the same immutable records.
+ * The clients of the last few stored texts read: a request reads its gateway's state more than once (a
+ * check, then the conditional write), and an unchanged text decodes to the same immutable records without
+ * being decompressed or parsed again.
  */
 const decoded = new Map<string, readonly ClientRecord[]>();
 const MAX_DECODED = 8;
 
-function decodeClients(text: string): readonly ClientRecord[] {
+function decodeClients(data: Readonly<Record<string, string>>): readonly ClientRecord[] {
+  const text = data[CLIENTS_KEY] ?? data[LEGACY_CLIENTS_KEY] ?? '[]';
   const known = decoded.get(text);
   if (known) return known;
-  const clients = Object.freeze(clientsOf(JSON.parse(text)));
+  const clients = Object.freeze(clientsOf(JSON.parse(storedClientsJson(data))));
   if (decoded.size >= MAX_DECODED) decoded.delete(decoded.keys().next().value ?? '');
   decoded.set(text, clients);
   return clients;
@@ -207,14 +249,15 @@ export function stateConfigMapData(state: GatewayState): Record<string, string> 
     portMappings: state.portMappings.map((m) => ({ ...m })),
     ...(state.deleting ? { deleting: { ...state.deleting } } : {}),
   };
-  const clients = state.clients.map(tupleOf);
-  return {
-    'spec.json': JSON.stringify(state.spec),
-    'meta.json': JSON.stringify(meta),
-    'clients.json': JSON.stringify(clients),
-    // Only when there are any: the state of a gateway without enrollments stays as it was before them.
-    ...(state.enrollments?.length ? { 'enrollments.json': JSON.stringify(state.enrollments) } : {}),
-  };
+  return withStoredClientsJson(
+    {
+      'spec.json': JSON.stringify(state.spec),
+      'meta.json': JSON.stringify(meta),
+      // Only when there are any: the state of a gateway without enrollments stays as it was before them.
+      ...(state.enrollments?.length ? { 'enrollments.json': JSON.stringify(state.enrollments) } : {}),
+    },
+    `[${state.clients.map(tupleJsonOf).join(',')}]`,
+  );
 }
 
 export function parseStateConfigMapData(data: Readonly<Record<string, string>>): GatewayState {
@@ -227,7 +270,7 @@ export function parseStateConfigMapData(data: Readonly<Record<string, string>>):
       server: meta.server,
       crl: meta.crl,
       portMappings: meta.portMappings,
-      clients: decodeClients(data['clients.json'] ?? '[]'),
+      clients: decodeClients(data),
       ...(data['enrollments.json'] !== undefined
         ? { enrollments: enrollmentsSchema.parse(JSON.parse(data['enrollments.json'])) }
         : {}),

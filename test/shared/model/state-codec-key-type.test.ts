@@ -1,7 +1,12 @@
 /** The key types in the `state` ConfigMap: EC clients and gateways round-trip, older states read as RSA. */
 import { describe, expect, it } from 'vitest';
 import type { GatewayState } from '../../../shared/model/gateway.js';
-import { parseStateConfigMapData, stateConfigMapData } from '../../../shared/model/state-codec.js';
+import {
+  parseStateConfigMapData,
+  stateConfigMapData,
+  storedClientsJson,
+  withStoredClientsJson,
+} from '../../../shared/model/state-codec.js';
 import { state } from './gateway-state.fixture.js';
 
 const ecGateway: GatewayState = {
@@ -22,7 +27,7 @@ describe('state codec key types', () => {
   });
 
   it('stores an EC client as one more tuple element and an RSA client as before', () => {
-    const clients = JSON.parse(stateConfigMapData(ecGateway)['clients.json'] ?? '') as unknown[][];
+    const clients = JSON.parse(storedClientsJson(stateConfigMapData(ecGateway))) as unknown[][];
     expect(clients.map((c) => c.length)).toStrictEqual([8, 7]);
     expect(clients[0]?.[7]).toBe('e');
   });
@@ -43,9 +48,9 @@ describe('state codec key types', () => {
 
   it('refuses a client tuple whose key mark is not e', () => {
     const data = stateConfigMapData(state);
-    const clients = JSON.parse(data['clients.json'] ?? '') as unknown[][];
+    const clients = JSON.parse(storedClientsJson(data)) as unknown[][];
     clients[0]?.push('x');
-    expect(() => parseStateConfigMapData({ ...data, 'clients.json': JSON.stringify(clients) })).toThrow(
+    expect(() => parseStateConfigMapData(withStoredClientsJson(data, JSON.stringify(clients)))).toThrow(
       /state ConfigMap is unreadable/,
     );
   });

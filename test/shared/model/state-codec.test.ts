@@ -1,6 +1,14 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { GatewayState } from '../../../shared/model/gateway.js';
-import { parseStateConfigMapData, stateConfigMapData } from '../../../shared/model/state-codec.js';
+import {
+  CLIENTS_KEY,
+  parseStateConfigMapData,
+  stateConfigMapData,
+  storedClientsJson,
+  withStoredClientsJson,
+} from '../../../shared/model/state-codec.js';
 import { state } from './gateway-state.fixture.js';
 
 describe('state ConfigMap', () => {
@@ -38,7 +46,7 @@ describe('state ConfigMap', () => {
     expect(parseStateConfigMapData(stateConfigMapData(withIntents))).toStrictEqual(withIntents);
     // a complete client's tuple stays as short as before (the intent is only written while there is one)
     expect(
-      (JSON.parse(stateConfigMapData(state)['clients.json'] ?? '') as unknown[][]).map((t) => t.length),
+      (JSON.parse(storedClientsJson(stateConfigMapData(state))) as unknown[][]).map((t) => t.length),
     ).toStrictEqual([7, 7]);
   });
 
@@ -68,7 +76,7 @@ describe('state ConfigMap', () => {
     const data = stateConfigMapData(withLans);
     expect(parseStateConfigMapData(data)).toStrictEqual(withLans);
     // the subnets are one string element, after the empty key, intent and csr elements
-    expect((JSON.parse(data['clients.json'] ?? '') as unknown[][])[0]?.slice(7)).toStrictEqual([
+    expect((JSON.parse(storedClientsJson(data)) as unknown[][])[0]?.slice(7)).toStrictEqual([
       '',
       '',
       '',
@@ -83,8 +91,31 @@ describe('state ConfigMap', () => {
   ])('refuses a client tuple with %s', (_what, subnets) => {
     const tuple = ['a', '10.140.0.2', '0a1b', 0, 1, 0, 'g', '', '', '', subnets];
     expect(() =>
-      parseStateConfigMapData({ ...stateConfigMapData(state), 'clients.json': JSON.stringify([tuple]) }),
+      parseStateConfigMapData(withStoredClientsJson(stateConfigMapData(state), JSON.stringify([tuple]))),
     ).toThrow(/bad subnets/);
+  });
+
+  it('reads a state written before compression (plain clients.json) and compresses it at its next write', () => {
+    // GIVEN the data an earlier version wrote: the same tuples as plain JSON under clients.json
+    const { [CLIENTS_KEY]: _compressed, ...rest } = stateConfigMapData(state);
+    const legacy = { ...rest, 'clients.json': storedClientsJson(stateConfigMapData(state)) };
+    // WHEN read
+    const read = parseStateConfigMapData(legacy);
+    // THEN it is the same state, and writing it back stores only the compressed key
+    expect(read).toStrictEqual(state);
+    expect(Object.keys(stateConfigMapData(read)).sort()).toStrictEqual([
+      CLIENTS_KEY,
+      'meta.json',
+      'spec.json',
+    ]);
+  });
+
+  it('stores the clients as gzip in base64, so an operator reads them with base64 -d | gunzip', () => {
+    const stored = stateConfigMapData(state)[CLIENTS_KEY] ?? '';
+    const json = execFileSync('sh', ['-c', 'base64 -d | gunzip'], { input: stored, encoding: 'utf8' });
+    expect((JSON.parse(json) as unknown[][]).map((t) => t[0])).toStrictEqual(
+      state.clients.map((c) => c.name),
+    );
   });
 
   it('holds 5,000 clients well under the 1 MiB object limit', () => {
@@ -93,7 +124,8 @@ describe('state ConfigMap', () => {
       clients: Array.from({ length: 5000 }, (_, i) => ({
         name: `branch-site-${String(i).padStart(5, '0')}`,
         ip: `10.140.${Math.floor(i / 250)}.${(i % 250) + 2}`,
-        serial: '3f'.repeat(16),
+        // Random, as real serials are: they are what compresses least.
+        serial: randomBytes(16).toString('hex'),
         issuedAt: '2026-11-22T12:00:00.000Z',
         notAfter: '2027-11-22T12:00:00.000Z',
         status: 'active' as const,
@@ -109,7 +141,7 @@ describe('state ConfigMap', () => {
 
   it('refuses a corrupted state instead of guessing', () => {
     expect(() =>
-      parseStateConfigMapData({ ...stateConfigMapData(state), 'clients.json': '[["A"]]' }),
+      parseStateConfigMapData(withStoredClientsJson(stateConfigMapData(state), '[["A"]]')),
     ).toThrow(/unreadable/);
   });
 });
