@@ -76,22 +76,27 @@ export async function completeIssue(
     await deps.cluster.patchConfigMapData(namespaceOf(gateway), OBJECTS.ccd, {
       [record.name]: renderCcdEntry(planAddresses(state.spec.vpnSubnet), record.ip, record.subnets),
     });
-    return updateState(deps.cluster, gateway, (s) => {
-      const current = sameRecord(s, record);
-      if (current?.status !== 'pending') return undefined;
-      const active: ClientRecord = {
-        name: current.name,
-        ip: current.ip,
-        serial: current.serial,
-        issuedAt: current.issuedAt,
-        notAfter: current.notAfter,
-        status: 'active',
-        keySource: current.keySource,
-        ...(current.keyType !== undefined ? { keyType: current.keyType } : {}),
-        ...(current.subnets !== undefined ? { subnets: current.subnets } : {}),
-      };
-      return { ...s, clients: s.clients.map((c) => (c === current ? active : c)) };
-    });
+    return updateState(
+      deps.cluster,
+      gateway,
+      (s) => {
+        const current = sameRecord(s, record);
+        if (current?.status !== 'pending') return undefined;
+        const active: ClientRecord = {
+          name: current.name,
+          ip: current.ip,
+          serial: current.serial,
+          issuedAt: current.issuedAt,
+          notAfter: current.notAfter,
+          status: 'active',
+          keySource: current.keySource,
+          ...(current.keyType !== undefined ? { keyType: current.keyType } : {}),
+          ...(current.subnets !== undefined ? { subnets: current.subnets } : {}),
+        };
+        return { ...s, clients: s.clients.map((c) => (c === current ? active : c)) };
+      },
+      { from: state },
+    );
   })().catch(async (e: unknown) => {
     if (e instanceof GatewayDeletingError || e instanceof NotFoundError)
       await takeBackIfDeleting(deps, gateway, record.name);
@@ -258,10 +263,12 @@ export async function completeRevocation(
 ): Promise<RevocationResult> {
   const gateway = state.spec.name;
   const ns = namespaceOf(gateway);
+  // The latest state this request read or wrote: the writes below start from it.
+  let latest = state;
   if (record.status === 'revoking') {
     // A fresh CRL for the revocation (its number was raised with the intent), signed first from the state
     // in hand, then the check that the pod's copy lists the serial, whoever wrote it last.
-    await writeCurrentCrl(deps, gateway, ca ?? (await requireCa(deps, gateway)), state);
+    latest = await writeCurrentCrl(deps, gateway, ca ?? (await requireCa(deps, gateway)), state);
   }
   if (!(await deployedCrlLists(deps, gateway, [record.serial]))) await ensureCrlDeployed(deps, gateway);
   const ccd = await deps.cluster.readConfigMap(ns, OBJECTS.ccd);
@@ -270,16 +277,22 @@ export async function completeRevocation(
   await deps.secrets.revokeClient(gateway, record.name);
   // The ConfigMap and the `pm-<port>` Services both: a sync may have stopped between them. The pod's
   // watcher takes the mappings out live.
-  if (!(await mappingsDeployed(deps, await readState(deps.cluster, gateway))))
-    await syncPortMappings(deps, gateway);
-  const after = await updateState(deps.cluster, gateway, (s) => {
-    const current = sameRecord(s, record);
-    if (current?.status !== 'revoking') return undefined;
-    return {
-      ...s,
-      clients: s.clients.map((c) => (c === current ? { ...current, status: 'revoked' as const } : c)),
-    };
-  });
+  // `latest` has this revocation's mappings removed: deployed as it says, they are out of the pod's set (a
+  // later change is its own writer's to deploy).
+  if (!(await mappingsDeployed(deps, latest))) await syncPortMappings(deps, gateway);
+  const after = await updateState(
+    deps.cluster,
+    gateway,
+    (s) => {
+      const current = sameRecord(s, record);
+      if (current?.status !== 'revoking') return undefined;
+      return {
+        ...s,
+        clients: s.clients.map((c) => (c === current ? { ...current, status: 'revoked' as const } : c)),
+      };
+    },
+    { from: latest },
+  );
   const final = sameRecord(after, record);
   if (!final) throw new ConflictError(`client '${record.name}' is no longer on gateway '${gateway}'`);
   return { record: final };

@@ -122,44 +122,50 @@ export async function issueClient(
   let record: ClientRecord | undefined;
   // Set when the same request got its record written first (a concurrent retry): this one completes it.
   let joined = false;
-  const written = await updateState(deps.cluster, gateway, (s) => {
-    record = undefined;
-    joined = false;
-    const existing = s.clients.find((c) => c.name === input.name);
-    // Our own write, seen again when the adapter retried a write whose answer was lost: already done.
-    if (existing?.serial === cert.serial) {
-      record = existing;
-      return undefined;
-    }
-    if (existing?.status === 'pending' && sameRequest(existing, input)) {
-      record = existing;
-      joined = true;
-      return undefined;
-    }
-    if (existing) throw new ConflictError(`client '${input.name}' already exists on gateway '${gateway}'`);
-    // Names and addresses held by pending enrollments are taken as much as those of clients.
-    requireNameNotReserved(s, input.name, now);
-    // The address plan of the state the record is written into (a concurrent PUT may change the subnet).
-    const ip = allocateStaticIp(
-      planAddresses(s.spec.vpnSubnet),
-      [...s.clients.map((c) => c.ip), ...reservations(s, now).ips],
-      input.staticIp,
-    );
-    requireSubnetsAllowed(s, input.name, subnets, cluster, '/subnets', reservations(s, now).subnets);
-    record = {
-      name: input.name,
-      ip,
-      serial: cert.serial,
-      issuedAt: now.toISOString(),
-      notAfter: cert.notAfter.toISOString(),
-      status: 'pending',
-      keySource: input.csr !== undefined ? 'csr' : 'generated',
-      keyType: cert.keyType,
-      ...(input.csr !== undefined ? { csr: input.csr } : {}),
-      ...(subnets.length > 0 ? { subnets } : {}),
-    };
-    return { ...s, clients: [...s.clients, record] };
-  });
+  const written = await updateState(
+    deps.cluster,
+    gateway,
+    (s) => {
+      record = undefined;
+      joined = false;
+      const existing = s.clients.find((c) => c.name === input.name);
+      // Our own write, seen again when the adapter retried a write whose answer was lost: already done.
+      if (existing?.serial === cert.serial) {
+        record = existing;
+        return undefined;
+      }
+      if (existing?.status === 'pending' && sameRequest(existing, input)) {
+        record = existing;
+        joined = true;
+        return undefined;
+      }
+      if (existing) throw new ConflictError(`client '${input.name}' already exists on gateway '${gateway}'`);
+      // Names and addresses held by pending enrollments are taken as much as those of clients.
+      requireNameNotReserved(s, input.name, now);
+      // The address plan of the state the record is written into (a concurrent PUT may change the subnet).
+      const ip = allocateStaticIp(
+        planAddresses(s.spec.vpnSubnet),
+        [...s.clients.map((c) => c.ip), ...reservations(s, now).ips],
+        input.staticIp,
+      );
+      requireSubnetsAllowed(s, input.name, subnets, cluster, '/subnets', reservations(s, now).subnets);
+      record = {
+        name: input.name,
+        ip,
+        serial: cert.serial,
+        issuedAt: now.toISOString(),
+        notAfter: cert.notAfter.toISOString(),
+        status: 'pending',
+        keySource: input.csr !== undefined ? 'csr' : 'generated',
+        keyType: cert.keyType,
+        ...(input.csr !== undefined ? { csr: input.csr } : {}),
+        ...(subnets.length > 0 ? { subnets } : {}),
+      };
+      return { ...s, clients: [...s.clients, record] };
+      // Written on the state read above unless another write landed meanwhile (then read again).
+    },
+    { from: before },
+  );
   if (!record) throw new ConflictError('client record was not written');
   const issued = await completeIssue(deps, written, record, joined ? undefined : cert);
   deps.log.info('client issued', { gateway, client: issued.name, ip: issued.ip, serial: issued.serial });

@@ -18,7 +18,8 @@ const MAX_CRL_WRITES = 5;
 /**
  * Signs the CRL of the latest state and writes it to the `server-pki` Secret, then records its dates
  * in the state if no newer CRL number appeared meanwhile; otherwise signs again from the newer state.
- * So the last CRL written always reflects every revocation committed before it.
+ * So the last CRL written always reflects every revocation committed before it. Returns the latest state
+ * it read or wrote (the caller's next write starts from it).
  */
 export async function writeCurrentCrl(
   deps: GatewayDeps,
@@ -26,22 +27,27 @@ export async function writeCurrentCrl(
   ca: CaMaterial,
   /** The state the caller has just written or read: the first CRL is signed from it without a read. */
   known?: GatewayState,
-): Promise<void> {
+): Promise<GatewayState> {
   let latest = known;
   for (let attempt = 0; attempt < MAX_CRL_WRITES; attempt += 1) {
     const state = latest ?? (await readState(deps.cluster, gateway));
     const signed = signCrl(deps, ca, state.clients, state.crl.number, deps.clock());
     // A CRL with a higher number already deployed was signed from a later state, so it lists every
     // revocation this one does and its writer records it: ours is not written.
-    if (!(await deployIfNewer(deps, gateway, signed.pem, signed.info.number, revokedSerials(state)))) return;
-    latest = await updateState(deps.cluster, gateway, (s) =>
-      s.crl.number === signed.info.number ? { ...s, crl: signed.info } : undefined,
+    if (!(await deployIfNewer(deps, gateway, signed.pem, signed.info.number, revokedSerials(state))))
+      return state;
+    latest = await updateState(
+      deps.cluster,
+      gateway,
+      (s) => (s.crl.number === signed.info.number ? { ...s, crl: signed.info } : undefined),
+      { from: state },
     );
-    if (latest.crl.number === signed.info.number) return;
+    if (latest.crl.number === signed.info.number) return latest;
   }
   deps.log.warn('CRL kept changing while being written; the next revocation or refresh will converge', {
     gateway,
   });
+  return latest ?? (await readState(deps.cluster, gateway));
 }
 
 /**

@@ -3,16 +3,29 @@
  * resourceVersion preconditions so concurrent requests never lose each other's changes.
  */
 import { ConflictError, NotFoundError } from '../errors.js';
-import type { ClusterPort } from '../model/cluster-port.js';
+import type { ClusterPort, VersionedData } from '../model/cluster-port.js';
 import type { GatewayDeps } from './deps.js';
 import { parseStateConfigMapData, stateConfigMapData } from '../model/state-codec.js';
 import type { GatewayState } from '../model/gateway.js';
 import { OBJECTS, domainKeys, namespaceOf } from '../model/names.js';
 
+/**
+ * The ConfigMap version each state object was read from or written as (states are immutable: a change
+ * makes a new object). A write that starts from a state the request holds goes straight to the conditional
+ * replace, without reading the ConfigMap again: the read costs as much as the state is large.
+ */
+const versions = new WeakMap<GatewayState, VersionedData>();
+
+function parsed(cm: VersionedData): GatewayState {
+  const state = parseStateConfigMapData(cm.data);
+  versions.set(state, cm);
+  return state;
+}
+
 /** The gateway's state, or undefined when the gateway does not exist. */
 export async function findState(cluster: ClusterPort, gateway: string): Promise<GatewayState | undefined> {
   const cm = await cluster.readConfigMap(namespaceOf(gateway), OBJECTS.state);
-  return cm ? parseStateConfigMapData(cm.data) : undefined;
+  return cm ? parsed(cm) : undefined;
 }
 
 /** The gateway's state; NotFoundError when the gateway does not exist. */
@@ -39,6 +52,12 @@ export interface UpdateStateOptions {
    * writes that take something away (a pending issue rolled back). Every other write is refused.
    */
   readonly duringDeletion?: boolean;
+  /**
+   * The state the request already holds (read or written by it): the first attempt applies `mutate` to it
+   * and writes conditionally on its version, without a read. Stale, it costs one refused write, then the
+   * usual read and retry; `mutate` is never asked to decide "no change" on it.
+   */
+  readonly from?: GatewayState | undefined;
 }
 
 /**
@@ -59,20 +78,28 @@ export async function updateState(
   let result: GatewayState | undefined;
   // What `mutate` threw (e.g. a NotFoundError for a client) goes to the caller as it is.
   let refusal: unknown;
+  let written: VersionedData | undefined;
+  const held = options.from && versions.get(options.from);
   try {
-    await cluster.updateConfigMap(namespaceOf(gateway), OBJECTS.state, (current) => {
-      const state = parseStateConfigMapData(current.data);
-      let next: GatewayState | undefined;
-      try {
-        if (!options.duringDeletion) requireNotDeleting(state);
-        next = mutate(state);
-      } catch (e: unknown) {
-        refusal = e;
-        throw e;
-      }
-      result = next ?? state;
-      return next ? stateConfigMapData(next) : undefined;
-    });
+    written = await cluster.updateConfigMap(
+      namespaceOf(gateway),
+      OBJECTS.state,
+      (current) => {
+        // The held version is the state the request holds: not decoded again.
+        const state = current === held && options.from ? options.from : parsed(current);
+        let next: GatewayState | undefined;
+        try {
+          if (!options.duringDeletion) requireNotDeleting(state);
+          next = mutate(state);
+        } catch (e: unknown) {
+          refusal = e;
+          throw e;
+        }
+        result = next ?? state;
+        return next ? stateConfigMapData(next) : undefined;
+      },
+      held,
+    );
   } catch (e: unknown) {
     if (e === refusal) throw e;
     if (e instanceof NotFoundError)
@@ -80,6 +107,8 @@ export async function updateState(
     throw e;
   }
   if (!result) throw new NotFoundError(`gateway '${gateway}' does not exist`);
+  // The next write of this request can start from here.
+  versions.set(result, written);
   return result;
 }
 

@@ -319,11 +319,20 @@ export class KubeCluster implements ClusterPort {
     namespace: string,
     name: string,
     mutate: (current: VersionedData) => Record<string, string> | undefined,
+    known?: VersionedData,
   ): Promise<VersionedData> {
+    let held = known;
     for (let attempt = 1; attempt <= this.conflictAttempts; attempt += 1) {
-      const current = await this.readConfigMap(namespace, name);
+      const current = held ?? (await this.readConfigMap(namespace, name));
+      const fromHeld = held !== undefined;
+      held = undefined;
       if (!current) throw new NotFoundError(`ConfigMap ${namespace}/${name} does not exist`);
       const next = mutate(current);
+      if (!next && fromHeld) {
+        // "No change" is only ever answered on what the API server holds now.
+        attempt -= 1;
+        continue;
+      }
       if (!next) return current;
       try {
         return await this.replaceConfigMap(namespace, name, next, current.resourceVersion);

@@ -80,11 +80,16 @@ export interface ClusterPort {
    * Read-modify-write with a resourceVersion precondition: re-reads and calls `mutate` again on 409,
    * a bounded number of times (then ConflictError). `mutate` returning undefined means "no change".
    * NotFoundError when the ConfigMap does not exist.
+   *
+   * `known` is the ConfigMap as the caller last read or wrote it: the first attempt writes on it without a
+   * read (the resourceVersion precondition refuses it if it is stale, and the next attempt reads). A "no
+   * change" answer of `mutate` on `known` is asked again on a fresh read, so it never rests on an old version.
    */
   updateConfigMap(
     namespace: string,
     name: string,
     mutate: (current: VersionedData) => Record<string, string> | undefined,
+    known?: VersionedData,
   ): Promise<VersionedData>;
   /** JSON merge patch of individual keys (`null` removes a key). Keys set by different callers commute. */
   patchConfigMapData(

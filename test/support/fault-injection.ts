@@ -136,10 +136,11 @@ export class FaultyCluster implements ClusterPort {
     namespace: string,
     name: string,
     mutate: (current: VersionedData) => Record<string, string> | undefined,
+    known?: VersionedData,
   ): Promise<VersionedData> {
     return this.write(
       'updateConfigMap',
-      () => this.inner.updateConfigMap(namespace, name, mutate),
+      () => this.inner.updateConfigMap(namespace, name, mutate, known),
       PRECONDITION_FAULTS,
     );
   }

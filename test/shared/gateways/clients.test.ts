@@ -73,6 +73,32 @@ describe('issueClient', () => {
     await expect(issueClient(h.deps, 'gw', { name: 'branch-a' })).rejects.toBeInstanceOf(ConflictError);
   });
 
+  it('reads the state once per issue and revocation: each later state write starts from the version it holds', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    await issueClient(h.deps, 'gw', { name: 'warm-up' });
+    // GIVEN every read and every conditional write of the state counted, with whether it came with a held version
+    const read = h.cluster.readConfigMap.bind(h.cluster);
+    const update = h.cluster.updateConfigMap.bind(h.cluster);
+    const seen = { reads: 0, writesOnHeld: 0, writesReading: 0 };
+    h.cluster.readConfigMap = (ns, name) => {
+      if (name === 'state') seen.reads += 1;
+      return read(ns, name);
+    };
+    h.cluster.updateConfigMap = (ns, name, mutate, known) => {
+      if (name === 'state') seen[known ? 'writesOnHeld' : 'writesReading'] += 1;
+      return update(ns, name, mutate, known);
+    };
+    // WHEN a client is issued
+    await issueClient(h.deps, 'gw', { name: 'branch-a' });
+    // THEN one read (the checks before the key is made); the intent and its completion write on what it holds
+    expect(seen).toStrictEqual({ reads: 1, writesOnHeld: 2, writesReading: 0 });
+    // WHEN it is revoked: the intent reads in its conditional write, the CRL dates and the end do not read again
+    Object.assign(seen, { reads: 0, writesOnHeld: 0, writesReading: 0 });
+    await revokeClient(h.deps, 'gw', 'branch-a');
+    expect(seen).toStrictEqual({ reads: 0, writesOnHeld: 2, writesReading: 1 });
+  });
+
   it('gives 50 concurrent issues on one gateway 50 distinct addresses', async () => {
     const h = makeHarness();
     await putGateway(h.deps, 'gw', {});

@@ -180,6 +180,42 @@ export function describeClusterContract(
       expect(Object.keys(cm?.data ?? {}).filter((k) => k.startsWith('writer-'))).toHaveLength(50);
     });
 
+    it('writes on a held version without reading; a stale one is refused and the write re-applied on a read', async () => {
+      const ns = 'vpn-contract-a';
+      await cluster.apply([
+        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'held', namespace: ns }, data: { n: '0' } },
+      ]);
+      const bump = (current: { data: Readonly<Record<string, string>> }) => ({
+        ...current.data,
+        n: String(Number(current.data['n']) + 1),
+      });
+      // GIVEN a version the caller holds (its own last write)
+      const held = await cluster.updateConfigMap(ns, 'held', bump);
+      // WHEN it writes on it: THEN one request, no read (counted where there is an API server)
+      requests = 0;
+      const next = await cluster.updateConfigMap(ns, 'held', bump, held);
+      expect(next.data['n']).toBe('2');
+      if (adapter) expect(requests).toBe(1);
+      // GIVEN another writer moved on meanwhile, WHEN the caller writes on its stale version
+      await cluster.updateConfigMap(ns, 'held', (c) => ({ ...c.data, other: 'kept' }));
+      const after = await cluster.updateConfigMap(ns, 'held', bump, next);
+      // THEN its change is applied to the latest data, the other writer's change kept
+      expect(after.data).toStrictEqual({ n: '3', other: 'kept' });
+      // AND a "no change" answer on a stale held version is asked again on the current one
+      const seen: string[] = [];
+      const unchanged = await cluster.updateConfigMap(
+        ns,
+        'held',
+        (c) => {
+          seen.push(c.data['n'] ?? '');
+          return undefined;
+        },
+        next,
+      );
+      expect(seen.at(-1)).toBe('3');
+      expect(unchanged.resourceVersion).toBe(after.resourceVersion);
+    });
+
     it('merge-patches single keys of ConfigMaps and Secrets (null removes)', async () => {
       await cluster.patchConfigMapData('vpn-contract-a', 'ccd', {
         alpha: 'ifconfig-push 10.140.0.9 255.255.255.0\n',
