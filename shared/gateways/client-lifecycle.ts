@@ -267,10 +267,14 @@ export async function completeRevocation(
   let latest = state;
   if (record.status === 'revoking') {
     // A fresh CRL for the revocation (its number was raised with the intent), signed first from the state
-    // in hand, then the check that the pod's copy lists the serial, whoever wrote it last.
+    // in hand.
     latest = await writeCurrentCrl(deps, gateway, ca ?? (await requireCa(deps, gateway)), state);
   }
-  if (!(await deployedCrlLists(deps, gateway, [record.serial]))) await ensureCrlDeployed(deps, gateway);
+  // After writeCurrentCrl the deployed CRL was signed from a state holding this revocation (ours, or a
+  // newer one it refused to overwrite, whose number was raised after ours): no need to read it back. A
+  // repair of a complete revocation checks it.
+  if (record.status !== 'revoking' && !(await deployedCrlLists(deps, gateway, [record.serial])))
+    await ensureCrlDeployed(deps, gateway);
   const ccd = await deps.cluster.readConfigMap(ns, OBJECTS.ccd);
   if (ccd?.data[record.name] !== undefined)
     await deps.cluster.patchConfigMapData(ns, OBJECTS.ccd, { [record.name]: null });

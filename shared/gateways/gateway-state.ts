@@ -15,11 +15,17 @@ import { OBJECTS, domainKeys, namespaceOf } from '../model/names.js';
  * replace, without reading the ConfigMap again: the read costs as much as the state is large.
  */
 const versions = new WeakMap<GatewayState, VersionedData>();
+/** And back: the state of each version read or written, so a version this process holds is not decoded again. */
+const states = new WeakMap<VersionedData, GatewayState>();
+
+function remember(state: GatewayState, cm: VersionedData): GatewayState {
+  versions.set(state, cm);
+  states.set(cm, state);
+  return state;
+}
 
 function parsed(cm: VersionedData): GatewayState {
-  const state = parseStateConfigMapData(cm.data);
-  versions.set(state, cm);
-  return state;
+  return states.get(cm) ?? remember(parseStateConfigMapData(cm.data), cm);
 }
 
 /** The gateway's state, or undefined when the gateway does not exist. */
@@ -79,14 +85,14 @@ export async function updateState(
   // What `mutate` threw (e.g. a NotFoundError for a client) goes to the caller as it is.
   let refusal: unknown;
   let written: VersionedData | undefined;
-  const held = options.from && versions.get(options.from);
   try {
     written = await cluster.updateConfigMap(
       namespaceOf(gateway),
       OBJECTS.state,
       (current) => {
-        // The held version is the state the request holds: not decoded again.
-        const state = current === held && options.from ? options.from : parsed(current);
+        // A version this process read or wrote (the request's own, or the last write of another request
+        // of this host) is not decoded again.
+        const state = parsed(current);
         let next: GatewayState | undefined;
         try {
           if (!options.duringDeletion) requireNotDeleting(state);
@@ -98,7 +104,7 @@ export async function updateState(
         result = next ?? state;
         return next ? stateConfigMapData(next) : undefined;
       },
-      held,
+      options.from && versions.get(options.from),
     );
   } catch (e: unknown) {
     if (e === refusal) throw e;
@@ -108,7 +114,7 @@ export async function updateState(
   }
   if (!result) throw new NotFoundError(`gateway '${gateway}' does not exist`);
   // The next write of this request can start from here.
-  versions.set(result, written);
+  remember(result, written);
   return result;
 }
 

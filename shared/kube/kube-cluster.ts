@@ -70,6 +70,9 @@ const API_VERSIONS: Readonly<Record<KubeObjectRef['kind'], string>> = {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** How many ConfigMaps' latest versions an adapter keeps (a gateway's `state` can be ~100 KB). */
+const REMEMBERED_CONFIGMAPS = 64;
+
 function statusMessage(body: unknown, fallback: string): string {
   const parsed = typeof body === 'string' ? safeJson(body) : body;
   const message = (parsed as { message?: unknown } | undefined)?.message;
@@ -315,17 +318,57 @@ export class KubeCluster implements ClusterPort {
     return { data: { ...cm.data }, resourceVersion: cm.metadata?.resourceVersion ?? '' };
   }
 
-  async updateConfigMap(
+  /**
+   * Read-modify-writes of one ConfigMap by this process run one after another, each starting from the
+   * version the one before it wrote (or read): concurrent requests of one host to one gateway neither
+   * collide (409, a read, a write again, each) nor read back what this process has just written. Another
+   * host's write still meets the resourceVersion precondition: a 409, then a read.
+   */
+  updateConfigMap(
     namespace: string,
     name: string,
     mutate: (current: VersionedData) => Record<string, string> | undefined,
     known?: VersionedData,
   ): Promise<VersionedData> {
-    let held = known;
+    const key = `${namespace}/${name}`;
+    const update = () => this.updateInTurn(key, namespace, name, mutate, known);
+    const run = (this.updates.get(key) ?? Promise.resolve()).then(update, update);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.updates.set(key, settled);
+    void settled.then(() => {
+      if (this.updates.get(key) === settled) this.updates.delete(key);
+    });
+    return run;
+  }
+
+  private readonly updates = new Map<string, Promise<void>>();
+  /** The latest version of each ConfigMap this process's updates wrote or read, the most recent few. */
+  private readonly latest = new Map<string, VersionedData>();
+
+  private remember(key: string, version: VersionedData | undefined): void {
+    this.latest.delete(key);
+    if (!version) return;
+    this.latest.set(key, version);
+    if (this.latest.size > REMEMBERED_CONFIGMAPS) this.latest.delete(this.latest.keys().next().value ?? '');
+  }
+
+  private async updateInTurn(
+    key: string,
+    namespace: string,
+    name: string,
+    mutate: (current: VersionedData) => Record<string, string> | undefined,
+    known: VersionedData | undefined,
+  ): Promise<VersionedData> {
+    // What the update before this one left is at least as new as anything the caller held.
+    let held = this.latest.get(key) ?? known;
     for (let attempt = 1; attempt <= this.conflictAttempts; attempt += 1) {
-      const current = held ?? (await this.readConfigMap(namespace, name));
       const fromHeld = held !== undefined;
+      const current = held ?? (await this.readConfigMap(namespace, name));
       held = undefined;
+      this.remember(key, current);
       if (!current) throw new NotFoundError(`ConfigMap ${namespace}/${name} does not exist`);
       const next = mutate(current);
       if (!next && fromHeld) {
@@ -335,11 +378,14 @@ export class KubeCluster implements ClusterPort {
       }
       if (!next) return current;
       try {
-        return await this.replaceConfigMap(namespace, name, next, current.resourceVersion);
+        const written = await this.replaceConfigMap(namespace, name, next, current.resourceVersion);
+        this.remember(key, written);
+        return written;
       } catch (e: unknown) {
+        this.remember(key, undefined);
         if (!(e instanceof ConflictError)) throw e;
-        // Someone else wrote first: spread the retries so concurrent writers do not collide again.
-        await sleep(Math.random() * Math.min(100, 5 * attempt));
+        // Another host wrote first: spread the retries so concurrent writers do not collide again.
+        if (!fromHeld) await sleep(Math.random() * Math.min(100, 5 * attempt));
       }
     }
     throw new ConflictError(
