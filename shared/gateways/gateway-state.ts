@@ -18,14 +18,33 @@ const versions = new WeakMap<GatewayState, VersionedData>();
 /** And back: the state of each version read or written, so a version this process holds is not decoded again. */
 const states = new WeakMap<VersionedData, GatewayState>();
 
+/**
+ * The last few versions by resourceVersion: a request's first read usually returns the version the last
+ * request of this host wrote, which then needs no decoding (the data is compared, so a resourceVersion
+ * of another cluster or a recreated gateway never passes for it).
+ */
+const recent = new Map<string, { readonly cm: VersionedData; readonly state: GatewayState }>();
+const RECENT_VERSIONS = 64;
+
+function sameData(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}
+
 function remember(state: GatewayState, cm: VersionedData): GatewayState {
   versions.set(state, cm);
   states.set(cm, state);
+  recent.set(cm.resourceVersion, { cm, state });
+  if (recent.size > RECENT_VERSIONS) recent.delete(recent.keys().next().value ?? '');
   return state;
 }
 
 function parsed(cm: VersionedData): GatewayState {
-  return states.get(cm) ?? remember(parseStateConfigMapData(cm.data), cm);
+  const known = states.get(cm);
+  if (known) return known;
+  const same = recent.get(cm.resourceVersion);
+  if (same && sameData(same.cm.data, cm.data)) return remember(same.state, cm);
+  return remember(parseStateConfigMapData(cm.data), cm);
 }
 
 /** The gateway's state, or undefined when the gateway does not exist. */
