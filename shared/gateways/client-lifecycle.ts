@@ -32,7 +32,7 @@ import {
   takeBackIfDeleting,
   updateState,
 } from './gateway-state.js';
-import { writeCurrentCrl } from './crl.js';
+import { deployCrlOf, withCrlRecorded, writeCurrentCrl } from './crl.js';
 import { gatewayAddress } from './gateways.js';
 import { mappingsDeployed, syncPortMappings } from './port-mappings.js';
 import type { ClientRecord, GatewayState } from '../model/gateway.js';
@@ -263,16 +263,14 @@ export async function completeRevocation(
 ): Promise<RevocationResult> {
   const gateway = state.spec.name;
   const ns = namespaceOf(gateway);
-  // The latest state this request read or wrote: the writes below start from it.
-  let latest = state;
-  if (record.status === 'revoking') {
-    // A fresh CRL for the revocation (its number was raised with the intent), signed first from the state
-    // in hand.
-    latest = await writeCurrentCrl(deps, gateway, ca ?? (await requireCa(deps, gateway)), state);
-  }
-  // After writeCurrentCrl the deployed CRL was signed from a state holding this revocation (ours, or a
-  // newer one it refused to overwrite, whose number was raised after ours): no need to read it back. A
-  // repair of a complete revocation checks it.
+  // A fresh CRL for the revocation (its number was raised with the intent), signed from the state in hand;
+  // its dates are recorded by the write that ends the revocation. The deployed CRL is then one signed from
+  // a state holding this revocation (ours, or a newer one it does not overwrite): no need to read it back.
+  // A repair of a complete revocation checks it.
+  const deployed =
+    record.status === 'revoking'
+      ? await deployCrlOf(deps, gateway, ca ?? (await requireCa(deps, gateway)), state)
+      : undefined;
   if (record.status !== 'revoking' && !(await deployedCrlLists(deps, gateway, [record.serial])))
     await ensureCrlDeployed(deps, gateway);
   const ccd = await deps.cluster.readConfigMap(ns, OBJECTS.ccd);
@@ -281,21 +279,20 @@ export async function completeRevocation(
   await deps.secrets.revokeClient(gateway, record.name);
   // The ConfigMap and the `pm-<port>` Services both: a sync may have stopped between them. The pod's
   // watcher takes the mappings out live.
-  // `latest` has this revocation's mappings removed: deployed as it says, they are out of the pod's set (a
+  // `state` has this revocation's mappings removed: deployed as it says, they are out of the pod's set (a
   // later change is its own writer's to deploy).
-  if (!(await mappingsDeployed(deps, latest))) await syncPortMappings(deps, gateway);
+  if (!(await mappingsDeployed(deps, state))) await syncPortMappings(deps, gateway);
   const after = await updateState(
     deps.cluster,
     gateway,
     (s) => {
       const current = sameRecord(s, record);
-      if (current?.status !== 'revoking') return undefined;
-      return {
-        ...s,
-        clients: s.clients.map((c) => (c === current ? { ...current, status: 'revoked' as const } : c)),
-      };
+      const recorded = deployed && withCrlRecorded(s, deployed);
+      if (current?.status !== 'revoking') return recorded;
+      const revoked = { ...current, status: 'revoked' as const };
+      return { ...(recorded ?? s), clients: s.clients.map((c) => (c === current ? revoked : c)) };
     },
-    { from: latest },
+    { from: state },
   );
   const final = sameRecord(after, record);
   if (!final) throw new ConflictError(`client '${record.name}' is no longer on gateway '${gateway}'`);

@@ -9,7 +9,7 @@ import type { GatewayDeps } from './deps.js';
 import type { ExpiringCertificate } from './gateway-pki.js';
 import { expiringCertificates, readServerPki, requireCa, signCrl } from './gateway-pki.js';
 import { findState, managedGatewayNames, readState, updateState } from './gateway-state.js';
-import type { GatewayState } from '../model/gateway.js';
+import type { CrlInfo, GatewayState } from '../model/gateway.js';
 import { inCrl } from '../model/gateway.js';
 import { CRL_NUMBER_KEY, OBJECTS, SERVER_PKI_KEYS, namespaceOf } from '../model/names.js';
 
@@ -31,23 +31,37 @@ export async function writeCurrentCrl(
   let latest = known;
   for (let attempt = 0; attempt < MAX_CRL_WRITES; attempt += 1) {
     const state = latest ?? (await readState(deps.cluster, gateway));
-    const signed = signCrl(deps, ca, state.clients, state.crl.number, deps.clock());
-    // A CRL with a higher number already deployed was signed from a later state, so it lists every
-    // revocation this one does and its writer records it: ours is not written.
-    if (!(await deployIfNewer(deps, gateway, signed.pem, signed.info.number, revokedSerials(state))))
-      return state;
-    latest = await updateState(
-      deps.cluster,
-      gateway,
-      (s) => (s.crl.number === signed.info.number ? { ...s, crl: signed.info } : undefined),
-      { from: state },
-    );
-    if (latest.crl.number === signed.info.number) return latest;
+    const deployed = await deployCrlOf(deps, gateway, ca, state);
+    if (!deployed) return state;
+    latest = await updateState(deps.cluster, gateway, (s) => withCrlRecorded(s, deployed), { from: state });
+    if (latest.crl.number === deployed.number) return latest;
   }
   deps.log.warn('CRL kept changing while being written; the next revocation or refresh will converge', {
     gateway,
   });
   return latest ?? (await readState(deps.cluster, gateway));
+}
+
+/**
+ * Signs the CRL of `state` and writes it to the `server-pki` Secret, unless a CRL with a number at least
+ * as high already deployed lists its serials (it was signed from a later state, and its writer records
+ * it). The dates of the CRL it deployed, for the caller to record in the state (`withCrlRecorded`).
+ */
+export async function deployCrlOf(
+  deps: GatewayDeps,
+  gateway: string,
+  ca: CaMaterial,
+  state: GatewayState,
+): Promise<CrlInfo | undefined> {
+  const signed = signCrl(deps, ca, state.clients, state.crl.number, deps.clock());
+  const wrote = await deployIfNewer(deps, gateway, signed.pem, signed.info.number, revokedSerials(state));
+  return wrote ? signed.info : undefined;
+}
+
+/** `s` with the deployed CRL's dates recorded, or undefined when a newer CRL number was raised meanwhile. */
+export function withCrlRecorded(s: GatewayState, deployed: CrlInfo): GatewayState | undefined {
+  if (s.crl.number !== deployed.number || s.crl.thisUpdate === deployed.thisUpdate) return undefined;
+  return { ...s, crl: deployed };
 }
 
 /**

@@ -12,9 +12,10 @@ import {
   revokeClient,
 } from '../../../shared/gateways/clients.js';
 import { getCrl, refreshCrls } from '../../../shared/gateways/crl.js';
+import { readState } from '../../../shared/gateways/gateway-state.js';
 import { putGateway } from '../../../shared/gateways/gateways.js';
 import { replacePortMappings } from '../../../shared/gateways/port-mappings.js';
-import { canonicalSerial, crlSerials } from '../../../shared/pki/index.js';
+import { canonicalSerial, crlNumberOf, crlSerials } from '../../../shared/pki/index.js';
 import { opensslCsr } from '../../support/openssl-csr.js';
 import { makeHarness } from './harness.js';
 
@@ -93,10 +94,17 @@ describe('issueClient', () => {
     await issueClient(h.deps, 'gw', { name: 'branch-a' });
     // THEN one read (the checks before the key is made); the intent and its completion write on what it holds
     expect(seen).toStrictEqual({ reads: 1, writesOnHeld: 2, writesReading: 0 });
-    // WHEN it is revoked: the intent reads in its conditional write, the CRL dates and the end do not read again
+    // WHEN it is revoked: the intent reads in its conditional write; the end (which records the new CRL's
+    // dates too) writes on what the intent wrote
     Object.assign(seen, { reads: 0, writesOnHeld: 0, writesReading: 0 });
+    h.setNow(new Date('2026-11-22T13:00:00Z'));
     await revokeClient(h.deps, 'gw', 'branch-a');
-    expect(seen).toStrictEqual({ reads: 0, writesOnHeld: 2, writesReading: 1 });
+    expect(seen).toStrictEqual({ reads: 0, writesOnHeld: 1, writesReading: 1 });
+    // AND the state records the number and dates of the CRL the pod holds
+    const deployed = (await h.cluster.readSecret('vpn-gw', 'server-pki'))?.data['crl.pem'] ?? '';
+    const { crl } = await readState(h.deps.cluster, 'gw');
+    expect(crl.number).toBe(crlNumberOf(deployed));
+    expect(crl.thisUpdate).toBe('2026-11-22T13:00:00.000Z');
   });
 
   it('gives 50 concurrent issues on one gateway 50 distinct addresses', async () => {
