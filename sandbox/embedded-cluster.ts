@@ -24,7 +24,7 @@ import type {
   VersionedData,
 } from '../shared/model/cluster-port.js';
 import { rolloutComplete } from '../shared/model/cluster-port.js';
-import { CONFIG_KEYS, OBJECTS } from '../shared/model/names.js';
+import { CONFIG_KEYS, OBJECTS, isCcdObjectName } from '../shared/model/names.js';
 import { makeDirectory, removeDurably, writeDurably } from '../shared/secrets/durable-files.js';
 import { reportsOn, simulatedPodReport } from './simulated-pod-report.js';
 
@@ -169,7 +169,18 @@ export class EmbeddedCluster implements ClusterPort {
       };
       const data = simulatedPodReport({
         mappingsFile: read('ConfigMap', OBJECTS.portMappings)[CONFIG_KEYS.mappings],
-        ccd: read('ConfigMap', OBJECTS.ccd),
+        // Every CCD ConfigMap of the namespace, whatever the gateway's layout: the pod's one client-config-dir.
+        ccd: Object.assign(
+          {},
+          ...[...this.objects.values()]
+            .filter(
+              (o) =>
+                o.kind === 'ConfigMap' &&
+                o.metadata.namespace === namespace &&
+                isCcdObjectName(o.metadata.name),
+            )
+            .map((o) => dataOf(o).data),
+        ) as Record<string, string>,
         serverPki: read('Secret', OBJECTS.serverPki),
         templateAnnotations:
           this.get('Deployment', namespace, OBJECTS.deployment)?.spec?.template?.metadata?.annotations ?? {},

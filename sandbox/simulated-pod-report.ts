@@ -6,14 +6,14 @@
  * RFC 5737) since it first appeared. All of it is simulated: nothing connects in the sandbox.
  */
 import { createHash } from 'node:crypto';
-import { CRL_NUMBER_KEY, OBJECTS, STATUS_KEYS } from '../shared/model/names.js';
+import { CRL_NUMBER_KEY, OBJECTS, STATUS_KEYS, isCcdObjectName } from '../shared/model/names.js';
 import { MAPPINGS_SET_PREFIX } from '../shared/openvpn/index.js';
 
 /** The objects whose change a running pod would report (the status ConfigMap's own creation included). */
 export function reportsOn(kind: string, name: string, data: Readonly<Record<string, string>> | undefined) {
   if (kind === 'ConfigMap' && name === OBJECTS.status) return Object.keys(data ?? {}).length === 0;
   return (
-    (kind === 'ConfigMap' && (name === OBJECTS.portMappings || name === OBJECTS.ccd)) ||
+    (kind === 'ConfigMap' && (name === OBJECTS.portMappings || isCcdObjectName(name))) ||
     (kind === 'Secret' && name === OBJECTS.serverPki) ||
     (kind === 'Deployment' && name === OBJECTS.deployment)
   );

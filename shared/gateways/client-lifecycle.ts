@@ -23,7 +23,7 @@ import { planAddresses, renderCcdEntry, renderClientProfile, serverCommonName } 
 import type { CaMaterial, IssuedCert } from '../pki/index.js';
 import { canonicalSerial, crlSerials, issueClientCert } from '../pki/index.js';
 import type { GatewayDeps } from './deps.js';
-import { ccdOf } from './gateway-objects.js';
+import { removeCcdEntry, writeCcdEntries } from './ccd.js';
 import { addDays, readServerPki, requireCa } from './gateway-pki.js';
 import {
   GatewayDeletingError,
@@ -37,7 +37,6 @@ import { gatewayAddress } from './gateways.js';
 import { mappingsDeployed, syncPortMappings } from './port-mappings.js';
 import type { ClientRecord, GatewayState } from '../model/gateway.js';
 import { DEFAULT_KEY_TYPE } from '../model/gateway.js';
-import { OBJECTS, namespaceOf } from '../model/names.js';
 
 /** The record of `name` with `serial` in `state`, if it is still that record. */
 function sameRecord(state: GatewayState, record: ClientRecord): ClientRecord | undefined {
@@ -73,7 +72,7 @@ export async function completeIssue(
   // if a revocation was recorded meanwhile, those writes may have landed after its own removals; if the
   // gateway's deletion was (the write is refused then, or the gateway is gone), after the deletion's.
   const after = await (async () => {
-    await deps.cluster.patchConfigMapData(namespaceOf(gateway), OBJECTS.ccd, {
+    await writeCcdEntries(deps, state, {
       [record.name]: renderCcdEntry(planAddresses(state.spec.vpnSubnet), record.ip, record.subnets),
     });
     return updateState(
@@ -106,7 +105,7 @@ export async function completeIssue(
   if (final?.status === 'active') return final;
   if (final) {
     await deps.secrets.revokeClient(gateway, record.name);
-    await deps.cluster.patchConfigMapData(namespaceOf(gateway), OBJECTS.ccd, { [record.name]: null });
+    await writeCcdEntries(deps, after, { [record.name]: null });
   }
   throw new ConflictError(`client '${record.name}' was revoked while it was being issued`);
 }
@@ -172,7 +171,7 @@ async function abandonIssue(deps: GatewayDeps, gateway: string, record: ClientRe
     { duringDeletion: true },
   );
   if (!after.clients.some((c) => c.name === record.name))
-    await deps.cluster.patchConfigMapData(namespaceOf(gateway), OBJECTS.ccd, { [record.name]: null });
+    await writeCcdEntries(deps, after, { [record.name]: null });
   deps.log.warn('rolled back an issue that cannot complete', {
     gateway,
     client: record.name,
@@ -262,7 +261,6 @@ export async function completeRevocation(
   ca?: CaMaterial,
 ): Promise<RevocationResult> {
   const gateway = state.spec.name;
-  const ns = namespaceOf(gateway);
   // A fresh CRL for the revocation (its number was raised with the intent), signed from the state in hand;
   // its dates are recorded by the write that ends the revocation. The deployed CRL is then one signed from
   // a state holding this revocation (ours, or a newer one it does not overwrite): no need to read it back.
@@ -273,9 +271,7 @@ export async function completeRevocation(
       : undefined;
   if (record.status !== 'revoking' && !(await deployedCrlLists(deps, gateway, [record.serial])))
     await ensureCrlDeployed(deps, gateway);
-  const ccd = await deps.cluster.readConfigMap(ns, OBJECTS.ccd);
-  if (ccd?.data[record.name] !== undefined)
-    await deps.cluster.patchConfigMapData(ns, OBJECTS.ccd, { [record.name]: null });
+  await removeCcdEntry(deps, state, record.name);
   await deps.secrets.revokeClient(gateway, record.name);
   // The ConfigMap and the `pm-<port>` Services both: a sync may have stopped between them. The pod's
   // watcher takes the mappings out live.
@@ -297,34 +293,6 @@ export async function completeRevocation(
   const final = sameRecord(after, record);
   if (!final) throw new ConflictError(`client '${record.name}' is no longer on gateway '${gateway}'`);
   return { record: final };
-}
-
-/**
- * Brings the CCD ConfigMap in line with the state: an entry for every pending or active client, none for
- * anyone else. Reads the CCD before the state, so an entry written by an issue in flight (always after its
- * record) is never taken for an orphan; re-reads after every patch until a read finds nothing to change.
- * Returns how many entries it changed.
- */
-export async function convergeCcd(deps: GatewayDeps, gateway: string): Promise<number> {
-  const ns = namespaceOf(gateway);
-  let changed = 0;
-  for (let round = 0; round < 5; round += 1) {
-    const ccd = await deps.cluster.readConfigMap(ns, OBJECTS.ccd);
-    const state = await readState(deps.cluster, gateway);
-    if (!ccd) return changed;
-    const wanted = ccdOf(state);
-    const patch: Record<string, string | null> = {};
-    for (const [name, entry] of Object.entries(wanted)) if (ccd.data[name] !== entry) patch[name] = entry;
-    for (const name of Object.keys(ccd.data)) if (!(name in wanted)) patch[name] = null;
-    if (Object.keys(patch).length === 0) return changed;
-    changed += Object.keys(patch).length;
-    deps.log.warn('CCD entries out of line with the state, repaired', {
-      gateway,
-      entries: Object.keys(patch),
-    });
-    await deps.cluster.patchConfigMapData(ns, OBJECTS.ccd, patch);
-  }
-  throw new UpstreamError(`the CCD entries of gateway '${gateway}' kept changing while being repaired`);
 }
 
 /**

@@ -11,9 +11,9 @@ import { ConflictError, InputError, NotFoundError, UpstreamError } from '../erro
 import { cidrsOverlap, parseCanonicalCidr, toInt } from '../model/cidr.js';
 import type { ClientRecord, GatewaySpec, GatewayState, PortMapping } from '../model/gateway.js';
 import { holdsCcdEntry, holdsSubnets } from '../model/gateway.js';
-import { OBJECTS, namespaceOf } from '../model/names.js';
 import { lanSubnetProblems, planAddresses, renderCcdEntry } from '../openvpn/index.js';
 import type { GatewayDeps } from './deps.js';
+import { writeCcdEntries } from './ccd.js';
 import type { ReservedSubnets } from './enrollment-reservations.js';
 import { reservations } from './enrollment-reservations.js';
 import { readState, updateState } from './gateway-state.js';
@@ -182,11 +182,12 @@ const MAX_CCD_ROUNDS = 5;
  * entry is the one left (patches of one key do not commute, so the last writer must have read last).
  */
 export async function deployCcdEntry(deps: GatewayDeps, gateway: string, name: string): Promise<void> {
-  const ns = namespaceOf(gateway);
-  let entry = ccdEntryOf(await readState(deps.cluster, gateway), name);
+  let state = await readState(deps.cluster, gateway);
+  let entry = ccdEntryOf(state, name);
   for (let round = 1; round <= MAX_CCD_ROUNDS; round += 1) {
-    await deps.cluster.patchConfigMapData(ns, OBJECTS.ccd, { [name]: entry });
-    const latest = ccdEntryOf(await readState(deps.cluster, gateway), name);
+    await writeCcdEntries(deps, state, { [name]: entry });
+    state = await readState(deps.cluster, gateway);
+    const latest = ccdEntryOf(state, name);
     if (latest === entry) return;
     entry = latest;
   }

@@ -15,6 +15,7 @@ import { issueClientCert, readCertificateInfo } from '../pki/index.js';
 import type { GatewayDeps } from './deps.js';
 import type { PodReport } from './gateway-status.js';
 import { readPodReport } from './gateway-status.js';
+import { writeCcdEntries } from './ccd.js';
 import { completeIssue, completeRevocation, renderProfile, settleClient } from './client-lifecycle.js';
 import { clusterCidrs, requireSubnetsAllowed, sortedSubnets } from './client-subnets.js';
 import { addDays, missingCa, requireCa, wholeDaysUntil } from './gateway-pki.js';
@@ -24,7 +25,6 @@ import { requireNameNotReserved, reservations } from './enrollment-reservations.
 import type { ClientRecord, GatewayState } from '../model/gateway.js';
 import { DEFAULT_KEY_TYPE } from '../model/gateway.js';
 import type { ClientResponse, IssueClientBody } from '../api/schemas.js';
-import { OBJECTS, namespaceOf } from '../model/names.js';
 
 /** A client as the API answers it. */
 function clientView(gateway: string, c: ClientRecord): ClientResponse {
@@ -84,7 +84,7 @@ export async function issueClient(
   if (taken?.status === 'pending' && sameRequest(taken, input))
     return clientView(gateway, await completeIssue(deps, before, taken));
   if (taken) {
-    if (!(await forgetIfAbandoned(deps, gateway, taken)))
+    if (!(await forgetIfAbandoned(deps, before, taken)))
       throw new ConflictError(`client '${input.name}' already exists on gateway '${gateway}'`);
     before = await readState(deps.cluster, gateway);
   }
@@ -173,8 +173,9 @@ export async function issueClient(
 }
 
 /** Undoes the state and CCD writes of an issue that failed half-way. */
-async function forgetClient(deps: GatewayDeps, gateway: string, record: ClientRecord): Promise<void> {
-  await deps.cluster.patchConfigMapData(namespaceOf(gateway), OBJECTS.ccd, { [record.name]: null });
+async function forgetClient(deps: GatewayDeps, state: GatewayState, record: ClientRecord): Promise<void> {
+  const gateway = state.spec.name;
+  await writeCcdEntries(deps, state, { [record.name]: null });
   await updateState(deps.cluster, gateway, (s) =>
     s.clients.some((c) => c.serial === record.serial)
       ? { ...s, clients: s.clients.filter((c) => c.serial !== record.serial) }
@@ -194,7 +195,12 @@ export const ABANDONED_ISSUE_MINUTES = 10;
  * process, so the certificate can never be used), or material lost outside this API. The name can then be
  * issued again instead of being unusable for good. True when it did.
  */
-async function forgetIfAbandoned(deps: GatewayDeps, gateway: string, client: ClientRecord): Promise<boolean> {
+async function forgetIfAbandoned(
+  deps: GatewayDeps,
+  state: GatewayState,
+  client: ClientRecord,
+): Promise<boolean> {
+  const gateway = state.spec.name;
   if (client.status !== 'active') return false;
   const age = deps.clock().getTime() - Date.parse(client.issuedAt);
   if (age < ABANDONED_ISSUE_MINUTES * 60_000) return false;
@@ -204,7 +210,7 @@ async function forgetIfAbandoned(deps: GatewayDeps, gateway: string, client: Cli
     client: client.name,
     serial: client.serial,
   });
-  await forgetClient(deps, gateway, client);
+  await forgetClient(deps, state, client);
   return true;
 }
 
@@ -253,7 +259,7 @@ export async function getClientProfile(deps: GatewayDeps, gateway: string, name:
   if (client.status !== 'active')
     throw new ConflictError(`client '${name}' is revoked: its profile is no longer available`);
   const bundle = await deps.secrets.getClient(gateway, name);
-  if (!bundle && (await forgetIfAbandoned(deps, gateway, client)))
+  if (!bundle && (await forgetIfAbandoned(deps, state, client)))
     throw new NotFoundError(
       `client '${name}' does not exist on gateway '${gateway}': its issue failed half-way and was rolled back`,
     );

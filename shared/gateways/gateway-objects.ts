@@ -10,7 +10,7 @@ import { planAddresses, renderCcdEntry, renderEntrypoint, renderServerConf } fro
 import type { GatewayDeps } from './deps.js';
 import type { GatewayState, ResolvedPortMapping, ServerPki } from '../model/gateway.js';
 import { holdsCcdEntry } from '../model/gateway.js';
-import { OBJECTS, domainKeys, namespaceOf } from '../model/names.js';
+import { OBJECTS, domainKeys, isCcdObjectName, namespaceOf } from '../model/names.js';
 
 /** CCD entries (file name = client name) for every pending or active client, with its LAN subnets. */
 export function ccdOf(state: GatewayState): Record<string, string> {
@@ -60,7 +60,7 @@ export function desiredConfigHash(
   return configHash(manifestInputOf(deps, state, pki));
 }
 
-export type ObjectSelection = 'all' | 'spec' | 'port-mappings';
+export type ObjectSelection = 'all' | 'spec' | 'port-mappings' | 'ccd';
 
 /** Objects the pod's Deployment refers to by name: a Deployment applied without them gets no pod. */
 const POD_IDENTITY_KINDS = new Set(['ServiceAccount', 'Role', 'RoleBinding']);
@@ -69,8 +69,9 @@ const POD_IDENTITY_KINDS = new Set(['ServiceAccount', 'Role', 'RoleBinding']);
  * The objects to apply. `all` (creation or repair) is every object except the `state` ConfigMap;
  * `spec` is what a spec change touches (server ConfigMap, Deployment and the pod's ServiceAccount, Role and
  * RoleBinding, openvpn Service);
- * `port-mappings` is the mappings ConfigMap and the `pm-<port>` Services.
- * The `ccd` ConfigMap is only ever applied with `all`: afterwards it changes key by key.
+ * `port-mappings` is the mappings ConfigMap and the `pm-<port>` Services;
+ * `ccd` is the CCD ConfigMaps of the state's layout (`ccdShards`), applied whole only at creation, on a repair
+ * (`all`) and when a PUT moves a gateway to shards: afterwards they change key by key (shared/gateways/ccd.ts).
  * `keepConfigHash`, when given, replaces the Deployment's config-hash so applying does not start
  * a rollout behind the roll orchestration's back.
  */
@@ -87,6 +88,7 @@ export function gatewayObjects(
     .filter((o) => {
       if (o.kind === 'ConfigMap' && o.metadata.name === OBJECTS.state) return false;
       if (selection === 'all') return true;
+      if (selection === 'ccd') return o.kind === 'ConfigMap' && isCcdObjectName(o.metadata.name);
       if (selection === 'spec')
         return (
           (o.kind === 'ConfigMap' && o.metadata.name === OBJECTS.server) ||

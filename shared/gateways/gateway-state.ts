@@ -5,6 +5,7 @@
 import { ConflictError, NotFoundError } from '../errors.js';
 import type { ClusterPort, VersionedData } from '../model/cluster-port.js';
 import type { GatewayDeps } from './deps.js';
+import { writeCcdEntries } from './ccd.js';
 import { parseStateConfigMapData, stateConfigMapData } from '../model/state-codec.js';
 import type { GatewayState } from '../model/gateway.js';
 import { OBJECTS, domainKeys, namespaceOf } from '../model/names.js';
@@ -152,12 +153,10 @@ export async function takeBackIfDeleting(
   if (state && !state.deleting) return false;
   await deps.secrets.deleteGateway(gateway, client === undefined ? [] : [client]);
   if (state && client !== undefined)
-    await deps.cluster
-      .patchConfigMapData(namespaceOf(gateway), OBJECTS.ccd, { [client]: null })
-      .catch((e: unknown) => {
-        // The namespace (and the CCD with it) went meanwhile.
-        if (!(e instanceof NotFoundError)) throw e;
-      });
+    await writeCcdEntries(deps, state, { [client]: null }).catch((e: unknown) => {
+      // The namespace (and the CCD with it) went meanwhile.
+      if (!(e instanceof NotFoundError)) throw e;
+    });
   deps.log.warn('took back secrets written while the gateway was being deleted', { gateway, client });
   return true;
 }

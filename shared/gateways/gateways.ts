@@ -35,12 +35,13 @@ import {
   updateState,
 } from './gateway-state.js';
 import { requireSpecKeepsSubnets } from './client-subnets.js';
+import { ccdMoveNeeded, completeCcdMove } from './ccd-convergence.js';
 import { appliedView, readPodReport } from './gateway-status.js';
 import type { GatewaySpec, GatewayState, GatewayStatus, ServerPki } from '../model/gateway.js';
 import { DEFAULT_KEY_TYPE } from '../model/gateway.js';
 import type { GatewayResponse, PutGatewayRequest } from '../api/schemas.js';
 import { GATEWAY_BODY_DEFAULTS } from '../api/schemas.js';
-import { OBJECTS, namespaceOf } from '../model/names.js';
+import { CCD_SHARDS, OBJECTS, namespaceOf } from '../model/names.js';
 
 /**
  * Applies defaults; routes default to the cluster's service and pod CIDRs (DEFAULT_ROUTES when the pod
@@ -154,6 +155,7 @@ async function createGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutG
     crl: fresh.crl,
     server: { serial: fresh.server.serial, notAfter: fresh.server.notAfter.toISOString() },
     createdAt: now.toISOString(),
+    ccdShards: CCD_SHARDS,
   };
   const objects = gatewayObjects(deps, state, fresh.pki, 'all');
   const namespace = objects.filter((o) => o.kind === 'Namespace');
@@ -238,12 +240,25 @@ function canonicalSpec(s: GatewaySpec): unknown {
   };
 }
 
-async function updateGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutGatewayResult> {
+/**
+ * Updates a gateway to `spec`. Unless `keepCcdLayout` (the reconciler's completion of a creation, which must
+ * not roll a pod nobody asked to roll), it also moves a gateway still on the legacy single `ccd` ConfigMap to
+ * the CCD shards (README, "Upgrading"): the shards applied from the state in hand (before the layout is
+ * recorded, so a writer that finds it recorded finds them), the layout recorded in the same conditional write
+ * as the spec, the Deployment applied with the shards' projected volume (a new pod template: the Deployment
+ * rolls), then the legacy ConfigMap deleted and the shards converged with the state (completeCcdMove).
+ */
+async function updateGateway(
+  deps: GatewayDeps,
+  spec: GatewaySpec,
+  options: { readonly keepCcdLayout?: boolean } = {},
+): Promise<PutGatewayResult> {
   const name = spec.name;
   const ns = namespaceOf(name);
   const current = await readState(deps.cluster, name);
   // Fail fast; the conditional write below refuses it again (a DELETE may come in between).
   requireNotDeleting(current);
+  const moveCcd = !options.keepCcdLayout && (await ccdMoveNeeded(deps, current));
   const rollout = await readRolloutOrUndefined(deps, name);
   const deployedPki = rollout ? await readServerPki(deps, name) : undefined;
   // Unchanged and deployed as recorded: nothing to do. A spec recorded but never rolled out (the request
@@ -252,19 +267,24 @@ async function updateGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutG
     deployedPki !== undefined &&
     rollout?.templateAnnotations[configHashAnnotation(deps)] ===
       desiredConfigHash(deps, current, deployedPki);
-  if (sameSpec(current.spec, spec) && rolledOut) {
+  if (sameSpec(current.spec, spec) && rolledOut && !moveCcd) {
     return { gateway: await viewOf(deps, current, rollout), created: false };
   }
   // Fail fast before any PKI work; the same checks run again inside the conditional write below.
   requireSpecChangeAllowed(current, spec);
   const repaired = await ensurePki(deps, current);
   requireValidityWithinCa(spec, repaired.pki.caCrt, deps.clock());
+  if (moveCcd)
+    await deps.cluster.apply(
+      gatewayObjects(deps, { ...current, ccdShards: CCD_SHARDS }, repaired.pki, 'ccd'),
+    );
   // One decision per write: the checks that depend on the state run on the state being replaced, again
   // on every retry, so an issue or a port-mapping change that lands first is never overlooked.
   const state = await updateState(deps.cluster, name, (s) => {
-    if (sameSpec(s.spec, spec)) return undefined;
-    requireSpecChangeAllowed(s, spec);
-    return { ...s, spec };
+    const layout = moveCcd && s.ccdShards !== CCD_SHARDS ? { ccdShards: CCD_SHARDS } : {};
+    if (sameSpec(s.spec, spec) && !('ccdShards' in layout)) return undefined;
+    if (!sameSpec(s.spec, spec)) requireSpecChangeAllowed(s, spec);
+    return { ...s, spec, ...layout };
   });
   const pki: ServerPki = repaired.pki;
   const deployedHash = rollout?.templateAnnotations[configHashAnnotation(deps)];
@@ -278,6 +298,10 @@ async function updateGateway(deps: GatewayDeps, spec: GatewaySpec): Promise<PutG
     deployedHash,
   ).filter((o) => o.kind !== 'Namespace');
   await deps.cluster.apply(objects);
+  if (moveCcd) {
+    const repairedEntries = await completeCcdMove(deps, name);
+    deps.log.info('gateway CCD moved to shards', { gateway: name, repairedEntries });
+  }
   // A gateway created before the pod reported has no `status` ConfigMap yet: its pod's Role names it.
   await ensureStatusObject(deps, name);
   if (repaired.repaired) await deps.cluster.patchSecretData(ns, OBJECTS.serverPki, serverPkiData(pki));
@@ -311,7 +335,7 @@ export async function completeGatewayCreation(deps: GatewayDeps, name: string): 
   if (!state || state.deleting) return undefined;
   if (deps.clock().getTime() - Date.parse(state.createdAt) < ABANDONED_CREATION_MINUTES * 60_000)
     return undefined;
-  const result = await updateGateway(deps, state.spec);
+  const result = await updateGateway(deps, state.spec, { keepCcdLayout: true });
   if (result.operationId) deps.log.warn('completed a gateway creation left half-done', { gateway: name });
   return result.operationId;
 }

@@ -12,7 +12,8 @@
  */
 import { toDomainError } from '../errors.js';
 import type { GatewayDeps } from './deps.js';
-import { completeIssue, completeRevocation, convergeCcd, ensureCrlDeployed } from './client-lifecycle.js';
+import { completeIssue, completeRevocation, ensureCrlDeployed } from './client-lifecycle.js';
+import { convergeCcd } from './ccd-convergence.js';
 import { findState, managedGatewayNames, readState } from './gateway-state.js';
 import { pruneEnrollments } from './enrollments.js';
 import { completeGatewayCreation, resumeDeletion } from './gateways.js';

@@ -1,6 +1,6 @@
 /**
- * Pure, typed builders of every Kubernetes object of a gateway (its namespace; the `server`, `ccd`,
- * `port-mappings`, `state`, `roll` and `status` ConfigMaps; the `server-pki` Secret; the pod's ServiceAccount
+ * Pure, typed builders of every Kubernetes object of a gateway (its namespace; the `server`, CCD (`ccd-<i>`, or
+ * the legacy `ccd`), `port-mappings`, `state`, `roll` and `status` ConfigMaps; the `server-pki` Secret; the pod's ServiceAccount
  * and the Role and RoleBinding that let it patch `status`; the `openvpn` Deployment and LoadBalancer Service;
  * one `pm-<port>` Service per port mapping), each validated against the Kubernetes schemas (kubernetes-models)
  * before it leaves, returned as plain JSON.
@@ -25,6 +25,8 @@ import {
   K8S_LABELS,
   MANAGED_BY,
   OBJECTS,
+  ccdObjectNames,
+  ccdObjectOf,
   domainKeys,
   namespaceOf,
   portMappingServiceName,
@@ -43,6 +45,7 @@ export interface GatewayManifestInput {
   readonly labelDomain: string;
   readonly serverConf: string;
   readonly entrypoint: string;
+  /** Every CCD entry (client → entry); spread over the ConfigMaps of the state's layout (`ccdShards`). */
   readonly ccd: Readonly<Record<string, string>>;
   readonly portMappings: readonly ResolvedPortMapping[];
   readonly state: GatewayState;
@@ -174,7 +177,9 @@ export function buildGatewayManifests(input: GatewayManifestInput): KubeObject[]
         data: { [CONFIG_KEYS.serverConf]: input.serverConf, [CONFIG_KEYS.entrypoint]: input.entrypoint },
       }),
     ),
-    checked(new ConfigMap({ metadata: meta(OBJECTS.ccd), data: { ...input.ccd } })),
+    ...Object.entries(ccdData(input)).map(([name, data]) =>
+      checked(new ConfigMap({ metadata: meta(name), data })),
+    ),
     checked(
       new ConfigMap({ metadata: meta(OBJECTS.portMappings), data: { [CONFIG_KEYS.mappings]: mappingsFile } }),
     ),
@@ -258,6 +263,42 @@ export function buildGatewayManifests(input: GatewayManifestInput): KubeObject[]
   return objects;
 }
 
+/** The data of each CCD ConfigMap of the state's layout (every one of them, empty ones too), by name. */
+export function ccdData(
+  input: Pick<GatewayManifestInput, 'ccd' | 'state'>,
+): Record<string, Record<string, string>> {
+  const shards = input.state.ccdShards;
+  const data: Record<string, Record<string, string>> = Object.fromEntries(
+    ccdObjectNames(shards).map((name) => [name, {}]),
+  );
+  for (const [client, entry] of Object.entries(input.ccd)) {
+    const object = data[ccdObjectOf(client, shards)];
+    if (object) object[client] = entry;
+  }
+  return data;
+}
+
+/**
+ * Name of the shards' projected volume. Not the legacy volume's name: server-side apply merges a volume of the
+ * same name field by field, so the legacy `configMap` source (with the `defaultMode` the API server defaulted
+ * into it, owned by no manager) would stay beside `projected`, and the API server refuses a volume with two
+ * sources. Under a new name the legacy volume is removed whole and the new one added.
+ */
+const CCD_SHARDS_VOLUME = 'ccd-shards';
+
+/**
+ * The pod's client-config-dir volume: the legacy `ccd` ConfigMap, or one `projected` volume whose sources are
+ * the shards, so OpenVPN and the watcher see one directory either way (no two shards hold one key). The kubelet
+ * updates a projected volume with the same atomic `..data` swap as a ConfigMap volume.
+ */
+function ccdVolume(shards: number | undefined) {
+  if (shards === undefined) return { name: POD_DIRS.ccd, configMap: { name: OBJECTS.ccd } };
+  return {
+    name: CCD_SHARDS_VOLUME,
+    projected: { sources: ccdObjectNames(shards).map((name) => ({ configMap: { name } })) },
+  };
+}
+
 function deployment(input: GatewayManifestInput, labels: Record<string, string>): Deployment {
   const { spec, labelDomain } = input;
   const mount = (name: string, mountPath: string, readOnly = true) => ({ name, mountPath, readOnly });
@@ -328,7 +369,7 @@ function deployment(input: GatewayManifestInput, labels: Record<string, string>)
               volumeMounts: [
                 mount(POD_DIRS.server, POD_PATHS.serverDir),
                 mount(POD_DIRS.pki, POD_PATHS.pkiDir),
-                mount(POD_DIRS.ccd, POD_PATHS.ccdDir),
+                mount(ccdVolume(input.state.ccdShards).name, POD_PATHS.ccdDir),
                 mount(POD_DIRS.portMappings, POD_PATHS.portMappingsDir),
                 mount(POD_DIRS.run, POD_PATHS.runDir, false),
               ],
@@ -337,7 +378,7 @@ function deployment(input: GatewayManifestInput, labels: Record<string, string>)
           volumes: [
             { name: POD_DIRS.server, configMap: { name: OBJECTS.server } },
             { name: POD_DIRS.pki, secret: { secretName: OBJECTS.serverPki, defaultMode: 0o400 } },
-            { name: POD_DIRS.ccd, configMap: { name: OBJECTS.ccd } },
+            ccdVolume(input.state.ccdShards),
             { name: POD_DIRS.portMappings, configMap: { name: OBJECTS.portMappings } },
             { name: POD_DIRS.run, emptyDir: {} },
           ],

@@ -187,6 +187,12 @@ export interface GatewayState {
   readonly enrollments?: readonly EnrollmentRecord[] | undefined;
   /** Set by `DELETE /gateways/{gateway}`, the recorded intent of the deletion: from then every write is refused. */
   readonly deleting?: DeletionMark | undefined;
+  /**
+   * The CCD layout: the number of shard ConfigMaps `ccd-<i>` holding the CCD entries (CCD_SHARDS for a gateway
+   * created or migrated since shards exist); absent: the legacy single `ccd` ConfigMap, until the gateway's
+   * next PUT migrates it (README, "Upgrading").
+   */
+  readonly ccdShards?: number | undefined;
 }
 
 /** The deletion's intent (README, "State machine"): when it was asked for, and the operation running it. */

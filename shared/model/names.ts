@@ -17,7 +17,10 @@ export const OBJECTS = Object.freeze({
   state: 'state',
   /** ConfigMap: the roll ledger (generations requested and rolled, the roll that owns it); created on first use. */
   roll: 'roll',
-  /** ConfigMap: one client-config-dir entry per active client. */
+  /**
+   * ConfigMap: the legacy single client-config-dir (one entry per pending or active client) of a gateway whose
+   * state records no CCD layout; every other gateway keeps its entries in the shards `ccd-<i>` (ccdShardName).
+   */
   ccd: 'ccd',
   /** ConfigMap: `server.conf` and the entrypoint. */
   server: 'server',
@@ -38,6 +41,53 @@ export const OBJECTS = Object.freeze({
   /** Role and RoleBinding: the pod's ServiceAccount may get and patch the `status` ConfigMap, nothing else. */
   statusReporter: 'openvpn-status-reporter',
 });
+
+/**
+ * How many ConfigMaps a gateway's CCD entries are spread over (README, "The objects of a gateway"). An issue or a
+ * revocation patches (and a revocation reads) one client's entry, and the API server's cost of a ConfigMap write
+ * grows with the ConfigMap's keys (managedFields, the whole map in and out): one ConfigMap of 2,000 entries made
+ * a patch 4-5x dearer than one of 10. 16 shards keep a shard near 300 entries at the ~5,000 clients a state
+ * holds, while a gateway's creation applies, convergeCcd reads and the pod's projected volume watches only 16
+ * objects. A gateway records its layout in its state (`ccdShards`), so this number can change for new gateways
+ * without moving the entries of existing ones.
+ */
+export const CCD_SHARDS = 16;
+
+/** Name prefix of the CCD shard ConfigMaps. */
+export const CCD_SHARD_PREFIX = `${OBJECTS.ccd}-`;
+
+/** Name of CCD shard `index`. */
+export function ccdShardName(index: number): string {
+  return `${CCD_SHARD_PREFIX}${index}`;
+}
+
+/**
+ * The shard (0 … shards-1) that holds `client`'s CCD entry: FNV-1a (32-bit) of the name's UTF-8 bytes, modulo
+ * the number of shards. Stable across processes and versions (no seed), so every writer and reader agrees.
+ */
+export function ccdShardIndex(client: string, shards: number): number {
+  let hash = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(client)) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % shards;
+}
+
+/** The ConfigMaps of a CCD layout: the legacy `ccd` (shards undefined) or `ccd-0` … `ccd-<shards-1>`. */
+export function ccdObjectNames(shards: number | undefined): string[] {
+  return shards === undefined ? [OBJECTS.ccd] : Array.from({ length: shards }, (_, i) => ccdShardName(i));
+}
+
+/** The ConfigMap of a CCD layout that holds `client`'s entry. */
+export function ccdObjectOf(client: string, shards: number | undefined): string {
+  return shards === undefined ? OBJECTS.ccd : ccdShardName(ccdShardIndex(client, shards));
+}
+
+/** Whether `name` is a CCD ConfigMap of any layout (the legacy `ccd` or a shard). */
+export function isCcdObjectName(name: string): boolean {
+  return name === OBJECTS.ccd || new RegExp(`^${CCD_SHARD_PREFIX}(0|[1-9][0-9]*)$`).test(name);
+}
 
 /** Prefix of the ClusterIP Services that expose port mappings inside the cluster. */
 export const PORT_MAPPING_SERVICE_PREFIX = 'pm-';

@@ -59,6 +59,8 @@ const metaSchema = z.strictObject({
     }),
   ),
   deleting: z.strictObject({ since: iso, operation: z.string().min(1) }).optional(),
+  // Absent from the state of a gateway still on the legacy single `ccd` ConfigMap (GatewayState.ccdShards).
+  ccdShards: z.int().min(1).max(256).optional(),
 });
 /**
  * One client as stored: [name, ip, serial, issuedAt (epoch ms), notAfter (epoch ms), revokedAt (epoch ms,
@@ -248,6 +250,7 @@ export function stateConfigMapData(state: GatewayState): Record<string, string> 
     crl: state.crl,
     portMappings: state.portMappings.map((m) => ({ ...m })),
     ...(state.deleting ? { deleting: { ...state.deleting } } : {}),
+    ...(state.ccdShards !== undefined ? { ccdShards: state.ccdShards } : {}),
   };
   return withStoredClientsJson(
     {
@@ -275,6 +278,7 @@ export function parseStateConfigMapData(data: Readonly<Record<string, string>>):
         ? { enrollments: enrollmentsSchema.parse(JSON.parse(data['enrollments.json'])) }
         : {}),
       ...(meta.deleting ? { deleting: meta.deleting } : {}),
+      ...(meta.ccdShards !== undefined ? { ccdShards: meta.ccdShards } : {}),
     };
   } catch (e: unknown) {
     throw new InternalError(

@@ -23,6 +23,7 @@ import { makeHarness } from '../shared/gateways/harness.js';
 import type { Sandbox } from '../../sandbox/main.js';
 import { startSandbox } from '../../sandbox/main.js';
 import { startEnvtest, startFakeKubelet } from '../support/envtest.js';
+import { ccdEntries } from '../support/ccd-entries.js';
 
 export interface SandboxUnderTest {
   readonly sandbox: Sandbox;
@@ -157,11 +158,11 @@ export interface ApiBackend {
 }
 
 async function storedThrough(cluster: ClusterPort, secrets: SecretStore, gateway: string) {
-  const ccd = await cluster.readConfigMap(`vpn-${gateway}`, 'ccd');
+  const ccd = await ccdEntries(cluster, gateway);
   // The store is asked by name, as the product asks it: the names the state holds.
   const state = await findState(cluster, gateway);
   const clients = await secrets.listClients(gateway, state?.clients.map((c) => c.name) ?? []);
-  return { ccd: { ...ccd?.data }, secretClients: clients.map((c) => c.client).sort() };
+  return { ccd, secretClients: clients.map((c) => c.client).sort() };
 }
 
 /** The real sandbox: embedded cluster, directory secret store, in-process operations. */

@@ -20,6 +20,7 @@ import { loadConfig } from '../../shared/config.js';
 import { planAddresses, renderCcdEntry, renderPortMappingsFile } from '../../shared/openvpn/index.js';
 import { resolvePortMappings } from '../../shared/gateways/gateway-objects.js';
 import { canonicalSerial, crlSerials, readCertificateInfo } from '../../shared/pki/index.js';
+import { storedCcdEntries } from './ccd-entries.js';
 
 export async function clientInvariantViolations(
   ports: { cluster: ClusterPort; secrets: SecretStore },
@@ -30,11 +31,13 @@ export async function clientInvariantViolations(
   const stateData = await ports.cluster.readConfigMap(ns, OBJECTS.state);
   if (!stateData) return [`gateway '${gateway}' has no state`];
   const state = parseStateConfigMapData(stateData.data);
-  const ccd = (await ports.cluster.readConfigMap(ns, OBJECTS.ccd))?.data ?? {};
+  const stored = await storedCcdEntries(ports.cluster, gateway);
+  const ccd = stored.entries;
+  for (const entry of stored.misplaced) violations.push(`CCD entry ${entry} sits in a wrong shard`);
   const crlPem = (await ports.cluster.readSecret(ns, OBJECTS.serverPki))?.data[SERVER_PKI_KEYS.crlPem];
   const listed = crlPem ? crlSerials(crlPem) : new Set<string>();
   const plan = planAddresses(state.spec.vpnSubnet);
-  const stored = new Map(
+  const material = new Map(
     (
       await ports.secrets.listClients(
         gateway,
@@ -45,12 +48,12 @@ export async function clientInvariantViolations(
   for (const c of state.clients) {
     const tag = `${c.name} (${c.status})`;
     if (c.status === 'pending' || c.status === 'revoking') violations.push(`${tag} is half-done`);
-    const material = stored.get(c.name);
+    const held = material.get(c.name);
     if (c.status === 'active') {
       if (ccd[c.name] !== renderCcdEntry(plan, c.ip, c.subnets))
         violations.push(`${tag} has no right CCD entry`);
       const bundle = await ports.secrets.getClient(gateway, c.name);
-      if (!material?.enabled || material.serial !== c.serial || !bundle)
+      if (!held?.enabled || held.serial !== c.serial || !bundle)
         violations.push(`${tag} has no enabled material of serial ${c.serial}`);
       else if (canonicalSerial(readCertificateInfo(bundle.certPem).serial) !== canonicalSerial(c.serial))
         violations.push(`${tag} has a stored certificate of another serial`);
@@ -58,7 +61,7 @@ export async function clientInvariantViolations(
     if (c.status === 'revoked') {
       if (!listed.has(canonicalSerial(c.serial))) violations.push(`${tag} is missing from the deployed CRL`);
       if (ccd[c.name] !== undefined) violations.push(`${tag} still has a CCD entry`);
-      if (material?.enabled) violations.push(`${tag} still has enabled material`);
+      if (held?.enabled) violations.push(`${tag} still has enabled material`);
     }
   }
   const mappings = (await ports.cluster.readConfigMap(ns, OBJECTS.portMappings))?.data[CONFIG_KEYS.mappings];

@@ -29,6 +29,7 @@ import {
 } from '../../shared/model/names.js';
 import { planAddresses, renderCcdEntry } from '../../shared/openvpn/index.js';
 import type { AcknowledgedWrites } from './acknowledged-writes.js';
+import { storedCcdEntries } from './ccd-entries.js';
 
 export const INVARIANTS = [
   'addresses',
@@ -159,7 +160,9 @@ async function checkGateway(
   }
 
   const active = state.clients.filter((c) => c.status === 'active');
-  const ccd = (await input.cluster.readConfigMap(ns, OBJECTS.ccd))?.data ?? {};
+  const ccdStored = await storedCcdEntries(input.cluster, gateway);
+  const ccd = ccdStored.entries;
+  for (const entry of ccdStored.misplaced) add('ccd', `CCD entry ${entry} sits in a wrong shard`);
   for (const c of active) {
     if (ccd[c.name] === undefined) add('ccd', `active client ${c.name} has no CCD entry`);
     else if (ccd[c.name] !== renderCcdEntry(plan, c.ip, c.subnets))

@@ -9,6 +9,7 @@ import { manifestInputOf } from '../../../shared/gateways/gateway-objects.js';
 import { buildGatewayManifests } from '../../../shared/kube/manifests.js';
 import type { KubeObject } from '../../../shared/model/cluster-port.js';
 import type { GatewaySpec, GatewayState, PortMapping, ServerPki } from '../../../shared/model/gateway.js';
+import { CCD_SHARDS } from '../../../shared/model/names.js';
 
 /** A certificate's identity as the state records it. */
 interface Issued {
@@ -59,6 +60,8 @@ export function gatewayObjects(gateway: E2eGateway): KubeObject[] {
     portMappings: gateway.portMappings ?? [],
     server: { serial: gateway.server.serial, notAfter: gateway.server.notAfter.toISOString() },
     createdAt: now,
+    // The layout of every gateway created since CCD shards exist: the pod mounts them as one projected volume.
+    ccdShards: CCD_SHARDS,
   };
   return objectsOfState(state, gateway.pki);
 }

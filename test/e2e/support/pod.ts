@@ -17,12 +17,13 @@
  * stays in the bounding set (chroot needs it; containerd grants it by default anyway). Any other security
  * setting, volume type or env source stops the runner with an error rather than being ignored.
  *
- * Volumes are written the way the kubelet projects them (ConfigMap and Secret keys as files, Secret files with
+ * Volumes are written the way the kubelet projects them (ConfigMap and Secret keys as files, the ConfigMaps of a
+ * `projected` volume into one directory, Secret files with
  * `defaultMode`), into host directories the test may change later, like the kubelet delivering an update.
  */
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { lstatSync, mkdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IContainer } from 'kubernetes-models/v1/Container';
@@ -196,8 +197,20 @@ export class GatewayPod {
         const mode = volume.secret.defaultMode ?? 0o644;
         for (const [key, value] of Object.entries(this.data('Secret', volume.secret.secretName)))
           writeFileSync(join(path, key), Buffer.from(value, 'base64'), { mode });
+      } else if (volume.projected) {
+        // One directory from several ConfigMaps (a gateway's CCD shards), as the kubelet projects them.
+        for (const source of volume.projected.sources ?? []) {
+          if (!source.configMap || source.configMap.items)
+            throw unsupported(`volume ${volume.name} projects something else than whole ConfigMaps`);
+          for (const [key, value] of Object.entries(this.data('ConfigMap', source.configMap.name))) {
+            if (existsSync(join(path, key))) throw unsupported(`volume ${volume.name} projects ${key} twice`);
+            writeFileSync(join(path, key), value);
+          }
+        }
       } else if (!volume.emptyDir) {
-        throw unsupported(`volume ${volume.name} is neither a ConfigMap, a Secret nor an emptyDir`);
+        throw unsupported(
+          `volume ${volume.name} is neither a ConfigMap, a Secret, a projection nor an emptyDir`,
+        );
       }
     }
   }

@@ -11,6 +11,7 @@ import { putGateway } from '../../../shared/gateways/gateways.js';
 import { replacePortMappings } from '../../../shared/gateways/port-mappings.js';
 import { planAddresses, renderCcdEntry } from '../../../shared/openvpn/index.js';
 import { makeHarness } from './harness.js';
+import { ccdEntries } from '../../support/ccd-entries.js';
 
 async function setup() {
   const h = makeHarness();
@@ -19,13 +20,13 @@ async function setup() {
 }
 
 const ccdOf = async (h: Awaited<ReturnType<typeof setup>>, name: string) =>
-  (await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data[name];
+  (await ccdEntries(h.cluster, 'gw'))[name];
 
 /** What a refused call left: the whole state ConfigMap and CCD, to compare before and after. */
 const snapshot = async (h: Awaited<ReturnType<typeof setup>>) =>
   JSON.stringify([
     (await h.cluster.readConfigMap('vpn-gw', 'state'))?.data,
-    (await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data,
+    await ccdEntries(h.cluster, 'gw'),
   ]);
 
 describe('client subnets at issue', () => {

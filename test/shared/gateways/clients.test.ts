@@ -18,6 +18,7 @@ import { replacePortMappings } from '../../../shared/gateways/port-mappings.js';
 import { canonicalSerial, crlNumberOf, crlSerials } from '../../../shared/pki/index.js';
 import { opensslCsr } from '../../support/openssl-csr.js';
 import { makeHarness } from './harness.js';
+import { ccdEntries } from '../../support/ccd-entries.js';
 
 function crlText(crlPem: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'crl-'));
@@ -48,7 +49,7 @@ describe('issueClient', () => {
       status: 'active',
       keySource: 'generated',
     });
-    expect((await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data).toStrictEqual({
+    expect(await ccdEntries(h.cluster, 'gw')).toStrictEqual({
       'branch-a': 'ifconfig-push 10.140.0.2 255.255.255.0\n',
     });
     const stored = h.secrets.clients.get('gw/branch-a');
@@ -118,7 +119,7 @@ describe('issueClient', () => {
     const ips = new Set(clients.map((c) => c.ip));
     expect(ips.size).toBe(50);
     expect((await listClients(h.deps, 'gw')).length).toBe(50);
-    expect(Object.keys((await h.cluster.readConfigMap('vpn-gw', 'ccd'))!.data).length).toBe(50);
+    expect(Object.keys(await ccdEntries(h.cluster, 'gw')).length).toBe(50);
   });
 
   it('honours a requested static address', async () => {
@@ -184,7 +185,7 @@ describe('an issue that crashed after writing its record', () => {
     // THEN the name is usable again: one record, its CCD entry and its material
     expect(again.serial).not.toBe(first.serial);
     expect((await listClients(h.deps, 'gw')).map((c) => c.serial)).toStrictEqual([again.serial]);
-    expect((await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data['c1']).toMatch(/^ifconfig-push /);
+    expect((await ccdEntries(h.cluster, 'gw'))['c1']).toMatch(/^ifconfig-push /);
     expect(await h.secrets.getClient('gw', 'c1')).toBeDefined();
   });
 
@@ -194,7 +195,7 @@ describe('an issue that crashed after writing its record', () => {
     h.setNow(new Date(Date.parse(first.issuedAt) + 11 * 60_000));
     await expect(getClientProfile(h.deps, 'gw', 'c1')).rejects.toThrow(/rolled back/);
     expect(await listClients(h.deps, 'gw')).toStrictEqual([]);
-    expect((await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data['c1']).toBeUndefined();
+    expect((await ccdEntries(h.cluster, 'gw'))['c1']).toBeUndefined();
   });
 });
 
@@ -263,7 +264,7 @@ describe('revokeClient', () => {
     expect(revoked.status).toBe('revoked');
     expect(revoked.revokedAt).toBe('2026-11-22T12:00:00.000Z');
     expect(crlText(await getCrl(h.deps, 'gw')).toUpperCase()).toContain(client.serial.toUpperCase());
-    expect((await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data).toStrictEqual({});
+    expect(await ccdEntries(h.cluster, 'gw')).toStrictEqual({});
     expect(h.secrets.clients.get('gw/branch-a')?.info.enabled).toBe(false);
     expect((await getClient(h.deps, 'gw', 'branch-a')).status).toBe('revoked');
   });
@@ -299,7 +300,7 @@ describe('revokeClient', () => {
 
     // THEN every step is done: CRL, CCD entry, secret, and the mapping's removal written (the pod applies it live)
     expect(crlText(await getCrl(h.deps, 'gw')).toUpperCase()).toContain(client.serial.toUpperCase());
-    expect((await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data).toStrictEqual({});
+    expect(await ccdEntries(h.cluster, 'gw')).toStrictEqual({});
     expect(h.secrets.clients.get('gw/branch-a')?.info.enabled).toBe(false);
     expect(h.cluster.objects.has('Service/vpn-gw/pm-8081')).toBe(false);
     expect(again).toMatchObject({ status: 'revoked', revokedAt: '2026-11-23T08:00:00.000Z' });
@@ -380,14 +381,12 @@ describe('the issue state machine', () => {
     );
     const [pending] = await listClients(h.deps, 'gw');
     expect(pending?.status).toBe('pending');
-    expect((await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data['c1']).toBeUndefined();
+    expect((await ccdEntries(h.cluster, 'gw'))['c1']).toBeUndefined();
     h.secrets.putClient = putClient;
     const again = await issueClient(h.deps, 'gw', { name: 'c1', validityDays: 30 });
     expect(again).toStrictEqual({ ...pending, status: 'active' });
     expect(h.secrets.clients.get('gw/c1')?.info).toMatchObject({ serial: again.serial, enabled: true });
-    expect((await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data['c1']).toMatch(
-      /^ifconfig-push 10\.140\.0\.2 /,
-    );
+    expect((await ccdEntries(h.cluster, 'gw'))['c1']).toMatch(/^ifconfig-push 10\.140\.0\.2 /);
   });
 
   it('refuses a request for a pending name that asks for something else', async () => {
@@ -474,7 +473,7 @@ describe('the issue state machine', () => {
     const [revoked] = await listClients(h.deps, 'gw');
     expect(revoked?.status).toBe('revoked');
     expect(h.secrets.clients.get('gw/c1')?.info.enabled).toBe(false);
-    expect((await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data).toStrictEqual({});
+    expect(await ccdEntries(h.cluster, 'gw')).toStrictEqual({});
     expect(crlText(await getCrl(h.deps, 'gw')).toUpperCase()).toContain(revoked!.serial.toUpperCase());
   });
 

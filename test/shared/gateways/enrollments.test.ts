@@ -19,6 +19,7 @@ import { deleteGateway, putGateway } from '../../../shared/gateways/gateways.js'
 import { readCertificateInfo } from '../../../shared/pki/index.js';
 import { opensslCsr } from '../../support/openssl-csr.js';
 import { makeHarness } from './harness.js';
+import { ccdEntries } from '../../support/ccd-entries.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'enroll-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -285,7 +286,7 @@ describe('enrollment subnets', () => {
       name: 'branch-lan',
       subnets: ['192.168.10.0/24', '192.168.20.0/24'],
     });
-    expect((await h.cluster.readConfigMap('vpn-gw', 'ccd'))?.data['branch-lan']).toMatch(
+    expect((await ccdEntries(h.cluster, 'gw'))['branch-lan']).toMatch(
       /iroute 192\.168\.10\.0 255\.255\.255\.0\niroute 192\.168\.20\.0 255\.255\.255\.0/,
     );
   });

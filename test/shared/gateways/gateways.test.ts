@@ -31,7 +31,7 @@ describe('putGateway', () => {
     const kinds = [...h.cluster.objects.values()].map((o) => `${o.kind}/${o.metadata.name}`).sort();
     expect(kinds).toStrictEqual(
       [
-        'ConfigMap/ccd',
+        ...Array.from({ length: 16 }, (_, i) => `ConfigMap/ccd-${i}`),
         'ConfigMap/port-mappings',
         'ConfigMap/server',
         'ConfigMap/state',

@@ -21,6 +21,7 @@ import { RecordingOperations } from '../../fakes/recording-operations.js';
 import { InProcessOperations } from '../../../sandbox/in-process-operations.js';
 import type { ClusterBackend } from '../../support/cluster-backends.js';
 import { startEmbeddedBackend, startKubeApiserverBackend } from '../../support/cluster-backends.js';
+import { ccdEntries } from '../../support/ccd-entries.js';
 
 const ROUNDS = 6;
 /** Rounds of the issue × delete race: the DELETE starts 0, 10, 20, … ms into the issue, across its steps. */
@@ -102,7 +103,7 @@ describe.each(BACKENDS)('one decision per write ($name)', ({ start }) => {
       // change did (the client's address, and its CCD entry, are in the new subnet)
       const { vpnSubnet } = await getGateway(deps, gateway);
       const [client] = await listClients(deps, gateway);
-      const ccd = await deps.cluster.readConfigMap(`vpn-${gateway}`, 'ccd');
+      const ccd = await ccdEntries(deps.cluster, gateway);
       const order = changed === 'ok' ? 'subnet change, then issue' : 'issue, then subnet change';
       seen('issue × subnet', order);
       expect({ issued, changed, vpnSubnet }).toStrictEqual(
@@ -111,9 +112,7 @@ describe.each(BACKENDS)('one decision per write ($name)', ({ start }) => {
           : { issued: 'ok', changed: 'conflict', vpnSubnet: '10.140.0.0/24' },
       );
       expect(client && inSubnet(client.ip, vpnSubnet)).toBe(true);
-      expect(ccd?.data['first']).toBe(
-        `ifconfig-push ${client?.ip ?? ''} ${planAddresses(vpnSubnet).netmask}\n`,
-      );
+      expect(ccd['first']).toBe(`ifconfig-push ${client?.ip ?? ''} ${planAddresses(vpnSubnet).netmask}\n`);
     }
   });
 
@@ -224,8 +223,8 @@ describe.each(BACKENDS)('one decision per write ($name)', ({ start }) => {
       const claimants = clients.filter((c) => c.status !== 'revoked' && c.subnets.includes(lan));
       expect(claimants.map((c) => c.name)).toStrictEqual([issued === 'ok' ? `newcomer-${round}` : 'holder']);
       // the holder's CCD entry routes exactly what its record says
-      const ccd = await deps.cluster.readConfigMap(`vpn-${gateway}`, 'ccd');
-      expect(ccd?.data['holder']?.includes('iroute')).toBe(changed === 'ok');
+      const ccd = await ccdEntries(deps.cluster, gateway);
+      expect(ccd['holder']?.includes('iroute')).toBe(changed === 'ok');
       // free the LAN for the next round
       if (issued === 'ok') await revokeClient(deps, gateway, `newcomer-${round}`);
       else await replaceClientSubnets(deps, gateway, 'holder', []);

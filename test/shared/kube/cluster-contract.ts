@@ -329,6 +329,25 @@ export function describeClusterContract(
       await cluster.delete({ kind: 'Service', namespace: 'vpn-nowhere', name: 'pm-1' });
     });
 
+    it('deletes a ConfigMap, after which a merge patch of it fails NotFound instead of bringing it back', async () => {
+      // GIVEN a ConfigMap with an entry (as a gateway's legacy CCD before its move to shards)
+      await cluster.create({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'legacy-ccd', namespace: 'vpn-contract-a' },
+        data: { a: 'ifconfig-push 10.140.0.2 255.255.255.0\n' },
+      });
+      // WHEN it is deleted (twice: missing is not an error)
+      await cluster.delete({ kind: 'ConfigMap', namespace: 'vpn-contract-a', name: 'legacy-ccd' });
+      await cluster.delete({ kind: 'ConfigMap', namespace: 'vpn-contract-a', name: 'legacy-ccd' });
+      // THEN it is gone, and a late writer's key patch is refused, not stored
+      expect(await cluster.readConfigMap('vpn-contract-a', 'legacy-ccd')).toBeUndefined();
+      await expect(
+        cluster.patchConfigMapData('vpn-contract-a', 'legacy-ccd', { b: 'late' }),
+      ).rejects.toBeInstanceOf(NotFoundError);
+      expect(await cluster.readConfigMap('vpn-contract-a', 'legacy-ccd')).toBeUndefined();
+    });
+
     it('refuses a replace at a stale resourceVersion, and a write into a missing namespace', async () => {
       const current = await cluster.readConfigMap('vpn-contract-a', 'ccd');
       await cluster.patchConfigMapData('vpn-contract-a', 'ccd', { stale: 'maker' });

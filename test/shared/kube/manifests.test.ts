@@ -3,6 +3,7 @@ import { loadConfig } from '../../../shared/config.js';
 import { manifestInputOf } from '../../../shared/gateways/gateway-objects.js';
 import type { GatewayManifestInput } from '../../../shared/kube/manifests.js';
 import { buildGatewayManifests, configHash } from '../../../shared/kube/manifests.js';
+import { ccdObjectOf } from '../../../shared/model/names.js';
 import { state } from '../model/gateway-state.fixture.js';
 
 const { spec } = state;
@@ -184,5 +185,74 @@ describe('configHash', () => {
     ['CCD entries (read at connect)', { ccd: {} }, false],
   ])('changes with %s: %s', (_what, change, changes) => {
     expect(configHash({ ...input, ...change }) !== configHash(input)).toBe(changes);
+  });
+});
+
+describe('the CCD layouts', () => {
+  const entries = Object.fromEntries(
+    Array.from({ length: 12 }, (_, i) => [`c${i}`, `ifconfig-push 10.140.0.${i + 2} 255.255.255.0\n`]),
+  );
+  const built = (ccdShards: number | undefined) =>
+    buildGatewayManifests({ ...input, ccd: entries, state: { ...state, ccdShards } });
+  const ccdVolumeOf = (objects: ReturnType<typeof built>) =>
+    (
+      objects.find((o) => o.kind === 'Deployment') as unknown as {
+        spec: { template: { spec: { volumes: { name: string }[] } } };
+      }
+    ).spec.template.spec.volumes.find((v) => v.name.startsWith('ccd'));
+
+  it('spreads the entries over the shards of the state’s layout, each in its name’s shard, empty shards too', () => {
+    // GIVEN a state recording 4 shards WHEN built
+    const objects = built(4);
+    // THEN there are exactly the 4 shard ConfigMaps, holding every entry once, in the shard its name hashes to
+    const shards = objects.filter((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('ccd'));
+    expect(shards.map((o) => o.metadata.name)).toStrictEqual(['ccd-0', 'ccd-1', 'ccd-2', 'ccd-3']);
+    const held = shards.flatMap((o) =>
+      Object.entries((o['data'] ?? {}) as Record<string, string>).map(([client, entry]) => {
+        expect(ccdObjectOf(client, 4)).toBe(o.metadata.name);
+        return [client, entry] as const;
+      }),
+    );
+    expect(Object.fromEntries(held)).toStrictEqual(entries);
+    expect(held).toHaveLength(12);
+  });
+
+  it('mounts the shards as one projected volume at the CCD path, and the legacy layout as its ConfigMap', () => {
+    expect(ccdVolumeOf(built(4))).toStrictEqual({
+      name: 'ccd-shards',
+      projected: {
+        sources: [
+          { configMap: { name: 'ccd-0' } },
+          { configMap: { name: 'ccd-1' } },
+          { configMap: { name: 'ccd-2' } },
+          { configMap: { name: 'ccd-3' } },
+        ],
+      },
+    });
+    const mountOf = (objects: ReturnType<typeof built>) =>
+      (
+        objects.find((o) => o.kind === 'Deployment') as unknown as {
+          spec: {
+            template: { spec: { containers: { volumeMounts: { name: string; mountPath: string }[] }[] } };
+          };
+        }
+      ).spec.template.spec.containers[0]?.volumeMounts.find((m) => m.mountPath === '/etc/openvpn/ccd');
+    expect(mountOf(built(4))).toStrictEqual({
+      name: 'ccd-shards',
+      mountPath: '/etc/openvpn/ccd',
+      readOnly: true,
+    });
+    expect(mountOf(built(undefined))).toStrictEqual({
+      name: 'ccd',
+      mountPath: '/etc/openvpn/ccd',
+      readOnly: true,
+    });
+    const legacy = built(undefined);
+    expect(ccdVolumeOf(legacy)).toStrictEqual({ name: 'ccd', configMap: { name: 'ccd' } });
+    expect(legacy.find((o) => o.metadata.name === 'ccd')?.['data']).toStrictEqual(entries);
+  });
+
+  it('keeps the config hash across layouts (entries are read at connect; the volume change itself rolls the pod)', () => {
+    expect(configHash({ ...input, state: { ...state, ccdShards: 16 } })).toBe(configHash(input));
   });
 });
