@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ALL_ROUTES } from '../functions/routes.js';
+import { convergeCcd } from '../shared/gateways/ccd-convergence.js';
 import { issueClient, revokeClient } from '../shared/gateways/clients.js';
 import { updateState } from '../shared/gateways/gateway-state.js';
 import { putGateway } from '../shared/gateways/gateways.js';
@@ -281,6 +282,9 @@ async function useCaseRows(): Promise<void> {
       keySource: 'generated',
     }));
     await updateState(deps.cluster, 'big', (s) => ({ ...s, clients: [...s.clients, ...filler] }));
+    // The filler's CCD entries too (whatever the gateway's CCD layout), so the CCD ConfigMaps an issue or a
+    // revoke patches hold what a real gateway of 2,010 clients would.
+    await convergeCcd(deps, 'big');
     // What grows with the state's size whatever the code does: the kube-apiserver reading and writing
     // the state ConfigMap (~107 bytes per client), measured as one read and one conditional replace.
     const roundTrip = (g: string) => async () => {
