@@ -17,7 +17,7 @@ import {
   readServerPki,
   wholeDaysUntil,
 } from './gateway-pki.js';
-import { serverPkiData } from '../kube/manifests.js';
+import { serverPkiData, templateMountsCcd } from '../kube/manifests.js';
 import {
   configHashAnnotation,
   desiredConfigHash,
@@ -263,10 +263,13 @@ async function updateGateway(
   const deployedPki = rollout ? await readServerPki(deps, name) : undefined;
   // Unchanged and deployed as recorded: nothing to do. A spec recorded but never rolled out (the request
   // that wrote it stopped before its roll) has an old hash on the pod template: the repeat goes on and rolls.
+  // The CCD volume too: a roll back to a template captured before the gateway's move to shards mounts the
+  // deleted legacy ConfigMap under the same config hash.
   const rolledOut =
     deployedPki !== undefined &&
     rollout?.templateAnnotations[configHashAnnotation(deps)] ===
-      desiredConfigHash(deps, current, deployedPki);
+      desiredConfigHash(deps, current, deployedPki) &&
+    templateMountsCcd(rollout.template, current.ccdShards);
   if (sameSpec(current.spec, spec) && rolledOut && !moveCcd) {
     return { gateway: await viewOf(deps, current, rollout), created: false };
   }

@@ -299,6 +299,28 @@ function ccdVolume(shards: number | undefined) {
   };
 }
 
+/**
+ * Whether a pod template (as read back from the cluster, with the API server's defaults) mounts the CCD of
+ * layout `shards`: the legacy `ccd` volume, or the projected volume of exactly that layout's shards. False for
+ * a template restored from before a gateway's move to shards, so a PUT puts the shards' volume back.
+ */
+export function templateMountsCcd(template: unknown, shards: number | undefined): boolean {
+  const volumes = (template as { spec?: { volumes?: unknown } } | undefined)?.spec?.volumes;
+  if (!Array.isArray(volumes)) return false;
+  const wanted = ccdVolume(shards);
+  const found = (
+    volumes as { name?: unknown; configMap?: { name?: unknown }; projected?: { sources?: unknown } }[]
+  ).find((v) => v.name === wanted.name);
+  if (!found) return false;
+  if (!('projected' in wanted)) return found.configMap?.name === OBJECTS.ccd;
+  const sources = found.projected?.sources;
+  return (
+    Array.isArray(sources) &&
+    JSON.stringify(sources.map((s: { configMap?: { name?: unknown } }) => s.configMap?.name)) ===
+      JSON.stringify(ccdObjectNames(shards))
+  );
+}
+
 function deployment(input: GatewayManifestInput, labels: Record<string, string>): Deployment {
   const { spec, labelDomain } = input;
   const mount = (name: string, mountPath: string, readOnly = true) => ({ name, mountPath, readOnly });

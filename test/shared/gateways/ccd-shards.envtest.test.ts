@@ -105,6 +105,11 @@ describe.each(BACKENDS)('the move to CCD shards ($name)', ({ start }) => {
       expect(volumes.find((v) => v.name === 'ccd-shards')?.projected?.sources).toHaveLength(CCD_SHARDS);
       expect(volumes.some((v) => v.name === 'ccd')).toBe(false);
       expect(rewritten).toHaveLength(round + 1);
+      // AND a repeated PUT finds the gateway moved and rolled out as recorded: it changes nothing
+      const generation = (await deps.cluster.readRollout(ns, 'openvpn')).generation;
+      expect((await putGateway(deps, gateway, BODY)).operationId).toBeUndefined();
+      expect((await deps.cluster.readRollout(ns, 'openvpn')).generation).toBe(generation);
+      expect(rewritten).toHaveLength(round + 1);
     }
   }, 600_000);
 });

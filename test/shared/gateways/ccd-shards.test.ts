@@ -136,6 +136,20 @@ describe('CCD shards', () => {
     expect(h.cluster.snapshot()).toBe(moved);
   });
 
+  it('puts the shards’ volume back at the next PUT when a roll back restored a template from before the move', async () => {
+    // GIVEN a legacy gateway's pod template captured (as a roll does before it patches), then the move
+    const h = await legacyGateway(2);
+    const captured = (await h.cluster.readRollout('vpn-gw', 'openvpn')).template;
+    await putGateway(h.deps, 'gw', {});
+    // WHEN the roll restores the captured template, then the gateway is PUT unchanged
+    await h.cluster.restorePodTemplate('vpn-gw', 'openvpn', captured);
+    expect(ccdVolume(h)).toStrictEqual({ name: 'ccd', configMap: { name: 'ccd' } });
+    await putGateway(h.deps, 'gw', {});
+    // THEN the Deployment mounts the shards again
+    expect(ccdVolume(h)).toMatchObject({ name: 'ccd-shards' });
+    expect(await clientInvariantViolations(h.deps, 'gw')).toStrictEqual([]);
+  });
+
   it('rewrites into its shard an entry a writer holding the legacy layout put into the legacy ConfigMap just before the switch', async () => {
     // GIVEN a legacy gateway, and an issue that records its pending client on the legacy layout right after the
     // move applied the shards (so they lack it), and whose CCD write lands in the legacy ConfigMap after the
