@@ -2,11 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { InternalError } from '../../../shared/errors.js';
 import type { EnrollmentRecord, GatewayState } from '../../../shared/model/gateway.js';
-import {
-  CLIENTS_KEY,
-  parseStateConfigMapData,
-  stateConfigMapData,
-} from '../../../shared/model/state-codec.js';
+import { parseStateConfigMapData, stateConfigMapData } from '../../../shared/model/state-codec.js';
 import { state } from './gateway-state.fixture.js';
 
 const pending: EnrollmentRecord = {
@@ -39,7 +35,7 @@ describe('state codec enrollments', () => {
 
   it('writes no enrollments key when there are none, so such a state is stored as before enrollments', () => {
     expect(Object.keys(stateConfigMapData({ ...state, enrollments: [] })).sort()).toStrictEqual([
-      CLIENTS_KEY,
+      'clients-000.json.gz.b64',
       'meta.json',
       'spec.json',
     ]);

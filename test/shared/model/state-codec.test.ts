@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { GatewayState } from '../../../shared/model/gateway.js';
 import {
-  CLIENTS_KEY,
+  isClientsKey,
   parseStateConfigMapData,
   stateConfigMapData,
   storedClientsJson,
@@ -95,23 +95,24 @@ describe('state ConfigMap', () => {
     ).toThrow(/bad subnets/);
   });
 
-  it('reads a state written before compression (plain clients.json) and compresses it at its next write', () => {
+  it('reads a state written before compression (plain clients.json) and stores it in chunks at its next write', () => {
     // GIVEN the data an earlier version wrote: the same tuples as plain JSON under clients.json
-    const { [CLIENTS_KEY]: _compressed, ...rest } = stateConfigMapData(state);
-    const legacy = { ...rest, 'clients.json': storedClientsJson(stateConfigMapData(state)) };
+    const data = stateConfigMapData(state);
+    const rest = Object.fromEntries(Object.entries(data).filter(([key]) => !isClientsKey(key)));
+    const legacy = { ...rest, 'clients.json': storedClientsJson(data) };
     // WHEN read
     const read = parseStateConfigMapData(legacy);
     // THEN it is the same state, and writing it back stores only the compressed key
     expect(read).toStrictEqual(state);
     expect(Object.keys(stateConfigMapData(read)).sort()).toStrictEqual([
-      CLIENTS_KEY,
+      'clients-000.json.gz.b64',
       'meta.json',
       'spec.json',
     ]);
   });
 
   it('stores the clients as gzip in base64, so an operator reads them with base64 -d | gunzip', () => {
-    const stored = stateConfigMapData(state)[CLIENTS_KEY] ?? '';
+    const stored = stateConfigMapData(state)['clients-000.json.gz.b64'] ?? '';
     const json = execFileSync('sh', ['-c', 'base64 -d | gunzip'], { input: stored, encoding: 'utf8' });
     expect((JSON.parse(json) as unknown[][]).map((t) => t[0])).toStrictEqual(
       state.clients.map((c) => c.name),
@@ -137,6 +138,11 @@ describe('state ConfigMap', () => {
       `state ConfigMap: ${bytes} bytes for 5000 clients = ${(bytes / 5000).toFixed(1)} bytes/client`,
     );
     expect(bytes).toBeLessThan(1024 * 1024);
+  });
+
+  it('refuses a state with a key it does not know instead of reading it as fewer clients', () => {
+    const data = { ...stateConfigMapData(state), 'clients.json.gz.b64': 'H4sI' };
+    expect(() => parseStateConfigMapData(data)).toThrow(/unknown key\(s\) clients\.json\.gz\.b64/);
   });
 
   it('refuses a corrupted state instead of guessing', () => {
