@@ -11,7 +11,7 @@ export const POD_DIRS = Object.freeze({
   server: 'server',
   /** Secret `server-pki`: `ca.crt`, `server.crt`, `server.key`, `tls-crypt.key`, `crl.pem`. */
   pki: 'pki',
-  /** ConfigMap `ccd`: one key (file) per client. */
+  /** The CCD ConfigMaps (`ccd-<i>` shards as one projected volume, or the legacy `ccd`): one file per client. */
   ccd: 'ccd',
   /** ConfigMap `port-mappings`: `mappings.txt` (applied by the entrypoint). */
   portMappings: 'port-mappings',
