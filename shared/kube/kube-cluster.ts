@@ -5,6 +5,8 @@
  * every request, and bounded backoff for transient failures (429 with Retry-After, 5xx, resets, timeouts).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
+import { Agent as HttpsAgent } from 'node:https';
 import type {
   KubeConfig,
   KubernetesObject,
@@ -129,10 +131,37 @@ export function mapKubeError(e: unknown, what: string): DomainError {
 const requestSignal = new AsyncLocalStorage<AbortSignal>();
 
 /** Attaches the current call's abort signal to every HTTP request the client library sends for it. */
+/**
+ * client-node builds a new https.Agent for every request (KubeConfig.createAgent), so every request opened
+ * a new TLS connection with a new secure context: a full handshake to the API server and the client key
+ * parsed again (about 4 ms of CPU per request against envtest here, plus the round trips). Requests with
+ * the same TLS options share one keep-alive agent instead. Proxy agents are left as they are.
+ */
+const keepAliveAgents = new Map<string, HttpsAgent>();
+const MAX_AGENTS = 8;
+
+function sharedAgent(agent: HttpsAgent): HttpsAgent {
+  const o = agent.options;
+  const hash = createHash('sha256');
+  for (const value of [o.ca, o.cert, o.key, o.pfx, o.passphrase, o.servername, o.rejectUnauthorized])
+    hash.update(`${[value].flat().map(String).join('\u0001')}\u0000`);
+  const key = hash.digest('base64');
+  let shared = keepAliveAgents.get(key);
+  if (!shared) {
+    shared = new HttpsAgent({ ...o, keepAlive: true });
+    if (keepAliveAgents.size >= MAX_AGENTS) keepAliveAgents.clear();
+    keepAliveAgents.set(key, shared);
+  }
+  return shared;
+}
+
 const abortMiddleware: Middleware = {
   pre: (context) => {
     const signal = requestSignal.getStore();
     if (signal) context.setSignal(signal);
+    // Authentication has set the request's agent by now.
+    const agent = context.getAgent();
+    if (agent?.constructor === HttpsAgent) context.setAgent(sharedAgent(agent));
     return Promise.resolve(context);
   },
   post: (response) => Promise.resolve(response),
