@@ -8,12 +8,35 @@ import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeCluster } from '../../shared/kube/kube-cluster.js';
 import type { ClusterPort } from '../../shared/model/cluster-port.js';
+import { loadConfig } from '../../shared/config.js';
+import type { GatewayDeps } from '../../shared/gateways/deps.js';
+import type { Logger } from '../../shared/logging.js';
+import { MemorySecretStore } from '../fakes/memory-secret-store.js';
+import { RecordingOperations } from '../fakes/recording-operations.js';
 import { EmbeddedCluster } from '../../sandbox/embedded-cluster.js';
 import { startEnvtest } from './envtest.js';
 
 export interface ClusterBackend {
   readonly cluster: ClusterPort;
   stop(): Promise<void>;
+}
+
+const silent: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/**
+ * The use-cases' dependencies over a backend's cluster, as the races use them: secrets in memory,
+ * operations recorded (not run), default configuration, the real clock, no logs unless `log` is given.
+ */
+export function depsOver(cluster: ClusterPort, log: Logger = silent): GatewayDeps {
+  return {
+    cluster,
+    secrets: new MemorySecretStore(),
+    clusterInfo: { describe: () => Promise.resolve({ notes: [] }) },
+    operations: new RecordingOperations(),
+    config: loadConfig({}),
+    clock: () => new Date(),
+    log,
+  };
 }
 
 /** A fresh kube-apiserver (no controller manager), reached through the Kubernetes adapter. */

@@ -5,17 +5,14 @@
  * entry the state wants in its shard, none elsewhere, and the legacy ConfigMap gone.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../shared/config.js';
 import { issueClient, revokeClient } from '../../../shared/gateways/clients.js';
 import type { GatewayDeps } from '../../../shared/gateways/deps.js';
 import { readState } from '../../../shared/gateways/gateway-state.js';
 import { putGateway } from '../../../shared/gateways/gateways.js';
 import type { Logger } from '../../../shared/logging.js';
 import { CCD_SHARDS } from '../../../shared/model/names.js';
-import { MemorySecretStore } from '../../fakes/memory-secret-store.js';
-import { RecordingOperations } from '../../fakes/recording-operations.js';
 import type { ClusterBackend } from '../../support/cluster-backends.js';
-import { startEmbeddedBackend, startKubeApiserverBackend } from '../../support/cluster-backends.js';
+import { depsOver, startEmbeddedBackend, startKubeApiserverBackend } from '../../support/cluster-backends.js';
 import { storedCcdEntries } from '../../support/ccd-entries.js';
 import { clientInvariantViolations } from '../../support/client-invariants.js';
 import { makeLegacyCcd } from '../../support/legacy-ccd.js';
@@ -39,20 +36,12 @@ describe.each(BACKENDS)('the move to CCD shards ($name)', ({ start }) => {
 
   beforeAll(async () => {
     backend = await start();
-    deps = {
-      cluster: backend.cluster,
-      secrets: new MemorySecretStore(),
-      clusterInfo: { describe: () => Promise.resolve({ notes: [] }) },
-      operations: new RecordingOperations(),
-      config: loadConfig({}),
-      clock: () => new Date(),
-      log: {
-        ...quiet,
-        info: (message, fields) => {
-          if (message === 'gateway CCD moved to shards') rewritten.push(Number(fields?.['repairedEntries']));
-        },
+    deps = depsOver(backend.cluster, {
+      ...quiet,
+      info: (message, fields) => {
+        if (message === 'gateway CCD moved to shards') rewritten.push(Number(fields?.['repairedEntries']));
       },
-    };
+    });
   }, 300_000);
 
   afterAll(async () => {

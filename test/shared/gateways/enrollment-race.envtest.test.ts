@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../shared/config.js';
 import { ConflictError, UnauthenticatedError } from '../../../shared/errors.js';
 import { issueClient, listClients } from '../../../shared/gateways/clients.js';
 import type { GatewayDeps } from '../../../shared/gateways/deps.js';
@@ -20,16 +19,12 @@ import {
   revokeEnrollment,
 } from '../../../shared/gateways/enrollments.js';
 import { putGateway } from '../../../shared/gateways/gateways.js';
-import type { Logger } from '../../../shared/logging.js';
-import { MemorySecretStore } from '../../fakes/memory-secret-store.js';
-import { RecordingOperations } from '../../fakes/recording-operations.js';
 import type { ClusterBackend } from '../../support/cluster-backends.js';
-import { startEmbeddedBackend, startKubeApiserverBackend } from '../../support/cluster-backends.js';
+import { depsOver, startEmbeddedBackend, startKubeApiserverBackend } from '../../support/cluster-backends.js';
 import { opensslCsr } from '../../support/openssl-csr.js';
 
 const ROUNDS = 12;
 const USES = 4;
-const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 const BACKENDS: readonly { name: string; start: () => Promise<ClusterBackend> }[] = [
   { name: 'real kube-apiserver', start: startKubeApiserverBackend },
@@ -64,15 +59,7 @@ describe.each(BACKENDS)('one token, concurrent uses ($name)', ({ start }) => {
 
   beforeAll(async () => {
     backend = await start();
-    deps = {
-      cluster: backend.cluster,
-      secrets: new MemorySecretStore(),
-      clusterInfo: { describe: () => Promise.resolve({ notes: [] }) },
-      operations: new RecordingOperations(),
-      config: loadConfig({}),
-      clock: () => new Date(),
-      log: quiet,
-    };
+    deps = depsOver(backend.cluster);
     await putGateway(deps, 'race', { routes: ['10.0.0.0/16'], publicHost: 'vpn.example.net' });
   }, 300_000);
 

@@ -5,7 +5,6 @@
  * some serial order of the two operations gives.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../shared/config.js';
 import { ConflictError, InputError, NotFoundError } from '../../../shared/errors.js';
 import { replaceClientSubnets } from '../../../shared/gateways/client-subnets.js';
 import { issueClient, listClients, revokeClient } from '../../../shared/gateways/clients.js';
@@ -17,10 +16,9 @@ import { replacePortMappings } from '../../../shared/gateways/port-mappings.js';
 import type { Logger } from '../../../shared/logging.js';
 import { planAddresses } from '../../../shared/openvpn/index.js';
 import { MemorySecretStore } from '../../fakes/memory-secret-store.js';
-import { RecordingOperations } from '../../fakes/recording-operations.js';
 import { InProcessOperations } from '../../../sandbox/in-process-operations.js';
 import type { ClusterBackend } from '../../support/cluster-backends.js';
-import { startEmbeddedBackend, startKubeApiserverBackend } from '../../support/cluster-backends.js';
+import { depsOver, startEmbeddedBackend, startKubeApiserverBackend } from '../../support/cluster-backends.js';
 import { ccdEntries } from '../../support/ccd-entries.js';
 
 const ROUNDS = 6;
@@ -73,15 +71,7 @@ describe.each(BACKENDS)('one decision per write ($name)', ({ start }) => {
 
   beforeAll(async () => {
     backend = await start();
-    deps = {
-      cluster: backend.cluster,
-      secrets: new MemorySecretStore(),
-      clusterInfo: { describe: () => Promise.resolve({ notes: [] }) },
-      operations: new RecordingOperations(),
-      config: loadConfig({}),
-      clock: () => new Date(),
-      log: quiet,
-    };
+    deps = depsOver(backend.cluster);
   }, 300_000);
 
   afterAll(async () => {

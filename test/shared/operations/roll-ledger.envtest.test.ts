@@ -4,9 +4,7 @@
  * finish is either seen by it or starts the next roll, and a takeover decided on an older version loses.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../shared/config.js';
 import type { GatewayDeps } from '../../../shared/gateways/deps.js';
-import type { Logger } from '../../../shared/logging.js';
 import { namespaceOf } from '../../../shared/model/names.js';
 import { gatewayActivities } from '../../../shared/operations/activities.js';
 import type { RollInput, Timing } from '../../../shared/operations/orchestrators.js';
@@ -18,15 +16,12 @@ import {
 } from '../../../shared/operations/roll-ledger.js';
 import type { RollRuntime } from '../../../shared/operations/roll-requests.js';
 import { requestRoll } from '../../../shared/operations/roll-requests.js';
-import { MemorySecretStore } from '../../fakes/memory-secret-store.js';
-import { RecordingOperations } from '../../fakes/recording-operations.js';
 import type { ClusterBackend } from '../../support/cluster-backends.js';
-import { startEmbeddedBackend, startKubeApiserverBackend } from '../../support/cluster-backends.js';
+import { depsOver, startEmbeddedBackend, startKubeApiserverBackend } from '../../support/cluster-backends.js';
 
 const ROUNDS = 12;
 const CONCURRENT = 12;
 const timing: Timing = { pollSeconds: 5, timeoutSeconds: 600, activityAttempts: 5, retryDelaySeconds: 2 };
-const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const LABEL_DOMAIN = 'vpn.aks-gateways.io';
 
 type Backend = ClusterBackend;
@@ -65,15 +60,7 @@ describe.each(BACKENDS)('the roll ledger on the $name', ({ start }) => {
   beforeAll(async () => {
     backend = await start();
     store = { cluster: backend.cluster, labelDomain: LABEL_DOMAIN };
-    deps = {
-      cluster: backend.cluster,
-      secrets: new MemorySecretStore(),
-      clusterInfo: { describe: () => Promise.resolve({ notes: [] }) },
-      operations: new RecordingOperations(),
-      config: loadConfig({}),
-      clock: () => new Date(),
-      log: quiet,
-    };
+    deps = depsOver(backend.cluster);
   });
   afterAll(() => backend?.stop());
 
