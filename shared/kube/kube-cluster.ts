@@ -326,7 +326,14 @@ export class KubeCluster implements ClusterPort {
 
   async readConfigMap(namespace: string, name: string): Promise<VersionedData | undefined> {
     const cm = await this.readObject<V1ConfigMap>(this.configMapRef(namespace, name));
-    return cm ? { data: { ...cm.data }, resourceVersion: cm.metadata?.resourceVersion ?? '' } : undefined;
+    const read = cm
+      ? { data: { ...cm.data }, resourceVersion: cm.metadata?.resourceVersion ?? '' }
+      : undefined;
+    // A ConfigMap this process updates: the next update starts from what was read last (a read that
+    // overtakes a write of this process only costs that update one refused write).
+    const key = `${namespace}/${name}`;
+    if (this.latest.has(key)) this.remember(key, read);
+    return read;
   }
 
   async replaceConfigMap(
@@ -349,9 +356,11 @@ export class KubeCluster implements ClusterPort {
 
   /**
    * Read-modify-writes of one ConfigMap by this process run one after another, each starting from the
-   * version the one before it wrote (or read): concurrent requests of one host to one gateway neither
-   * collide (409, a read, a write again, each) nor read back what this process has just written. Another
-   * host's write still meets the resourceVersion precondition: a 409, then a read.
+   * version the one before it wrote (or this process read last): concurrent requests of one host to one
+   * gateway neither collide (409, a read, a write again, each) nor read back what this process has just
+   * written. Another host's write still meets the resourceVersion precondition: a 409, then a read. Only a
+   * change is ever written on a remembered or held version; "no change" and a refusal are asked again on
+   * a fresh read.
    */
   updateConfigMap(
     namespace: string,
@@ -399,7 +408,15 @@ export class KubeCluster implements ClusterPort {
       held = undefined;
       this.remember(key, current);
       if (!current) throw new NotFoundError(`ConfigMap ${namespace}/${name} does not exist`);
-      const next = mutate(current);
+      let next: Record<string, string> | undefined;
+      try {
+        next = mutate(current);
+      } catch (e: unknown) {
+        // A refusal is a decision too: never made on a version the API server has not confirmed.
+        if (!fromHeld) throw e;
+        attempt -= 1;
+        continue;
+      }
       if (!next && fromHeld) {
         // "No change" is only ever answered on what the API server holds now.
         attempt -= 1;

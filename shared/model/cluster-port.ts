@@ -83,7 +83,8 @@ export interface ClusterPort {
    *
    * `known` is the ConfigMap as the caller last read or wrote it: the first attempt writes on it without a
    * read (the resourceVersion precondition refuses it if it is stale, and the next attempt reads). A "no
-   * change" answer of `mutate` on `known` is asked again on a fresh read, so it never rests on an old version.
+   * change" answer or a refusal (a throw) of `mutate` on `known` is asked again on a fresh read, so neither
+   * ever rests on an old version.
    */
   updateConfigMap(
     namespace: string,

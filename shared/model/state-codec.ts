@@ -230,6 +230,7 @@ function chunkTextsOf(data: Readonly<Record<string, string>>): string[] | undefi
     const index = CHUNK_KEY.exec(key)?.[1];
     if (index !== undefined) texts[Number(index)] = text;
   }
+  // No chunk: a state stored before chunks (its plain clients.json), or one without any client key.
   if (texts.length === 0) return data[LEGACY_CLIENTS_KEY] === undefined ? [] : undefined;
   if (texts.some((t) => t === undefined) || texts.length !== Object.keys(texts).length)
     throw new Error('the client chunks are not numbered from 000 without a gap');
@@ -249,10 +250,17 @@ function chunkText(records: readonly ClientRecord[]): string {
   return text;
 }
 
-/** The stored clients as data keys, chunk by chunk. */
+/**
+ * What a state in chunks stores under the old key: a JSON string, not an array, so a version of this API
+ * from before chunks (a roll-back, or an old instance still running during a deployment) refuses the
+ * state as unreadable instead of reading it as a gateway without clients and writing that back.
+ */
+const LEGACY_KEY_TOMBSTONE = JSON.stringify('the clients are in clients-NNN.json.gz.b64 (base64, gzip)');
+
+/** The stored clients as data keys, chunk by chunk (chunk 000 always, empty or not), and the tombstone. */
 function clientsData(clients: readonly ClientRecord[]): Record<string, string> {
-  const data: Record<string, string> = {};
-  for (let i = 0; i * CHUNK_SIZE < clients.length; i += 1)
+  const data: Record<string, string> = { [LEGACY_CLIENTS_KEY]: LEGACY_KEY_TOMBSTONE };
+  for (let i = 0; i === 0 || i * CHUNK_SIZE < clients.length; i += 1)
     data[chunkKey(i)] = chunkText(clients.slice(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE));
   return data;
 }
@@ -272,8 +280,8 @@ export function withStoredClientsJson(
 ): Record<string, string> {
   const rest = Object.fromEntries(Object.entries(data).filter(([key]) => !isClientsKey(key)));
   const tuples = JSON.parse(json) as unknown[];
-  const chunks: Record<string, string> = {};
-  for (let i = 0; i * CHUNK_SIZE < tuples.length; i += 1)
+  const chunks: Record<string, string> = { [LEGACY_CLIENTS_KEY]: LEGACY_KEY_TOMBSTONE };
+  for (let i = 0; i === 0 || i * CHUNK_SIZE < tuples.length; i += 1)
     chunks[chunkKey(i)] = compress(JSON.stringify(tuples.slice(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)));
   return { ...rest, ...chunks };
 }

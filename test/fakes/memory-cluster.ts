@@ -149,15 +149,21 @@ export class MemoryCluster implements ClusterPort {
     mutate: (current: VersionedData) => Record<string, string> | undefined,
     known?: VersionedData,
   ): Promise<VersionedData> {
-    // As the adapter: a first write on what the caller holds, a read after a conflict, "no change" asked
-    // again on a fresh read. As many attempts as the adapter allows: every concurrent writer lands.
+    // As the adapter: a first write on what the caller holds, a read after a conflict, "no change" and a
+    // refusal asked again on a fresh read. As many attempts as the adapter allows: every concurrent writer lands.
     let held = known;
     for (let attempt = 0; attempt < 100; attempt += 1) {
       const current = held ?? this.data('ConfigMap', namespace, name);
       const fromHeld = held !== undefined;
       held = undefined;
       if (!current) throw new NotFoundError(`ConfigMap ${namespace}/${name} not found`);
-      const next = mutate(current);
+      let next: Record<string, string> | undefined;
+      try {
+        next = mutate(current);
+      } catch (e: unknown) {
+        if (!fromHeld) throw e;
+        continue;
+      }
       if (!next && fromHeld) continue;
       if (!next) return current;
       await this.beforeConfigMapWrite?.(namespace, name);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ConflictError } from '../../../shared/errors.js';
 import { readState, updateState } from '../../../shared/gateways/gateway-state.js';
 import { putGateway } from '../../../shared/gateways/gateways.js';
 import { issueClient } from '../../../shared/gateways/clients.js';
@@ -16,6 +17,30 @@ describe('the state as this process holds it', () => {
     }));
     // WHEN the next request reads the gateway, THEN it gets that very state back (nothing decoded)
     expect(await readState(h.deps.cluster, 'gw')).toBe(written);
+  });
+
+  it('asks a refusal made on a stale held state again on the current one', async () => {
+    const h = makeHarness();
+    await putGateway(h.deps, 'gw', {});
+    await issueClient(h.deps, 'gw', { name: 'erin' });
+    // GIVEN a request holding a state with erin, and erin removed since (another request's write)
+    const stale = await readState(h.deps.cluster, 'gw');
+    await updateState(h.deps.cluster, 'gw', (s) => ({
+      ...s,
+      clients: s.clients.filter((c) => c.name !== 'erin'),
+    }));
+    // WHEN it writes from the stale state with a decision that refuses while erin exists
+    const written = await updateState(
+      h.deps.cluster,
+      'gw',
+      (s) => {
+        if (s.clients.some((c) => c.name === 'erin')) throw new ConflictError('erin exists');
+        return { ...s, crl: { ...s.crl, number: s.crl.number + 1 } };
+      },
+      { from: stale },
+    );
+    // THEN the refusal was not given on the stale state: the write went through on the current one
+    expect(written.clients.map((c) => c.name)).toStrictEqual([]);
   });
 
   it('decodes a version of the same resourceVersion but other data (another cluster, a recreated gateway)', async () => {

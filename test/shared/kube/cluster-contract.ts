@@ -407,6 +407,22 @@ export function describeClusterContract(
             ),
           );
           expect(Number((await cluster.readConfigMap(ns, 'queued'))?.data['n'])).toBe(before + 20);
+          // GIVEN the other host wrote last, WHEN this one refuses on the version it remembers, THEN it
+          // asks again on the current one (a refusal never rests on a version the server did not confirm)
+          await other.updateConfigMap(ns, 'queued', (c) => ({ ...c.data, owner: 'other' }));
+          await cluster.updateConfigMap(ns, 'queued', (c) => ({ ...c.data, mine: 'remembered' }));
+          await other.updateConfigMap(ns, 'queued', (c) => ({ ...c.data, owner: 'other again' }));
+          const after = await cluster.updateConfigMap(ns, 'queued', (c) => {
+            if (c.data['owner'] !== 'other again') throw new Error('refused on a stale version');
+            return { ...c.data, owner: 'this' };
+          });
+          expect(after.data['owner']).toBe('this');
+          // AND a read refreshes what it remembers: the next write goes out without a refused attempt
+          await other.updateConfigMap(ns, 'queued', (c) => ({ ...c.data, owner: 'other, last' }));
+          await cluster.readConfigMap(ns, 'queued');
+          requests = 0;
+          await cluster.updateConfigMap(ns, 'queued', (c) => ({ ...c.data, owner: 'this, last' }));
+          expect(requests).toBe(1);
         });
 
         it.each([

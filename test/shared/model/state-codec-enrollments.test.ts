@@ -36,6 +36,7 @@ describe('state codec enrollments', () => {
   it('writes no enrollments key when there are none, so such a state is stored as before enrollments', () => {
     expect(Object.keys(stateConfigMapData({ ...state, enrollments: [] })).sort()).toStrictEqual([
       'clients-000.json.gz.b64',
+      'clients.json',
       'meta.json',
       'spec.json',
     ]);

@@ -106,9 +106,20 @@ describe('state ConfigMap', () => {
     expect(read).toStrictEqual(state);
     expect(Object.keys(stateConfigMapData(read)).sort()).toStrictEqual([
       'clients-000.json.gz.b64',
+      'clients.json',
       'meta.json',
       'spec.json',
     ]);
+  });
+
+  it('leaves under clients.json what a version from before chunks refuses (not an array), even without clients', () => {
+    for (const clients of [state.clients, []]) {
+      const data = stateConfigMapData({ ...state, clients });
+      // what that version did: JSON.parse(data['clients.json']), then refused anything but an array
+      expect(Array.isArray(JSON.parse(data['clients.json'] ?? '[]'))).toBe(false);
+      expect(data['clients-000.json.gz.b64']).toBeDefined();
+      expect(parseStateConfigMapData(data).clients).toStrictEqual(clients);
+    }
   });
 
   it('stores the clients as gzip in base64, so an operator reads them with base64 -d | gunzip', () => {
