@@ -58,7 +58,10 @@ export async function deployCrlOf(
   return wrote ? signed.info : undefined;
 }
 
-/** `s` with the deployed CRL's dates recorded, or undefined when a newer CRL number was raised meanwhile. */
+/**
+ * `s` with the deployed CRL's dates recorded; undefined when a newer CRL number was raised meanwhile (its
+ * writer records its own) or these dates are recorded already.
+ */
 export function withCrlRecorded(s: GatewayState, deployed: CrlInfo): GatewayState | undefined {
   if (s.crl.number !== deployed.number || s.crl.thisUpdate === deployed.thisUpdate) return undefined;
   return { ...s, crl: deployed };

@@ -81,7 +81,8 @@ export interface UpdateStateOptions {
   /**
    * The state the request already holds (read or written by it): the first attempt applies `mutate` to it
    * and writes conditionally on its version, without a read. Stale, it costs one refused write, then the
-   * usual read and retry; `mutate` is never asked to decide "no change" on it.
+   * usual read and retry; a "no change" answer or a refusal of `mutate` on it is asked again on a fresh
+   * read, so neither rests on it.
    */
   readonly from?: GatewayState | undefined;
 }

@@ -257,11 +257,17 @@ function chunkText(records: readonly ClientRecord[]): string {
  */
 const LEGACY_KEY_TOMBSTONE = JSON.stringify('the clients are in clients-NNN.json.gz.b64 (base64, gzip)');
 
-/** The stored clients as data keys, chunk by chunk (chunk 000 always, empty or not), and the tombstone. */
-function clientsData(clients: readonly ClientRecord[]): Record<string, string> {
+/**
+ * The data keys of `items` stored in chunks of CHUNK_SIZE (chunk 000 always, empty or not), each chunk's
+ * text made by `encode`, and the tombstone under the old key.
+ */
+function chunkedData<T>(
+  items: readonly T[],
+  encode: (chunk: readonly T[]) => string,
+): Record<string, string> {
   const data: Record<string, string> = { [LEGACY_CLIENTS_KEY]: LEGACY_KEY_TOMBSTONE };
-  for (let i = 0; i === 0 || i * CHUNK_SIZE < clients.length; i += 1)
-    data[chunkKey(i)] = chunkText(clients.slice(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE));
+  for (let i = 0; i === 0 || i * CHUNK_SIZE < items.length; i += 1)
+    data[chunkKey(i)] = encode(items.slice(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE));
   return data;
 }
 
@@ -280,10 +286,7 @@ export function withStoredClientsJson(
 ): Record<string, string> {
   const rest = Object.fromEntries(Object.entries(data).filter(([key]) => !isClientsKey(key)));
   const tuples = JSON.parse(json) as unknown[];
-  const chunks: Record<string, string> = { [LEGACY_CLIENTS_KEY]: LEGACY_KEY_TOMBSTONE };
-  for (let i = 0; i === 0 || i * CHUNK_SIZE < tuples.length; i += 1)
-    chunks[chunkKey(i)] = compress(JSON.stringify(tuples.slice(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)));
-  return { ...rest, ...chunks };
+  return { ...rest, ...chunkedData(tuples, (chunk) => compress(JSON.stringify(chunk))) };
 }
 
 /** The records of the chunk texts decoded lately. */
@@ -323,7 +326,7 @@ export function stateConfigMapData(state: GatewayState): Record<string, string> 
     'meta.json': JSON.stringify(meta),
     // Only when there are any: the state of a gateway without enrollments stays as it was before them.
     ...(state.enrollments?.length ? { 'enrollments.json': JSON.stringify(state.enrollments) } : {}),
-    ...clientsData(state.clients),
+    ...chunkedData(state.clients, chunkText),
   };
 }
 
