@@ -141,6 +141,10 @@ export class EmbeddedCluster implements ClusterPort {
       );
     if (metadata.namespace !== undefined && !this.get('Namespace', undefined, metadata.namespace))
       throw new NotFoundError(`namespaces "${metadata.namespace}" not found`);
+    if (previous?.immutable === true && !isDeepStrictEqual(next.data, previous.data))
+      throw new InputError(
+        `the Kubernetes API rejected it: ${kind} "${metadata.name}": data: Forbidden: field is immutable when \`immutable\` is set`,
+      );
     if (kind === 'Deployment' && !isDeepStrictEqual(next.spec, previous?.spec)) {
       metadata.generation = (previous?.metadata.generation ?? 0) + 1;
       if (!isDeepStrictEqual(next.spec?.template, previous?.spec?.template))
@@ -238,7 +242,13 @@ export class EmbeddedCluster implements ClusterPort {
       const { kind, metadata } = object;
       if (this.get(kind, metadata.namespace, metadata.name))
         throw new ConflictError(`${kind} ${metadata.namespace ?? ''}/${metadata.name} already exists`);
-      await this.put({ ...copy(object), metadata: { ...copy(metadata), resourceVersion: '' } }, undefined);
+      await this.put(
+        {
+          ...copy(object),
+          metadata: { ...copy(metadata), resourceVersion: '', creationTimestamp: new Date().toISOString() },
+        },
+        undefined,
+      );
     });
   }
 

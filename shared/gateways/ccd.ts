@@ -11,7 +11,7 @@ import { NotFoundError } from '../errors.js';
 import type { ClusterPort } from '../model/cluster-port.js';
 import type { GatewayState } from '../model/gateway.js';
 import { OBJECTS, ccdObjectNames, ccdObjectOf, namespaceOf } from '../model/names.js';
-import { parseStateConfigMapData } from '../model/state-codec.js';
+import { ccdShardsOf } from '../model/state-codec.js';
 
 type ClusterDeps = { readonly cluster: ClusterPort };
 
@@ -33,7 +33,7 @@ async function recordedLayout(
   gateway: string,
 ): Promise<{ shards: CcdLayout } | undefined> {
   const cm = await cluster.readConfigMap(namespaceOf(gateway), OBJECTS.state);
-  return cm ? { shards: parseStateConfigMapData(cm.data).ccdShards } : undefined;
+  return cm ? { shards: ccdShardsOf(cm.data) } : undefined;
 }
 
 /**

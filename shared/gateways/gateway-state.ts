@@ -2,11 +2,20 @@
  * Reading and writing a gateway's record of truth, the `state` ConfigMap, always through
  * resourceVersion preconditions so concurrent requests never lose each other's changes.
  */
-import { ConflictError, NotFoundError } from '../errors.js';
-import type { ClusterPort, VersionedData } from '../model/cluster-port.js';
+import { ConflictError, InternalError, NotFoundError } from '../errors.js';
+import type { ClusterPort, KubeObject, VersionedData } from '../model/cluster-port.js';
 import type { GatewayDeps } from './deps.js';
 import { writeCcdEntries } from './ccd.js';
-import { parseStateConfigMapData, stateConfigMapData } from '../model/state-codec.js';
+import type { SealedChunk, StateWrite } from '../model/state-codec.js';
+import {
+  MissingSealedChunks,
+  SEALED_CHUNK_KEY,
+  encodeStateWrite,
+  isSealedChunkName,
+  parseStateConfigMapData,
+  sealedChunkNames,
+} from '../model/state-codec.js';
+import { stateChunkConfigMap } from '../kube/manifests.js';
 import type { GatewayState } from '../model/gateway.js';
 import { OBJECTS, domainKeys, namespaceOf } from '../model/names.js';
 
@@ -40,18 +49,65 @@ function remember(state: GatewayState, cm: VersionedData): GatewayState {
   return state;
 }
 
+/**
+ * The texts of the sealed chunks this process read or created, by name: a sealed chunk never changes and a
+ * name is never reused, so a text once loaded stays true. About 12 KB each.
+ */
+const chunkTexts = new Map<string, string>();
+const MAX_CHUNK_TEXTS = 1024;
+const loadedChunk = (name: string) => chunkTexts.get(name);
+
+function keepChunkText(name: string, text: string): void {
+  if (chunkTexts.size >= MAX_CHUNK_TEXTS) chunkTexts.delete(chunkTexts.keys().next().value ?? '');
+  chunkTexts.set(name, text);
+}
+
+/** Reads sealed chunks into chunkTexts; false when one of them no longer exists. */
+async function loadChunks(
+  cluster: ClusterPort,
+  namespace: string,
+  names: readonly string[],
+): Promise<boolean> {
+  const read = await Promise.all(names.map((name) => cluster.readConfigMap(namespace, name)));
+  return read.every((cm, i) => {
+    const text = cm?.data[SEALED_CHUNK_KEY];
+    if (text !== undefined) keepChunkText(names[i] ?? '', text);
+    return text !== undefined;
+  });
+}
+
+/** The state of a version; MissingSealedChunks when a sealed chunk it references is not loaded yet. */
 function parsed(cm: VersionedData): GatewayState {
   const known = states.get(cm);
   if (known) return known;
   const same = recent.get(cm.resourceVersion);
   if (same && sameData(same.cm.data, cm.data)) return remember(same.state, cm);
-  return remember(parseStateConfigMapData(cm.data), cm);
+  return remember(parseStateConfigMapData(cm.data, loadedChunk), cm);
 }
+
+/**
+ * Reads of the state that find a sealed chunk gone before the state is unreadable: a chunk is deleted only
+ * after a write of the state that no longer references it, so a read that misses one reads again.
+ */
+const MAX_STATE_READS = 4;
 
 /** The gateway's state, or undefined when the gateway does not exist. */
 export async function findState(cluster: ClusterPort, gateway: string): Promise<GatewayState | undefined> {
-  const cm = await cluster.readConfigMap(namespaceOf(gateway), OBJECTS.state);
-  return cm ? parsed(cm) : undefined;
+  const namespace = namespaceOf(gateway);
+  for (let read = 1; ; read += 1) {
+    const cm = await cluster.readConfigMap(namespace, OBJECTS.state);
+    if (!cm) return undefined;
+    try {
+      return parsed(cm);
+    } catch (e: unknown) {
+      if (!(e instanceof MissingSealedChunks)) throw e;
+      if (await loadChunks(cluster, namespace, e.names)) return parsed(cm);
+      if (read >= MAX_STATE_READS)
+        throw new InternalError(
+          `the gateway state ConfigMap references sealed chunk(s) that do not exist: ${e.names.join(', ')}`,
+        );
+    }
+  }
 }
 
 /** The gateway's state; NotFoundError when the gateway does not exist. */
@@ -96,47 +152,172 @@ export interface UpdateStateOptions {
  * write, unless `options.duringDeletion`: a request racing the DELETE lands either before the mark (and
  * the deletion, which reads the state after its mark, sees what it wrote) or after it (and is refused).
  */
+/**
+ * How long a chunk a write created may still be referenced by that write: the reconciler deletes a chunk
+ * no state references once it is older than ORPHAN_CHUNK_MINUTES, far beyond this.
+ */
+const CHUNK_REUSE_MS = 10 * 60_000;
+/** Age from which the reconciler deletes a sealed chunk no state references (collectStateChunks). */
+export const ORPHAN_CHUNK_MINUTES = 60;
+
+/** What a write needs before it can be asked again on the version `at`. */
+interface Need {
+  readonly at: VersionedData;
+  readonly load?: readonly string[];
+  readonly create?: readonly SealedChunk[];
+}
+/** Thrown from inside `mutate` to step out of the conditional write and meet a Need. */
+const NEED = new Error('the state write needs sealed chunks');
+/** Rounds of loading or creating chunks before a write gives up (each round meets one version's needs). */
+const MAX_NEED_ROUNDS = 6;
+
 export async function updateState(
   cluster: ClusterPort,
   gateway: string,
   mutate: (current: GatewayState) => GatewayState | undefined,
   options: UpdateStateOptions = {},
 ): Promise<GatewayState> {
+  const namespace = namespaceOf(gateway);
+  // The chunks this write created, by text: asked again after creating them, it references the same.
+  const created = new Map<string, { readonly name: string; readonly at: number }>();
+  const reusable = (text: string) => {
+    const chunk = created.get(text);
+    return chunk && Date.now() - chunk.at < CHUNK_REUSE_MS ? chunk.name : undefined;
+  };
+  let known = options.from && versions.get(options.from);
   let result: GatewayState | undefined;
   // What `mutate` threw (e.g. a NotFoundError for a client) goes to the caller as it is.
   let refusal: unknown;
+  let need: Need | undefined;
+  let stored: { readonly base: VersionedData; readonly write: StateWrite } | undefined;
   let written: VersionedData | undefined;
   try {
-    written = await cluster.updateConfigMap(
-      namespaceOf(gateway),
-      OBJECTS.state,
-      (current) => {
-        // A version this process read or wrote (the request's own, or the last write of another request
-        // of this host) is not decoded again.
-        const state = parsed(current);
-        let next: GatewayState | undefined;
-        try {
-          if (!options.duringDeletion) requireNotDeleting(state);
-          next = mutate(state);
-        } catch (e: unknown) {
-          refusal = e;
-          throw e;
-        }
-        result = next ?? state;
-        return next ? stateConfigMapData(next) : undefined;
-      },
-      options.from && versions.get(options.from),
-    );
+    for (let round = 1; !written; round += 1) {
+      need = undefined;
+      stored = undefined;
+      try {
+        written = await cluster.updateConfigMap(
+          namespace,
+          OBJECTS.state,
+          (current) => {
+            need = undefined;
+            stored = undefined;
+            // A version this process read or wrote (the request's own, or the last write of another
+            // request of this host) is not decoded again.
+            let state: GatewayState;
+            try {
+              state = parsed(current);
+            } catch (e: unknown) {
+              if (!(e instanceof MissingSealedChunks)) throw e;
+              need = { at: current, load: e.names };
+              throw NEED;
+            }
+            let next: GatewayState | undefined;
+            try {
+              if (!options.duringDeletion) requireNotDeleting(state);
+              next = mutate(state);
+            } catch (e: unknown) {
+              refusal = e;
+              throw e;
+            }
+            result = next ?? state;
+            if (!next) return undefined;
+            const write = encodeStateWrite(next, current.data, loadedChunk, reusable);
+            if (write.create.length > 0) {
+              need = { at: current, create: write.create };
+              throw NEED;
+            }
+            stored = { base: current, write };
+            return write.data;
+          },
+          known,
+        );
+      } catch (e: unknown) {
+        if (e !== NEED || !need || round >= MAX_NEED_ROUNDS) throw e;
+        const { at, load, create } = need;
+        // A chunk gone means `at` is no longer the state: the next attempt reads it again.
+        known = load && !(await loadChunks(cluster, namespace, load)) ? undefined : at;
+        if (create) await createChunks(cluster, namespace, create, created);
+      }
+    }
   } catch (e: unknown) {
+    // The chunks this write created stay: a write that failed without an answer may have landed and
+    // reference them. The reconciler collects them if it did not (collectStateChunks).
     if (e === refusal) throw e;
     if (e instanceof NotFoundError)
       throw new NotFoundError(`gateway '${gateway}' does not exist`, { cause: e });
     throw e;
   }
   if (!result) throw new NotFoundError(`gateway '${gateway}' does not exist`);
+  // The chunks the written state no longer references (those it replaced, or this write's own from an
+  // attempt that lost): nobody can reference them any more, since every write is conditional on a version.
+  const referenced = new Set(stored && stored.write.chunks);
+  const dropped = [
+    ...(stored ? sealedChunkNames(stored.base.data) : []),
+    ...[...created.values()].map((c) => c.name),
+  ];
+  await deleteChunks(
+    cluster,
+    namespace,
+    dropped.filter((name) => !referenced.has(name)),
+  );
   // The next write of this request can start from here.
   remember(result, written);
   return result;
+}
+
+async function createChunks(
+  cluster: ClusterPort,
+  namespace: string,
+  chunks: readonly SealedChunk[],
+  created: Map<string, { readonly name: string; readonly at: number }>,
+): Promise<void> {
+  await Promise.all(
+    chunks.map(async ({ name, text }) => {
+      await cluster.create(stateChunkConfigMap(namespace, name, text));
+      keepChunkText(name, text);
+      created.set(text, { name, at: Date.now() });
+    }),
+  );
+}
+
+/**
+ * Deletes sealed chunks no state references, as a courtesy: one left behind (a crash, a failed call) costs
+ * only its bytes until the reconciler collects it (collectStateChunks).
+ */
+async function deleteChunks(
+  cluster: ClusterPort,
+  namespace: string,
+  names: readonly string[],
+): Promise<void> {
+  await Promise.all(
+    names.map((name) => cluster.delete({ kind: 'ConfigMap', namespace, name }).catch(() => undefined)),
+  );
+}
+
+/**
+ * Deletes the gateway's sealed chunks that its state does not reference and that are older than
+ * ORPHAN_CHUNK_MINUTES (a write references only chunks it created within minutes, or that the version it
+ * replaces references). Returns their names.
+ */
+export async function collectStateChunks(
+  cluster: ClusterPort,
+  gateway: string,
+  now = Date.now(),
+): Promise<string[]> {
+  const namespace = namespaceOf(gateway);
+  const state = await cluster.readConfigMap(namespace, OBJECTS.state);
+  if (!state) return [];
+  const referenced = new Set(sealedChunkNames(state.data));
+  const old = (o: KubeObject) => {
+    const created = Date.parse(String(o.metadata.creationTimestamp ?? ''));
+    return Number.isFinite(created) && now - created > ORPHAN_CHUNK_MINUTES * 60_000;
+  };
+  const orphans = (await cluster.list('ConfigMap', namespace, ''))
+    .filter((o) => isSealedChunkName(o.metadata.name) && !referenced.has(o.metadata.name) && old(o))
+    .map((o) => o.metadata.name);
+  await deleteChunks(cluster, namespace, orphans);
+  return orphans;
 }
 
 /**

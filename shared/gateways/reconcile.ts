@@ -5,7 +5,8 @@
  * completes a creation left half-done (older than ABANDONED_CREATION_MINUTES) and every recorded intent
  * (pending issues, revocations in progress), then makes the deployed CRL list every revoked serial, the
  * CCD entries match the pending and active clients, and the deployed port mappings those of the state; it
- * drops enrollment records past their retention time. It
+ * drops enrollment records past their retention time and deletes sealed state chunks no state references
+ * (older than ORPHAN_CHUNK_MINUTES: left by a write that crashed or lost). It
  * runs at host start and with the CRL timer (`functions/crl-timer.ts`), and for one client on every read
  * of it (`getClient`, `getClientProfile`). Safe to run beside requests: every step it takes is the
  * idempotent step the request itself would take.
@@ -14,7 +15,7 @@ import { toDomainError } from '../errors.js';
 import type { GatewayDeps } from './deps.js';
 import { completeIssue, completeRevocation, ensureCrlDeployed } from './client-lifecycle.js';
 import { convergeCcd } from './ccd-convergence.js';
-import { findState, managedGatewayNames, readState } from './gateway-state.js';
+import { collectStateChunks, findState, managedGatewayNames, readState } from './gateway-state.js';
 import { pruneEnrollments } from './enrollments.js';
 import { completeGatewayCreation, resumeDeletion } from './gateways.js';
 import { mappingsDeployed, syncPortMappings } from './port-mappings.js';
@@ -35,6 +36,8 @@ export interface ReconcileReport {
   readonly mappingsRepaired: boolean;
   /** Used and expired enrollment records dropped past their retention time. */
   readonly enrollmentsDropped: number;
+  /** Sealed state chunks no state references, left by a crashed or failed write, deleted. */
+  readonly chunksCollected: number;
   /** The deletion run started again, when the gateway is marked for deletion and its operation ended. */
   readonly deletionResumed?: string | undefined;
   /** What could not be completed this time (the next run tries again). */
@@ -50,6 +53,7 @@ const nothingDone = (gateway: string, errors: readonly string[]): ReconcileRepor
   ccdRepaired: 0,
   mappingsRepaired: false,
   enrollmentsDropped: 0,
+  chunksCollected: 0,
   errors,
 });
 
@@ -100,6 +104,8 @@ export async function reconcileGateway(deps: GatewayDeps, gateway: string): Prom
     })) ?? false;
   // Expired enrollments reserve nothing from their expiry on; their records go after the retention time.
   const enrollmentsDropped = (await attempt('enrollments', () => pruneEnrollments(deps, gateway))) ?? 0;
+  const chunksCollected =
+    (await attempt('state chunks', () => collectStateChunks(deps.cluster, gateway)))?.length ?? 0;
   const report: ReconcileReport = {
     gateway,
     gatewayRepaired,
@@ -109,6 +115,7 @@ export async function reconcileGateway(deps: GatewayDeps, gateway: string): Prom
     ccdRepaired,
     mappingsRepaired,
     enrollmentsDropped,
+    chunksCollected,
     errors,
   };
   if (
@@ -116,7 +123,8 @@ export async function reconcileGateway(deps: GatewayDeps, gateway: string): Prom
     issued.length + revoked.length > 0 ||
     crlRewritten ||
     ccdRepaired > 0 ||
-    mappingsRepaired
+    mappingsRepaired ||
+    chunksCollected > 0
   )
     deps.log.warn('reconciled half-done work', { ...report });
   return report;

@@ -35,7 +35,7 @@ import {
 import type { RollLedger } from '../model/roll-ledger.js';
 import { rollLedgerData } from '../model/roll-ledger.js';
 import { serverPkiSecretData } from '../model/server-pki-codec.js';
-import { stateConfigMapData } from '../model/state-codec.js';
+import { SEALED_CHUNK_KEY, stateConfigMapData } from '../model/state-codec.js';
 import { POD_DIRS, POD_ENV, POD_PATHS, renderPortMappingsFile } from '../openvpn/index.js';
 import { crlNumberOf } from '../pki/index.js';
 
@@ -133,6 +133,17 @@ export function buildStatusConfigMap(gateway: string, labelDomain: string): Kube
     }),
   );
 }
+
+/**
+ * A sealed chunk of a gateway's state (`state-chunk-<digest>-<random>`): 256 clients, created once before the
+ * state write that references it and immutable from then on (the API server refuses any change).
+ */
+export function stateChunkConfigMap(namespace: string, name: string, text: string): KubeObject {
+  return checked(
+    new ConfigMap({ metadata: { name, namespace }, immutable: true, data: { [SEALED_CHUNK_KEY]: text } }),
+  );
+}
+
 /** The namespace's Pod Security Admission level: the pod's init container is privileged. */
 function podSecurityLabels(): Record<string, string> {
   const { level, enforceLabel, warnLabel, auditLabel } = POD_SECURITY;

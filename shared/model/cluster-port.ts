@@ -17,6 +17,8 @@ export interface KubeObject {
     readonly labels?: Readonly<Record<string, string>>;
     readonly annotations?: Readonly<Record<string, string>>;
     readonly resourceVersion?: string;
+    /** Set by the API server (a Date once the client library has read it, a string in JSON). */
+    readonly creationTimestamp?: string | Date;
   };
   readonly [field: string]: unknown;
 }

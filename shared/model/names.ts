@@ -56,6 +56,14 @@ export const CCD_SHARDS = 16;
 /** Name prefix of the CCD shard ConfigMaps. */
 export const CCD_SHARD_PREFIX = `${OBJECTS.ccd}-`;
 
+/**
+ * Name prefix of the state's sealed client chunks: ConfigMaps of 256 clients each, written once and never
+ * changed, that the `state` ConfigMap references by name (README, "The objects of a gateway"). A name is the
+ * prefix, the first 16 hex digits of the chunk text's SHA-256 and 8 random hex digits, so two writers never
+ * create the same object and a reader checks the text against its name.
+ */
+export const STATE_CHUNK_PREFIX = `${OBJECTS.state}-chunk-`;
+
 /** Name of CCD shard `index`. */
 export function ccdShardName(index: number): string {
   return `${CCD_SHARD_PREFIX}${index}`;

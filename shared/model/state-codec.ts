@@ -1,20 +1,24 @@
 /**
  * The codec of a gateway's record of truth, the `state` ConfigMap: the GatewayState as the ConfigMap's
  * data and back, checked on the way in. Clients are stored as compact tuples in chunks of 256, each a JSON
- * array gzip-compressed and base64-encoded (`clients-000.json.gz.b64`, …): every issue and revocation
- * writes this object whole, and its cost through the kube-apiserver follows its size and its text (a
- * 2,010-client list as plain JSON, 209 KB of quoted strings, took 76–88 ms to replace; the same list
- * compressed, 90 KB of base64, 17–23 ms; a 10-client state 12–15 ms). It also keeps tens of thousands of
- * clients under the 1 MiB object limit. Operators read a chunk with `base64 -d | gunzip`; a state written
- * before compression (`clients.json`, the same tuples as plain JSON) is read as it is and stored in chunks
- * at its next write.
+ * array gzip-compressed and base64-encoded: every issue and revocation writes this object whole, and its
+ * cost through the kube-apiserver follows its size and its text (a 2,010-client list as plain JSON, 209 KB
+ * of quoted strings, took 76–88 ms to replace; the same list compressed, 90 KB of base64, 17–23 ms; a
+ * 10-client state 12–15 ms). So a write moves every full chunk out into a sealed chunk ConfigMap of its own
+ * (see "Sealed chunks" below) and keeps only the clients after the last full one inline
+ * (`clients-<n>.json.gz.b64`, numbered after the sealed chunks): the object then stays a few KB whatever
+ * the number of clients. Operators read a chunk with `base64 -d | gunzip`; a state written before
+ * compression (`clients.json`, the same tuples as plain JSON) is read as it is and stored in chunks at its
+ * next write.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { z } from 'zod';
 import { InternalError } from '../errors.js';
 import { parseCanonicalCidr } from './cidr.js';
 import type { ClientRecord, ClientStatus, GatewayState } from './gateway.js';
 import { KEY_TYPES, MAX_CLIENT_SUBNETS, NAME_PATTERN, inCrl } from './gateway.js';
+import { STATE_CHUNK_PREFIX } from './names.js';
 
 const iso = z.iso.datetime();
 const cidr = z.string().min(1);
@@ -223,17 +227,24 @@ export const isClientsKey = (key: string): boolean => key === LEGACY_CLIENTS_KEY
 const compress = (json: string) => gzipSync(json).toString('base64');
 const decompress = (text: string) => gunzipSync(Buffer.from(text, 'base64')).toString('utf8');
 
-/** The stored chunk texts in order, or undefined for a state stored before chunks (plain clients.json). */
-function chunkTextsOf(data: Readonly<Record<string, string>>): string[] | undefined {
+/**
+ * The inline chunk texts in order (numbered from `first`, the number of sealed chunks before them), or
+ * undefined for a state stored before chunks (plain clients.json).
+ */
+function chunkTextsOf(data: Readonly<Record<string, string>>, first = 0): string[] | undefined {
   const texts: string[] = [];
   for (const [key, text] of Object.entries(data)) {
     const index = CHUNK_KEY.exec(key)?.[1];
-    if (index !== undefined) texts[Number(index)] = text;
+    if (index === undefined) continue;
+    if (Number(index) < first) throw new Error(`client chunk ${index} is also sealed`);
+    texts[Number(index) - first] = text;
   }
   // No chunk: a state stored before chunks (its plain clients.json), or one without any client key.
   if (texts.length === 0) return data[LEGACY_CLIENTS_KEY] === undefined ? [] : undefined;
   if (texts.some((t) => t === undefined) || texts.length !== Object.keys(texts).length)
-    throw new Error('the client chunks are not numbered from 000 without a gap');
+    throw new Error(
+      `the client chunks are not numbered from ${String(first).padStart(3, '0')} without a gap`,
+    );
   return texts;
 }
 
@@ -258,21 +269,26 @@ function chunkText(records: readonly ClientRecord[]): string {
 const LEGACY_KEY_TOMBSTONE = JSON.stringify('the clients are in clients-NNN.json.gz.b64 (base64, gzip)');
 
 /**
- * The data keys of `items` stored in chunks of CHUNK_SIZE (chunk 000 always, empty or not), each chunk's
- * text made by `encode`, and the tombstone under the old key.
+ * The data keys of `items` stored in chunks of CHUNK_SIZE numbered from `first` (chunk `first` always,
+ * empty or not), each chunk's text made by `encode`, and the tombstone under the old key.
  */
 function chunkedData<T>(
   items: readonly T[],
   encode: (chunk: readonly T[]) => string,
+  first = 0,
 ): Record<string, string> {
   const data: Record<string, string> = { [LEGACY_CLIENTS_KEY]: LEGACY_KEY_TOMBSTONE };
   for (let i = 0; i === 0 || i * CHUNK_SIZE < items.length; i += 1)
-    data[chunkKey(i)] = encode(items.slice(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE));
+    data[chunkKey(first + i)] = encode(items.slice(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE));
   return data;
 }
 
-/** The JSON text of all the stored client tuples, as one array (chunked or, from an older state, plain). */
+/**
+ * The JSON text of all the stored client tuples of a state without sealed chunks, as one array (chunked or,
+ * from an older state, plain).
+ */
 export function storedClientsJson(data: Readonly<Record<string, string>>): string {
+  if (data[SEALED_KEY] !== undefined) throw new Error('the state has sealed chunks');
   const texts = chunkTextsOf(data);
   if (texts === undefined) return data[LEGACY_CLIENTS_KEY] ?? '[]';
   const tuples = texts.flatMap((t) => JSON.parse(decompress(t)) as unknown[]);
@@ -293,25 +309,222 @@ export function withStoredClientsJson(
 const decodedChunks = new Map<string, readonly ClientRecord[]>();
 const MAX_DECODED_CHUNKS = 512;
 
-function decodeClients(data: Readonly<Record<string, string>>): readonly ClientRecord[] {
-  const texts = chunkTextsOf(data);
-  if (texts === undefined) return Object.freeze(clientsOf(JSON.parse(data[LEGACY_CLIENTS_KEY] ?? '[]'), 0));
-  const clients: ClientRecord[] = [];
-  texts.forEach((text, i) => {
-    let records = decodedChunks.get(text);
-    if (!records) {
-      records = Object.freeze(clientsOf(JSON.parse(decompress(text)), i * CHUNK_SIZE));
-      if (decodedChunks.size >= MAX_DECODED_CHUNKS)
-        decodedChunks.delete(decodedChunks.keys().next().value ?? '');
-      decodedChunks.set(text, records);
-      if (records[0]) chunkTexts.set(records[0], { records, text });
-    }
-    clients.push(...records);
-  });
+function rememberDecoded(text: string, records: readonly ClientRecord[]): void {
+  if (decodedChunks.size >= MAX_DECODED_CHUNKS) decodedChunks.delete(decodedChunks.keys().next().value ?? '');
+  decodedChunks.set(text, records);
+  if (records[0]) chunkTexts.set(records[0], { records, text });
+}
+
+function decodeChunk(text: string, offset: number): readonly ClientRecord[] {
+  let records = decodedChunks.get(text);
+  if (!records) {
+    records = Object.freeze(clientsOf(JSON.parse(decompress(text)), offset));
+    rememberDecoded(text, records);
+  }
+  return records;
+}
+
+/*
+ * Sealed chunks. A full chunk of 256 clients leaves the `state` ConfigMap for a ConfigMap of its own,
+ * created once (immutable) before the state write that references it: the state then holds only the
+ * clients after the last full chunk, so the object every decision writes stays a few KB whatever the
+ * number of clients, and the state's conditional write still covers every client the decision saw (a
+ * sealed chunk never changes; a name is never reused). A later change to a sealed client (a revocation,
+ * its LANs) is recorded in the state as a change of that index; past MAX_CHANGES of them, the chunks
+ * holding them are sealed again as new objects and the old ones deleted.
+ */
+
+/** The state's key that lists its sealed chunks, in order, and the changes made to their clients since. */
+const SEALED_KEY = 'sealed.json';
+/** The one data key of a sealed chunk ConfigMap: 256 client tuples, JSON, gzip, base64. */
+export const SEALED_CHUNK_KEY = 'clients.json.gz.b64';
+const SEALED_NAME = new RegExp(`^${STATE_CHUNK_PREFIX}([0-9a-f]{16})-[0-9a-f]{8}$`);
+/** Changes to sealed clients the state holds before the chunks holding them are sealed again. */
+const MAX_CHANGES = 64;
+
+const sealedSchema = z.strictObject({
+  chunks: z.array(z.string().regex(SEALED_NAME)).min(1),
+  // [index, tuple] of each sealed client changed since its chunk was sealed, by increasing index.
+  changes: z.array(z.tuple([z.int().nonnegative(), z.array(z.unknown())])),
+});
+type Sealed = z.infer<typeof sealedSchema>;
+
+const digestOf = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);
+
+/** The last `sealed.json` texts read, checked: every read and write of a state reads its own. */
+const sealedTexts = new Map<string, Sealed>();
+
+function sealedOf(data: Readonly<Record<string, string>>): Sealed | undefined {
+  const text = data[SEALED_KEY];
+  if (text === undefined) return undefined;
+  let sealed = sealedTexts.get(text);
+  if (!sealed) {
+    sealed = sealedSchema.parse(JSON.parse(text));
+    if (sealedTexts.size >= 64) sealedTexts.delete(sealedTexts.keys().next().value ?? '');
+    sealedTexts.set(text, sealed);
+  }
+  return sealed;
+}
+
+/** The names of the sealed chunks a state's data references, in order (none for a state without any). */
+export function sealedChunkNames(data: Readonly<Record<string, string>>): readonly string[] {
+  return sealedOf(data)?.chunks ?? [];
+}
+
+/** Whether `name` is the name of a sealed chunk ConfigMap (of any state). */
+export const isSealedChunkName = (name: string): boolean => SEALED_NAME.test(name);
+
+/** Thrown by parseStateConfigMapData when sealed chunks it needs were not given: fetch them and ask again. */
+export class MissingSealedChunks extends Error {
+  constructor(readonly names: readonly string[]) {
+    super(`the state's sealed chunk(s) ${names.join(', ')} are not loaded`);
+  }
+}
+
+/** The text of a sealed chunk by name, or undefined when the caller has not loaded it. */
+export type SealedChunkTexts = (name: string) => string | undefined;
+
+/** The sealed chunks whose text was checked against their name, by name, with that text's records. */
+const checkedSealed = new Map<string, { readonly text: string; readonly records: readonly ClientRecord[] }>();
+
+/** The records of a sealed chunk, its text checked against its name (once per name and text). */
+function sealedRecords(name: string, text: string, offset: number): readonly ClientRecord[] {
+  const known = checkedSealed.get(name);
+  if (known?.text === text) return known.records;
+  if (SEALED_NAME.exec(name)?.[1] !== digestOf(text))
+    throw new Error(`sealed chunk ${name} does not hold the text it is named after`);
+  const records = decodeChunk(text, offset);
+  if (records.length !== CHUNK_SIZE) throw new Error(`sealed chunk ${name} holds ${records.length} clients`);
+  if (checkedSealed.size >= MAX_DECODED_CHUNKS) checkedSealed.delete(checkedSealed.keys().next().value ?? '');
+  checkedSealed.set(name, { text, records });
+  return records;
+}
+
+function decodeSealed(sealed: Sealed, texts: SealedChunkTexts): ClientRecord[] {
+  const missing = sealed.chunks.filter((name) => texts(name) === undefined);
+  if (missing.length > 0) throw new MissingSealedChunks(missing);
+  const clients = sealed.chunks.flatMap((name, i) => sealedRecords(name, texts(name) ?? '', i * CHUNK_SIZE));
+  let last = -1;
+  for (const [index, tuple] of sealed.changes) {
+    if (index <= last || index >= clients.length)
+      throw new Error(`sealed change ${index} out of order or range`);
+    last = index;
+    const [changed] = clientsOf([tuple], index);
+    if (changed) clients[index] = changed;
+  }
+  return clients;
+}
+
+function decodeClients(
+  data: Readonly<Record<string, string>>,
+  texts: SealedChunkTexts,
+): readonly ClientRecord[] {
+  const sealed = sealedOf(data);
+  const first = sealed?.chunks.length ?? 0;
+  const inline = chunkTextsOf(data, first);
+  if (inline === undefined) {
+    if (sealed) throw new Error('sealed chunks beside a plain clients.json');
+    return Object.freeze(clientsOf(JSON.parse(data[LEGACY_CLIENTS_KEY] ?? '[]'), 0));
+  }
+  const clients = sealed ? decodeSealed(sealed, texts) : [];
+  inline.forEach((text, i) => clients.push(...decodeChunk(text, (first + i) * CHUNK_SIZE)));
   return Object.freeze(clients);
 }
 
-export function stateConfigMapData(state: GatewayState): Record<string, string> {
+/** A sealed chunk to create before the state write that references it. */
+export interface SealedChunk {
+  readonly name: string;
+  readonly text: string;
+}
+
+/** What a write of the state stores: the state's data, and the sealed chunks it references. */
+export interface StateWrite {
+  readonly data: Record<string, string>;
+  /** Every sealed chunk the data references, in order. */
+  readonly chunks: readonly string[];
+  /** The chunks among them that do not exist yet: to create before the data is written. */
+  readonly create: readonly SealedChunk[];
+}
+
+/**
+ * How `base` (the state's data the write replaces, loaded) stores its sealed clients: the records of each
+ * chunk, undefined for a chunk the caller could not give.
+ */
+function baseChunks(
+  base: Readonly<Record<string, string>> | undefined,
+  texts: SealedChunkTexts,
+): { readonly name: string; readonly records: readonly ClientRecord[] | undefined }[] {
+  return (base ? sealedChunkNames(base) : []).map((name, i) => {
+    const text = texts(name);
+    return { name, records: text === undefined ? undefined : sealedRecords(name, text, i * CHUNK_SIZE) };
+  });
+}
+
+const sameRecord = (a: ClientRecord, b: ClientRecord | undefined) =>
+  a === b || (b !== undefined && tupleJsonOf(a) === tupleJsonOf(b));
+
+/**
+ * The state as a write stores it: every full chunk sealed (the base's chunks kept where their clients
+ * are the same, or changed in at most MAX_CHANGES places in all), the rest inline. `created` gives the
+ * name of a chunk text this write already created (so a write asked again after creating its chunks
+ * finds them); a chunk neither in the base nor created gets a new name and is listed in `create`.
+ */
+export function encodeStateWrite(
+  state: GatewayState,
+  base: Readonly<Record<string, string>> | undefined,
+  texts: SealedChunkTexts,
+  created: (text: string) => string | undefined,
+): StateWrite {
+  const clients = state.clients;
+  const full = Math.floor(clients.length / CHUNK_SIZE);
+  const kept = baseChunks(base, texts);
+  const slices = Array.from({ length: full }, (_, j) => clients.slice(j * CHUNK_SIZE, (j + 1) * CHUNK_SIZE));
+  // The indexes where each full chunk differs from the base's chunk at its place (undefined: none there).
+  const diffs = slices.map((slice, j) => {
+    const records = kept[j]?.records;
+    if (!records) return undefined;
+    const changed: number[] = [];
+    slice.forEach((c, k) => {
+      if (!sameRecord(c, records[k])) changed.push(j * CHUNK_SIZE + k);
+    });
+    return changed.length > MAX_CHANGES ? undefined : changed;
+  });
+  const reseal =
+    diffs.reduce((n, d) => n + (d?.length ?? 0), 0) > MAX_CHANGES
+      ? (d: number[] | undefined) => d === undefined || d.length > 0
+      : (d: number[] | undefined) => d === undefined;
+  const chunks: string[] = [];
+  const create: SealedChunk[] = [];
+  const changes: [number, ClientTuple][] = [];
+  slices.forEach((slice, j) => {
+    const d = diffs[j];
+    const keep = kept[j];
+    if (!reseal(d) && keep && d) {
+      chunks.push(keep.name);
+      for (const index of d) changes.push([index, tupleOf(clients[index] as ClientRecord)]);
+      return;
+    }
+    const text = chunkText(slice);
+    // The chunk's records are these very records: the next write compares its clients with them by identity.
+    if (!decodedChunks.has(text)) rememberDecoded(text, Object.freeze(slice));
+    const name = created(text);
+    if (name !== undefined) chunks.push(name);
+    else {
+      const fresh = `${STATE_CHUNK_PREFIX}${digestOf(text)}-${randomBytes(4).toString('hex')}`;
+      chunks.push(fresh);
+      create.push({ name: fresh, text });
+    }
+  });
+  const data = {
+    ...otherData(state),
+    ...(chunks.length > 0 ? { [SEALED_KEY]: JSON.stringify({ chunks, changes }) } : {}),
+    ...chunkedData(clients.slice(full * CHUNK_SIZE), chunkText, full),
+  };
+  return { data, chunks, create };
+}
+
+/** The state's keys other than its clients. */
+function otherData(state: GatewayState): Record<string, string> {
   const meta: z.input<typeof metaSchema> = {
     version: 1,
     createdAt: state.createdAt,
@@ -326,13 +539,44 @@ export function stateConfigMapData(state: GatewayState): Record<string, string> 
     'meta.json': JSON.stringify(meta),
     // Only when there are any: the state of a gateway without enrollments stays as it was before them.
     ...(state.enrollments?.length ? { 'enrollments.json': JSON.stringify(state.enrollments) } : {}),
-    ...chunkedData(state.clients, chunkText),
   };
 }
 
-const OTHER_KEYS: ReadonlySet<string> = new Set(['spec.json', 'meta.json', 'enrollments.json']);
+/**
+ * The state with every client inline (no sealed chunk): what a new gateway's state is created as. A
+ * state this large still reads; its next write seals its full chunks (encodeStateWrite).
+ */
+export function stateConfigMapData(state: GatewayState): Record<string, string> {
+  return { ...otherData(state), ...chunkedData(state.clients, chunkText) };
+}
 
-export function parseStateConfigMapData(data: Readonly<Record<string, string>>): GatewayState {
+const OTHER_KEYS: ReadonlySet<string> = new Set(['spec.json', 'meta.json', 'enrollments.json', SEALED_KEY]);
+
+/** The CCD layout a state's data records, read without its clients. */
+export function ccdShardsOf(data: Readonly<Record<string, string>>): number | undefined {
+  try {
+    return metaSchema.parse(JSON.parse(data['meta.json'] ?? '')).ccdShards;
+  } catch (e: unknown) {
+    throw unreadable(e);
+  }
+}
+
+const unreadable = (e: unknown) =>
+  new InternalError(
+    `the gateway state ConfigMap is unreadable: ${e instanceof Error ? e.message : String(e)}`,
+    {
+      cause: e,
+    },
+  );
+
+/**
+ * The state stored in `data`. `sealed` gives the text of each sealed chunk the data references; one it
+ * does not give throws MissingSealedChunks (load them and ask again). Anything else wrong: InternalError.
+ */
+export function parseStateConfigMapData(
+  data: Readonly<Record<string, string>>,
+  sealed: SealedChunkTexts = () => undefined,
+): GatewayState {
   try {
     // A key this codec does not know may hold records it would otherwise drop in silence (a state of a
     // newer version, a hand edit): refused, never read as fewer clients.
@@ -346,7 +590,7 @@ export function parseStateConfigMapData(data: Readonly<Record<string, string>>):
       server: meta.server,
       crl: meta.crl,
       portMappings: meta.portMappings,
-      clients: decodeClients(data),
+      clients: decodeClients(data, sealed),
       ...(data['enrollments.json'] !== undefined
         ? { enrollments: enrollmentsSchema.parse(JSON.parse(data['enrollments.json'])) }
         : {}),
@@ -354,11 +598,7 @@ export function parseStateConfigMapData(data: Readonly<Record<string, string>>):
       ...(meta.ccdShards !== undefined ? { ccdShards: meta.ccdShards } : {}),
     };
   } catch (e: unknown) {
-    throw new InternalError(
-      `the gateway state ConfigMap is unreadable: ${e instanceof Error ? e.message : String(e)}`,
-      {
-        cause: e,
-      },
-    );
+    if (e instanceof MissingSealedChunks) throw e;
+    throw unreadable(e);
   }
 }

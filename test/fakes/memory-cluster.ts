@@ -63,7 +63,13 @@ export class MemoryCluster implements ClusterPort {
     this.calls.push(`create ${object.kind}/${object.metadata.name}`);
     if (this.get(object.kind, object.metadata.namespace, object.metadata.name))
       return Promise.reject(new ConflictError(`${object.kind} ${object.metadata.name} already exists`));
-    this.put(object);
+    this.put({
+      ...object,
+      metadata: {
+        ...object.metadata,
+        creationTimestamp: object.metadata.creationTimestamp ?? new Date().toISOString(),
+      },
+    });
     return Promise.resolve();
   }
 
@@ -84,9 +90,10 @@ export class MemoryCluster implements ClusterPort {
         (o) =>
           o.kind === kind &&
           (namespace === undefined || o.metadata.namespace === namespace) &&
-          key !== undefined &&
-          o.metadata.labels?.[key] !== undefined &&
-          (value === undefined || o.metadata.labels[key] === value),
+          (key === '' ||
+            (key !== undefined &&
+              o.metadata.labels?.[key] !== undefined &&
+              (value === undefined || o.metadata.labels[key] === value))),
       ),
     );
   }

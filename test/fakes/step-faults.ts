@@ -79,11 +79,20 @@ export class StepFaults {
             this.crashed = true;
             throw new StepCrash(`crash before write ${this.writes.length}: ${what}`);
           }
-          const result: unknown = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-          if (here) {
+          // The process dies once the call has returned, whatever it answered (a write that stepped out
+          // without writing, to load or create what it needs first, too).
+          const crashAfter = () => {
             this.crashed = true;
-            throw new StepCrash(`crash after write ${this.writes.length}: ${what}`);
+            return new StepCrash(`crash after write ${this.writes.length}: ${what}`);
+          };
+          let result: unknown;
+          try {
+            result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          } catch (e: unknown) {
+            if (here) throw crashAfter();
+            throw e;
           }
+          if (here) throw crashAfter();
           return result;
         };
       },

@@ -5,7 +5,7 @@
  */
 import type { ClusterPort } from '../../shared/model/cluster-port.js';
 import { OBJECTS, ccdObjectNames, ccdObjectOf, namespaceOf } from '../../shared/model/names.js';
-import { parseStateConfigMapData } from '../../shared/model/state-codec.js';
+import { ccdShardsOf } from '../../shared/model/state-codec.js';
 
 export interface StoredCcdEntries {
   /** client → entry, over every ConfigMap of the layout. */
@@ -22,7 +22,7 @@ export async function storedCcdEntries(
 ): Promise<StoredCcdEntries> {
   const ns = namespaceOf(gateway);
   const state = await cluster.readConfigMap(ns, OBJECTS.state);
-  const shards = state ? parseStateConfigMapData(state.data).ccdShards : undefined;
+  const shards = state ? ccdShardsOf(state.data) : undefined;
   const entries: Record<string, string> = {};
   const misplaced: string[] = [];
   const missing: string[] = [];

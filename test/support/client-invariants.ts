@@ -6,7 +6,6 @@
  */
 import type { ClusterPort } from '../../shared/model/cluster-port.js';
 import type { SecretStore } from '../../shared/model/secret-store.js';
-import { parseStateConfigMapData } from '../../shared/model/state-codec.js';
 import {
   CONFIG_KEYS,
   OBJECTS,
@@ -21,6 +20,7 @@ import { planAddresses, renderCcdEntry, renderPortMappingsFile } from '../../sha
 import { resolvePortMappings } from '../../shared/gateways/gateway-objects.js';
 import { canonicalSerial, crlSerials, readCertificateInfo } from '../../shared/pki/index.js';
 import { storedCcdEntries } from './ccd-entries.js';
+import { readStoredState } from './stored-state.js';
 
 export async function clientInvariantViolations(
   ports: { cluster: ClusterPort; secrets: SecretStore },
@@ -28,9 +28,8 @@ export async function clientInvariantViolations(
 ): Promise<string[]> {
   const ns = namespaceOf(gateway);
   const violations: string[] = [];
-  const stateData = await ports.cluster.readConfigMap(ns, OBJECTS.state);
-  if (!stateData) return [`gateway '${gateway}' has no state`];
-  const state = parseStateConfigMapData(stateData.data);
+  const state = await readStoredState(ports.cluster, gateway);
+  if (!state) return [`gateway '${gateway}' has no state`];
   const stored = await storedCcdEntries(ports.cluster, gateway);
   const ccd = stored.entries;
   for (const entry of stored.misplaced) violations.push(`CCD entry ${entry} sits in a wrong shard`);

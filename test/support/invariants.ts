@@ -18,7 +18,6 @@ import { join } from 'node:path';
 import forge from 'node-forge';
 import type { ClusterPort } from '../../shared/model/cluster-port.js';
 import type { GatewayState } from '../../shared/model/gateway.js';
-import { parseStateConfigMapData } from '../../shared/model/state-codec.js';
 import {
   OBJECTS,
   PORT_MAPPING_SERVICE_PREFIX,
@@ -29,6 +28,7 @@ import {
 } from '../../shared/model/names.js';
 import { planAddresses, renderCcdEntry } from '../../shared/openvpn/index.js';
 import type { AcknowledgedWrites } from './acknowledged-writes.js';
+import { readStoredState } from './stored-state.js';
 import { storedCcdEntries } from './ccd-entries.js';
 
 export const INVARIANTS = [
@@ -227,8 +227,7 @@ export async function checkInvariants(input: InvariantInput): Promise<Violation[
   names.delete('');
   const states = new Map<string, GatewayState | undefined>();
   for (const gateway of [...names].sort()) {
-    const data = (await input.cluster.readConfigMap(namespaceOf(gateway), OBJECTS.state))?.data;
-    const state = data ? parseStateConfigMapData(data) : undefined;
+    const state = await readStoredState(input.cluster, gateway);
     states.set(gateway, state);
     if (state) {
       await checkGateway(input, state, secrets.get(gateway), out);

@@ -11,7 +11,7 @@ import type { GatewayState } from '../../../shared/model/gateway.js';
 import type { ClusterPort, KubeObject } from '../../../shared/model/cluster-port.js';
 import { rolloutComplete } from '../../../shared/model/cluster-port.js';
 import { KubeCluster } from '../../../shared/kube/kube-cluster.js';
-import { buildGatewayManifests } from '../../../shared/kube/manifests.js';
+import { buildGatewayManifests, stateChunkConfigMap } from '../../../shared/kube/manifests.js';
 import { renderEntrypoint, renderServerConf } from '../../../shared/openvpn/index.js';
 
 /** A Kubernetes API server reached by the adapter, with a fault-injection proxy in front of it. */
@@ -346,6 +346,44 @@ export function describeClusterContract(
         cluster.patchConfigMapData('vpn-contract-a', 'legacy-ccd', { b: 'late' }),
       ).rejects.toBeInstanceOf(NotFoundError);
       expect(await cluster.readConfigMap('vpn-contract-a', 'legacy-ccd')).toBeUndefined();
+    });
+
+    it("creates an immutable ConfigMap (a sealed state chunk), refuses any change of it, and lists a namespace's ConfigMaps with their creation time", async () => {
+      // GIVEN a sealed chunk as the state writes it, created before the state that references it
+      const before = Date.now();
+      const chunk = stateChunkConfigMap(
+        'vpn-contract-a',
+        'state-chunk-0123456789abcdef-01234567',
+        'H4sIAAAA',
+      );
+      await cluster.create(chunk);
+      // THEN its data cannot be replaced or patched (the API server refuses: 422)
+      const stored = await cluster.readConfigMap('vpn-contract-a', chunk.metadata.name);
+      expect(stored?.data).toStrictEqual({ 'clients.json.gz.b64': 'H4sIAAAA' });
+      await expect(
+        cluster.replaceConfigMap(
+          'vpn-contract-a',
+          chunk.metadata.name,
+          { 'clients.json.gz.b64': 'x' },
+          stored?.resourceVersion ?? '',
+        ),
+      ).rejects.toBeInstanceOf(InputError);
+      await expect(
+        cluster.patchConfigMapData('vpn-contract-a', chunk.metadata.name, { other: 'x' }),
+      ).rejects.toBeInstanceOf(InputError);
+      expect((await cluster.readConfigMap('vpn-contract-a', chunk.metadata.name))?.data).toStrictEqual(
+        stored?.data,
+      );
+      // AND an empty selector lists every ConfigMap of the namespace, each with its creation time (whole seconds)
+      const listed = await cluster.list('ConfigMap', 'vpn-contract-a', '');
+      expect(listed.map((o) => o.metadata.name)).toEqual(
+        expect.arrayContaining([chunk.metadata.name, 'server', 'state']),
+      );
+      const created = listed.find((o) => o.metadata.name === chunk.metadata.name)?.metadata.creationTimestamp;
+      expect(Date.parse(String(created))).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 - 1000);
+      expect(Date.parse(String(created))).toBeLessThanOrEqual(Date.now() + 1000);
+      await cluster.delete({ kind: 'ConfigMap', namespace: 'vpn-contract-a', name: chunk.metadata.name });
+      expect(await cluster.readConfigMap('vpn-contract-a', chunk.metadata.name)).toBeUndefined();
     });
 
     it('refuses a replace at a stale resourceVersion, and a write into a missing namespace', async () => {
