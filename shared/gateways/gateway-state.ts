@@ -17,7 +17,7 @@ import {
 } from '../model/state-codec.js';
 import { stateChunkConfigMap } from '../kube/manifests.js';
 import type { GatewayState } from '../model/gateway.js';
-import { OBJECTS, domainKeys, namespaceOf } from '../model/names.js';
+import { K8S_LABELS, OBJECTS, STATE_CHUNK_COMPONENT, domainKeys, namespaceOf } from '../model/names.js';
 
 /**
  * The ConfigMap version each state object was read from or written as (states are immutable: a change
@@ -50,14 +50,24 @@ function remember(state: GatewayState, cm: VersionedData): GatewayState {
 }
 
 /**
- * The texts of the sealed chunks this process read or created, by name: a sealed chunk never changes and a
- * name is never reused, so a text once loaded stays true. About 12 KB each.
+ * The texts of the sealed chunks this process read or created, by name, least recently used first: a
+ * sealed chunk never changes and a name is never reused (its digest part is checked against the text), so
+ * a text once loaded stays true. About 12 KB each.
  */
 const chunkTexts = new Map<string, string>();
 const MAX_CHUNK_TEXTS = 1024;
-const loadedChunk = (name: string) => chunkTexts.get(name);
+
+function loadedChunk(name: string): string | undefined {
+  const text = chunkTexts.get(name);
+  if (text !== undefined) {
+    chunkTexts.delete(name);
+    chunkTexts.set(name, text);
+  }
+  return text;
+}
 
 function keepChunkText(name: string, text: string): void {
+  chunkTexts.delete(name);
   if (chunkTexts.size >= MAX_CHUNK_TEXTS) chunkTexts.delete(chunkTexts.keys().next().value ?? '');
   chunkTexts.set(name, text);
 }
@@ -97,16 +107,20 @@ export async function findState(cluster: ClusterPort, gateway: string): Promise<
   for (let read = 1; ; read += 1) {
     const cm = await cluster.readConfigMap(namespace, OBJECTS.state);
     if (!cm) return undefined;
-    try {
-      return parsed(cm);
-    } catch (e: unknown) {
-      if (!(e instanceof MissingSealedChunks)) throw e;
-      if (await loadChunks(cluster, namespace, e.names)) return parsed(cm);
-      if (read >= MAX_STATE_READS)
-        throw new InternalError(
-          `the gateway state ConfigMap references sealed chunk(s) that do not exist: ${e.names.join(', ')}`,
-        );
-    }
+    let missing: readonly string[] = [];
+    // Twice at most on one version: the chunks it lacks are loaded in between.
+    for (let attempt = 0; attempt < 2; attempt += 1)
+      try {
+        return parsed(cm);
+      } catch (e: unknown) {
+        if (!(e instanceof MissingSealedChunks)) throw e;
+        missing = e.names;
+        if (!(await loadChunks(cluster, namespace, missing))) break;
+      }
+    if (read >= MAX_STATE_READS)
+      throw new InternalError(
+        `the gateway state ConfigMap references sealed chunk(s) that do not exist: ${missing.join(', ')}`,
+      );
   }
 }
 
@@ -157,8 +171,12 @@ export interface UpdateStateOptions {
  * no state references once it is older than ORPHAN_CHUNK_MINUTES, far beyond this.
  */
 const CHUNK_REUSE_MS = 10 * 60_000;
-/** Age from which the reconciler deletes a sealed chunk no state references (collectStateChunks). */
-export const ORPHAN_CHUNK_MINUTES = 60;
+/**
+ * Age from which the reconciler deletes a sealed chunk no state references (collectStateChunks): a day, as
+ * that age is the reconciler host's clock against the API server's creation time, and only a skew of
+ * nearly a day between them could let it delete a chunk a write is about to reference.
+ */
+export const ORPHAN_CHUNK_MINUTES = 24 * 60;
 
 /** What a write needs before it can be asked again on the version `at`. */
 interface Need {
@@ -222,7 +240,15 @@ export async function updateState(
             }
             result = next ?? state;
             if (!next) return undefined;
-            const write = encodeStateWrite(next, current.data, loadedChunk, reusable);
+            let write: StateWrite;
+            try {
+              write = encodeStateWrite(next, current.data, loadedChunk, reusable);
+            } catch (e: unknown) {
+              // A chunk of `current` this process no longer holds (read long ago): loaded, not sealed again.
+              if (!(e instanceof MissingSealedChunks)) throw e;
+              need = { at: current, load: e.names };
+              throw NEED;
+            }
             if (write.create.length > 0) {
               need = { at: current, create: write.create };
               throw NEED;
@@ -233,7 +259,11 @@ export async function updateState(
           known,
         );
       } catch (e: unknown) {
-        if (e !== NEED || !need || round >= MAX_NEED_ROUNDS) throw e;
+        if (e !== NEED || !need) throw e;
+        if (round >= MAX_NEED_ROUNDS)
+          throw new ConflictError(
+            `the state of gateway '${gateway}' kept changing while this write loaded or created its chunks; try again`,
+          );
         const { at, load, create } = need;
         // A chunk gone means `at` is no longer the state: the next attempt reads it again.
         known = load && !(await loadChunks(cluster, namespace, load)) ? undefined : at;
@@ -249,9 +279,12 @@ export async function updateState(
     throw e;
   }
   if (!result) throw new NotFoundError(`gateway '${gateway}' does not exist`);
-  // The chunks the written state no longer references (those it replaced, or this write's own from an
-  // attempt that lost): nobody can reference them any more, since every write is conditional on a version.
-  const referenced = new Set(stored && stored.write.chunks);
+  // The chunks the current state (the one written, or the one read when there was nothing to change) does
+  // not reference: those the write replaced, and this write's own from an attempt that lost. No later state
+  // can reference them: a write references only its base's chunks and the ones it created itself. (Not the
+  // chunks of the last `mutate` call's write: when an earlier attempt landed without its answer, the last
+  // call reads that attempt's state and changes nothing, and its chunks are the current ones.)
+  const referenced = new Set(sealedChunkNames(written.data));
   const dropped = [
     ...(stored ? sealedChunkNames(stored.base.data) : []),
     ...[...created.values()].map((c) => c.name),
@@ -274,7 +307,14 @@ async function createChunks(
 ): Promise<void> {
   await Promise.all(
     chunks.map(async ({ name, text }) => {
-      await cluster.create(stateChunkConfigMap(namespace, name, text));
+      try {
+        await cluster.create(stateChunkConfigMap(namespace, name, text));
+      } catch (e: unknown) {
+        // A create retried after its answer was lost finds its own object: the name is this write's alone.
+        if (!(e instanceof ConflictError)) throw e;
+        const existing = await cluster.readConfigMap(namespace, name);
+        if (existing?.data[SEALED_CHUNK_KEY] !== text) throw e;
+      }
       keepChunkText(name, text);
       created.set(text, { name, at: Date.now() });
     }),
@@ -310,10 +350,16 @@ export async function collectStateChunks(
   if (!state) return [];
   const referenced = new Set(sealedChunkNames(state.data));
   const old = (o: KubeObject) => {
-    const created = Date.parse(String(o.metadata.creationTimestamp ?? ''));
+    const stamp = o.metadata.creationTimestamp;
+    const created = stamp === undefined ? Number.NaN : new Date(stamp).getTime();
     return Number.isFinite(created) && now - created > ORPHAN_CHUNK_MINUTES * 60_000;
   };
-  const orphans = (await cluster.list('ConfigMap', namespace, ''))
+  const chunks = await cluster.list(
+    'ConfigMap',
+    namespace,
+    `${K8S_LABELS.component}=${STATE_CHUNK_COMPONENT}`,
+  );
+  const orphans = chunks
     .filter((o) => isSealedChunkName(o.metadata.name) && !referenced.has(o.metadata.name) && old(o))
     .map((o) => o.metadata.name);
   await deleteChunks(cluster, namespace, orphans);

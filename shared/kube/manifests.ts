@@ -31,6 +31,7 @@ import {
   namespaceOf,
   portMappingServiceName,
   POD_SECURITY,
+  STATE_CHUNK_COMPONENT,
 } from '../model/names.js';
 import type { RollLedger } from '../model/roll-ledger.js';
 import { rollLedgerData } from '../model/roll-ledger.js';
@@ -140,7 +141,21 @@ export function buildStatusConfigMap(gateway: string, labelDomain: string): Kube
  */
 export function stateChunkConfigMap(namespace: string, name: string, text: string): KubeObject {
   return checked(
-    new ConfigMap({ metadata: { name, namespace }, immutable: true, data: { [SEALED_CHUNK_KEY]: text } }),
+    new ConfigMap({
+      metadata: {
+        name,
+        namespace,
+        // The domain-independent labels only: the state's writers do not know the deployment's LABEL_DOMAIN.
+        labels: {
+          [K8S_LABELS.name]: APP_NAME,
+          [K8S_LABELS.managedBy]: MANAGED_BY,
+          [K8S_LABELS.partOf]: MANAGED_BY,
+          [K8S_LABELS.component]: STATE_CHUNK_COMPONENT,
+        },
+      },
+      immutable: true,
+      data: { [SEALED_CHUNK_KEY]: text },
+    }),
   );
 }
 

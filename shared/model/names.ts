@@ -158,7 +158,11 @@ export const K8S_LABELS = Object.freeze({
   instance: 'app.kubernetes.io/instance',
   managedBy: 'app.kubernetes.io/managed-by',
   partOf: 'app.kubernetes.io/part-of',
+  component: 'app.kubernetes.io/component',
 });
+
+/** `app.kubernetes.io/component` of the state's sealed chunks: how the reconciler lists them. */
+export const STATE_CHUNK_COMPONENT = 'state-chunk';
 
 /** Labels and annotations under the deployment's LABEL_DOMAIN (e.g. `vpn.aks-gateways.io/gateway`). */
 export function domainKeys(labelDomain: string) {

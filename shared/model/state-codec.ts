@@ -447,17 +447,17 @@ export interface StateWrite {
 }
 
 /**
- * How `base` (the state's data the write replaces, loaded) stores its sealed clients: the records of each
- * chunk, undefined for a chunk the caller could not give.
+ * How `base` (the state's data the write replaces) stores its sealed clients: the records of each chunk.
+ * MissingSealedChunks when the caller does not give one (load it: sealing it again would cost a chunk).
  */
 function baseChunks(
   base: Readonly<Record<string, string>> | undefined,
   texts: SealedChunkTexts,
-): { readonly name: string; readonly records: readonly ClientRecord[] | undefined }[] {
-  return (base ? sealedChunkNames(base) : []).map((name, i) => {
-    const text = texts(name);
-    return { name, records: text === undefined ? undefined : sealedRecords(name, text, i * CHUNK_SIZE) };
-  });
+): { readonly name: string; readonly records: readonly ClientRecord[] }[] {
+  const names = base ? sealedChunkNames(base) : [];
+  const missing = names.filter((name) => texts(name) === undefined);
+  if (missing.length > 0) throw new MissingSealedChunks(missing);
+  return names.map((name, i) => ({ name, records: sealedRecords(name, texts(name) ?? '', i * CHUNK_SIZE) }));
 }
 
 const sameRecord = (a: ClientRecord, b: ClientRecord | undefined) =>

@@ -425,23 +425,31 @@ async function copyObjects(from: string, to: string): Promise<void> {
   }
 }
 
-/** Checks the invariants on what the host stored (a copy of its cluster files, its secret files). */
-async function check(round: number): Promise<void> {
+/** Runs `read` on a copy of the cluster files the host stored (the host's own files stay as they are). */
+async function onStoredCluster<T>(read: (cluster: EmbeddedCluster) => Promise<T>): Promise<T> {
   const copy = await mkdtemp(join(tmpdir(), 'avg-crash-check-'));
   await copyObjects(join(dataDir, 'cluster'), copy);
   const cluster = await EmbeddedCluster.open({ dataDir: copy });
   try {
-    const found = await checkInvariants({
-      cluster,
-      labelDomain: loadConfig({}).LABEL_DOMAIN,
-      secretsDir: join(dataDir, 'secrets'),
-      acknowledged: ledger,
-    });
-    for (const v of found) record(round, v);
+    return await read(cluster);
   } finally {
     await cluster.close();
     await rm(copy, { recursive: true, force: true });
   }
+}
+
+/** The invariants of what the host stored (its cluster files, its secret files). */
+const violationsOf = (cluster: EmbeddedCluster, acknowledged?: AcknowledgedWrites) =>
+  checkInvariants({
+    cluster,
+    labelDomain: loadConfig({}).LABEL_DOMAIN,
+    secretsDir: join(dataDir, 'secrets'),
+    ...(acknowledged ? { acknowledged } : {}),
+  });
+
+/** Checks the invariants on what the host stored and records what is violated. */
+async function check(round: number): Promise<void> {
+  for (const v of await onStoredCluster((cluster) => violationsOf(cluster, ledger))) record(round, v);
 }
 
 beforeAll(async () => {
@@ -617,16 +625,8 @@ describe('the sandbox host killed (SIGKILL) at every write of the issue that sea
             expect([201, 409], again.body).toContain(again.status);
             host.child.kill('SIGTERM');
             await host.exited;
-            const copy = await mkdtemp(join(tmpdir(), 'avg-crash-seal-check-'));
-            await copyObjects(join(dataDir, 'cluster'), copy);
-            const cluster = await EmbeddedCluster.open({ dataDir: copy });
-            try {
-              const found = await checkInvariants({
-                cluster,
-                labelDomain: loadConfig({}).LABEL_DOMAIN,
-                secretsDir: join(dataDir, 'secrets'),
-              });
-              expect(found, `${k}:${point}`).toStrictEqual([]);
+            await onStoredCluster(async (cluster) => {
+              expect(await violationsOf(cluster), `${k}:${point}`).toStrictEqual([]);
               const state = await readStoredState(cluster, 'big');
               expect(state?.clients.map((c) => [c.name, c.status]).at(-1)).toStrictEqual(['c255', 'active']);
               const sealed = sealedChunkNames((await cluster.readConfigMap('vpn-big', 'state'))?.data ?? {});
@@ -638,10 +638,7 @@ describe('the sandbox host killed (SIGKILL) at every write of the issue that sea
               // (the retry makes its own): the reconciler collects it once old.
               figuresOfSeal.orphans += chunks.length - 1;
               expect(chunks.length).toBeLessThanOrEqual(2);
-            } finally {
-              await cluster.close();
-              await rm(copy, { recursive: true, force: true });
-            }
+            });
           }
         console.log(
           `seal crash test: ${figuresOfSeal.rounds} rounds, ${figuresOfSeal.kills} kills (each write of the ` +

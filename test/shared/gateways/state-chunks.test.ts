@@ -14,6 +14,8 @@ import {
   updateState,
 } from '../../../shared/gateways/gateway-state.js';
 import { putGateway } from '../../../shared/gateways/gateways.js';
+import { ConflictError } from '../../../shared/errors.js';
+import { stateChunkConfigMap } from '../../../shared/kube/manifests.js';
 import { reconcileGateway } from '../../../shared/gateways/reconcile.js';
 import type { ClusterPort } from '../../../shared/model/cluster-port.js';
 import type { ClientRecord, GatewayState } from '../../../shared/model/gateway.js';
@@ -109,6 +111,46 @@ describe('the state in sealed chunks', () => {
     );
   });
 
+  it('keeps the chunk of a write that landed without its answer (the retry of the replace got 409)', async () => {
+    const h = await gatewayWith(255);
+    // GIVEN a replace of the state that lands, but whose answer is lost: the retry of the same replace
+    // (the same resourceVersion) is refused with 409, and the next read finds the write already made
+    const replace = h.cluster.replaceConfigMap.bind(h.cluster);
+    let lose = true;
+    h.cluster.replaceConfigMap = async (ns, name, data, rv) => {
+      const written = await replace(ns, name, data, rv);
+      if (name === 'state' && lose) {
+        lose = false;
+        throw new ConflictError(`ConfigMap ${ns}/${name} was modified (a retry of a write that landed)`);
+      }
+      return written;
+    };
+    // WHEN the 256th client (which seals the first chunk) is written
+    await updateState(h.deps.cluster, 'gw', addClients(255, 256));
+    // THEN the chunk the state references exists, and a process without it cached reads the gateway whole
+    expect(await chunkObjects(h.cluster)).toStrictEqual(await referenced(h.cluster));
+    expect(await referenced(h.cluster)).toHaveLength(1);
+    vi.resetModules();
+    const cold = await import('../../../shared/gateways/gateway-state.js');
+    expect((await cold.findState(h.deps.cluster, 'gw'))?.clients).toHaveLength(256);
+  });
+
+  it('takes a chunk create retried after its answer was lost (409: it exists) as made', async () => {
+    const h = await gatewayWith(255);
+    const create = h.cluster.create.bind(h.cluster);
+    let lose = true;
+    h.cluster.create = async (object) => {
+      await create(object);
+      if (object.metadata.name.startsWith('state-chunk-') && lose) {
+        lose = false;
+        throw new ConflictError(`ConfigMap ${object.metadata.name} already exists`);
+      }
+    };
+    await updateState(h.deps.cluster, 'gw', addClients(255, 256));
+    expect(await chunkObjects(h.cluster)).toStrictEqual(await referenced(h.cluster));
+    expect((await readStoredState(h.cluster, 'gw'))?.clients).toHaveLength(256);
+  });
+
   it('lands two writers racing to fill a chunk, and deletes the chunk of the one that lost', async () => {
     const h = await gatewayWith(255);
     // GIVEN two requests that both read the state at 255 clients before either writes
@@ -185,14 +227,13 @@ describe('the state in sealed chunks', () => {
     const h = await gatewayWith(300);
     const [kept] = await referenced(h.cluster);
     const orphan = 'state-chunk-0123456789abcdef-01234567';
+    const made = stateChunkConfigMap(NS, orphan, 'H4sI');
     await h.cluster.create({
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: { name: orphan, namespace: NS, creationTimestamp: '2026-01-01T00:00:00Z' },
-      data: {},
+      ...made,
+      metadata: { ...made.metadata, creationTimestamp: '2026-01-01T00:00:00Z' },
     });
     const young = 'state-chunk-0123456789abcdef-89abcdef';
-    await h.cluster.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: young, namespace: NS } });
+    await h.cluster.create(stateChunkConfigMap(NS, young, 'H4sI'));
     const report = await reconcileGateway(h.deps, 'gw');
     expect(report.errors).toStrictEqual([]);
     const left = await chunkObjects(h.cluster);
