@@ -285,9 +285,9 @@ async function useCaseRows(): Promise<void> {
     // The filler's CCD entries too (whatever the gateway's CCD layout), so the CCD ConfigMaps an issue or a
     // revoke patches hold what a real gateway of 2,010 clients would.
     await convergeCcd(deps, 'big');
-    // What grows with the state's size whatever the code does: the kube-apiserver storing the state
-    // ConfigMap (written whole by every decision; ~42 bytes per client, compressed), measured as one
-    // conditional replace that changes it. The change must be real: the API server does not store a
+    // The kube-apiserver storing the state ConfigMap (written whole by every decision: at 2,010 clients its
+    // full chunks are sealed in ConfigMaps of their own, so it holds the 218 clients after them), measured
+    // as one conditional replace that changes it. The change must be real: the API server does not store a
     // replace that changes nothing, which would measure a no-op. Here meta.json's JSON layout alternates.
     let layout = 0;
     const write = (g: string) => async () => {

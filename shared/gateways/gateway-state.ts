@@ -6,7 +6,7 @@ import { ConflictError, InternalError, NotFoundError } from '../errors.js';
 import type { ClusterPort, KubeObject, VersionedData } from '../model/cluster-port.js';
 import type { GatewayDeps } from './deps.js';
 import { writeCcdEntries } from './ccd.js';
-import type { SealedChunk, StateWrite } from '../model/state-codec.js';
+import type { SealedChunk, SealedChunkTexts, StateWrite } from '../model/state-codec.js';
 import {
   MissingSealedChunks,
   SEALED_CHUNK_KEY,
@@ -72,28 +72,46 @@ function keepChunkText(name: string, text: string): void {
   chunkTexts.set(name, text);
 }
 
-/** Reads sealed chunks into chunkTexts; false when one of them no longer exists. */
+/**
+ * Reads sealed chunks into chunkTexts and into `pinned` (the caller's own, which no other request's loads
+ * can evict before the caller uses them); false when one of them no longer exists.
+ */
 async function loadChunks(
   cluster: ClusterPort,
   namespace: string,
   names: readonly string[],
+  pinned: Map<string, string>,
 ): Promise<boolean> {
   const read = await Promise.all(names.map((name) => cluster.readConfigMap(namespace, name)));
   return read.every((cm, i) => {
     const text = cm?.data[SEALED_CHUNK_KEY];
-    if (text !== undefined) keepChunkText(names[i] ?? '', text);
+    if (text !== undefined) {
+      keepChunkText(names[i] ?? '', text);
+      pinned.set(names[i] ?? '', text);
+    }
     return text !== undefined;
   });
 }
 
+/** The texts a request loaded itself first, then the host's. */
+const textsOf =
+  (pinned: ReadonlyMap<string, string>): SealedChunkTexts =>
+  (name) =>
+    pinned.get(name) ?? loadedChunk(name);
+
 /** The state of a version; MissingSealedChunks when a sealed chunk it references is not loaded yet. */
-function parsed(cm: VersionedData): GatewayState {
+function parsed(cm: VersionedData, texts: SealedChunkTexts = loadedChunk): GatewayState {
   const known = states.get(cm);
   if (known) return known;
   const same = recent.get(cm.resourceVersion);
   if (same && sameData(same.cm.data, cm.data)) return remember(same.state, cm);
-  return remember(parseStateConfigMapData(cm.data, loadedChunk), cm);
+  return remember(parseStateConfigMapData(cm.data, texts), cm);
 }
+
+const missingChunks = (names: readonly string[]) =>
+  new InternalError(
+    `the gateway state ConfigMap references sealed chunk(s) that do not exist: ${names.join(', ')}`,
+  );
 
 /**
  * Reads of the state that find a sealed chunk gone before the state is unreadable: a chunk is deleted only
@@ -104,6 +122,7 @@ const MAX_STATE_READS = 4;
 /** The gateway's state, or undefined when the gateway does not exist. */
 export async function findState(cluster: ClusterPort, gateway: string): Promise<GatewayState | undefined> {
   const namespace = namespaceOf(gateway);
+  const pinned = new Map<string, string>();
   for (let read = 1; ; read += 1) {
     const cm = await cluster.readConfigMap(namespace, OBJECTS.state);
     if (!cm) return undefined;
@@ -111,16 +130,13 @@ export async function findState(cluster: ClusterPort, gateway: string): Promise<
     // Twice at most on one version: the chunks it lacks are loaded in between.
     for (let attempt = 0; attempt < 2; attempt += 1)
       try {
-        return parsed(cm);
+        return parsed(cm, textsOf(pinned));
       } catch (e: unknown) {
         if (!(e instanceof MissingSealedChunks)) throw e;
         missing = e.names;
-        if (!(await loadChunks(cluster, namespace, missing))) break;
+        if (!(await loadChunks(cluster, namespace, missing, pinned))) break;
       }
-    if (read >= MAX_STATE_READS)
-      throw new InternalError(
-        `the gateway state ConfigMap references sealed chunk(s) that do not exist: ${missing.join(', ')}`,
-      );
+    if (read >= MAX_STATE_READS) throw missingChunks(missing);
   }
 }
 
@@ -203,28 +219,31 @@ export async function updateState(
     return chunk && Date.now() - chunk.at < CHUNK_REUSE_MS ? chunk.name : undefined;
   };
   let known = options.from && versions.get(options.from);
+  // The chunks this write loaded itself, and the version on which a chunk was last found missing.
+  const pinned = new Map<string, string>();
+  const texts = textsOf(pinned);
+  let missingAt: string | undefined;
+  // Every version a `mutate` call wrote on (an attempt that landed without its answer among them).
+  const bases: VersionedData[] = [];
   let result: GatewayState | undefined;
   // What `mutate` threw (e.g. a NotFoundError for a client) goes to the caller as it is.
   let refusal: unknown;
   let need: Need | undefined;
-  let stored: { readonly base: VersionedData; readonly write: StateWrite } | undefined;
   let written: VersionedData | undefined;
   try {
     for (let round = 1; !written; round += 1) {
       need = undefined;
-      stored = undefined;
       try {
         written = await cluster.updateConfigMap(
           namespace,
           OBJECTS.state,
           (current) => {
             need = undefined;
-            stored = undefined;
             // A version this process read or wrote (the request's own, or the last write of another
             // request of this host) is not decoded again.
             let state: GatewayState;
             try {
-              state = parsed(current);
+              state = parsed(current, texts);
             } catch (e: unknown) {
               if (!(e instanceof MissingSealedChunks)) throw e;
               need = { at: current, load: e.names };
@@ -242,7 +261,7 @@ export async function updateState(
             if (!next) return undefined;
             let write: StateWrite;
             try {
-              write = encodeStateWrite(next, current.data, loadedChunk, reusable);
+              write = encodeStateWrite(next, current.data, texts, reusable);
             } catch (e: unknown) {
               // A chunk of `current` this process no longer holds (read long ago): loaded, not sealed again.
               if (!(e instanceof MissingSealedChunks)) throw e;
@@ -253,20 +272,27 @@ export async function updateState(
               need = { at: current, create: write.create };
               throw NEED;
             }
-            stored = { base: current, write };
+            bases.push(current);
             return write.data;
           },
           known,
         );
       } catch (e: unknown) {
-        if (e !== NEED || !need) throw e;
+        // Set by the `mutate` call that threw NEED (a closure: not narrowed by what precedes the call).
+        const pending = need as Need | undefined;
+        if (e !== NEED || !pending) throw e;
         if (round >= MAX_NEED_ROUNDS)
           throw new ConflictError(
             `the state of gateway '${gateway}' kept changing while this write loaded or created its chunks; try again`,
           );
-        const { at, load, create } = need;
-        // A chunk gone means `at` is no longer the state: the next attempt reads it again.
-        known = load && !(await loadChunks(cluster, namespace, load)) ? undefined : at;
+        const { at, load, create } = pending;
+        // A chunk gone means `at` is no longer the state (the next attempt reads it again), unless it goes
+        // missing twice on the same version: then the state references a chunk that does not exist.
+        if (load && !(await loadChunks(cluster, namespace, load, pinned))) {
+          if (missingAt === at.resourceVersion) throw missingChunks(load);
+          missingAt = at.resourceVersion;
+          known = undefined;
+        } else known = at;
         if (create) await createChunks(cluster, namespace, create, created);
       }
     }
@@ -280,19 +306,20 @@ export async function updateState(
   }
   if (!result) throw new NotFoundError(`gateway '${gateway}' does not exist`);
   // The chunks the current state (the one written, or the one read when there was nothing to change) does
-  // not reference: those the write replaced, and this write's own from an attempt that lost. No later state
-  // can reference them: a write references only its base's chunks and the ones it created itself. (Not the
-  // chunks of the last `mutate` call's write: when an earlier attempt landed without its answer, the last
-  // call reads that attempt's state and changes nothing, and its chunks are the current ones.)
+  // not reference, among those of the versions this write wrote on (the ones it replaced, an attempt that
+  // landed without its answer included) and the ones it created: no later state can reference them, as a
+  // write references only its base's chunks and the ones it created itself. (Not "the chunks of the last
+  // write": when an earlier attempt landed without its answer, the last call reads that attempt's state and
+  // changes nothing, and its chunks are the current ones.)
   const referenced = new Set(sealedChunkNames(written.data));
-  const dropped = [
-    ...(stored ? sealedChunkNames(stored.base.data) : []),
+  const dropped = new Set([
+    ...bases.flatMap((base) => sealedChunkNames(base.data)),
     ...[...created.values()].map((c) => c.name),
-  ];
+  ]);
   await deleteChunks(
     cluster,
     namespace,
-    dropped.filter((name) => !referenced.has(name)),
+    [...dropped].filter((name) => !referenced.has(name)),
   );
   // The next write of this request can start from here.
   remember(result, written);

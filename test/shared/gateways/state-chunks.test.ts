@@ -135,6 +135,48 @@ describe('the state in sealed chunks', () => {
     expect((await cold.findState(h.deps.cluster, 'gw'))?.clients).toHaveLength(256);
   });
 
+  it('deletes the chunks an attempt that landed without its answer replaced, when the retry changes more', async () => {
+    const h = await gatewayWith(300);
+    await updateState(h.deps.cluster, 'gw', revokeClients(Array.from({ length: 64 }, (_, k) => k)));
+    const [before] = await referenced(h.cluster);
+    const replace = h.cluster.replaceConfigMap.bind(h.cluster);
+    let lose = true;
+    h.cluster.replaceConfigMap = async (ns, name, data, rv) => {
+      const written = await replace(ns, name, data, rv);
+      if (name === 'state' && lose) {
+        lose = false;
+        throw new ConflictError(`ConfigMap ${ns}/${name} was modified (a retry of a write that landed)`);
+      }
+      return written;
+    };
+    // WHEN a write that seals chunk 000 again (the 65th change) lands without its answer, and the retry
+    // on the landed state still has something to change (here: the CRL number, raised on every call)
+    await updateState(h.deps.cluster, 'gw', (s) => ({
+      ...revokeClients([64])(s),
+      crl: { ...s.crl, number: s.crl.number + 1 },
+    }));
+    // THEN the chunk replaced by the landed attempt is gone, the new one is the only chunk, and it reads
+    const now = await referenced(h.cluster);
+    expect(now).toHaveLength(1);
+    expect(now).not.toContain(before);
+    expect(await chunkObjects(h.cluster)).toStrictEqual(now);
+    const state = await readStoredState(h.cluster, 'gw');
+    expect(state?.clients.filter((c) => c.status === 'revoked')).toHaveLength(65);
+  });
+
+  it('answers an internal error, not a conflict, when the state references a chunk that does not exist', async () => {
+    const h = await gatewayWith(300);
+    const [chunk] = await referenced(h.cluster);
+    await h.cluster.delete({ kind: 'ConfigMap', namespace: NS, name: chunk ?? '' });
+    vi.resetModules();
+    const cold = await import('../../../shared/gateways/gateway-state.js');
+    const { InternalError } = await import('../../../shared/errors.js');
+    await expect(cold.findState(h.deps.cluster, 'gw')).rejects.toBeInstanceOf(InternalError);
+    await expect(cold.updateState(h.deps.cluster, 'gw', revokeClients([1]))).rejects.toBeInstanceOf(
+      InternalError,
+    );
+  });
+
   it('takes a chunk create retried after its answer was lost (409: it exists) as made', async () => {
     const h = await gatewayWith(255);
     const create = h.cluster.create.bind(h.cluster);
