@@ -24,6 +24,7 @@ import { StepCrash, StepFaults } from '../../fakes/step-faults.js';
 import type { CrashPoint } from '../../fakes/step-faults.js';
 import { readStoredState } from '../../support/stored-state.js';
 import { makeHarness } from './harness.js';
+import type { MemoryCluster } from '../../fakes/memory-cluster.js';
 
 const NS = 'vpn-gw';
 
@@ -71,6 +72,23 @@ async function gatewayWith(clients: number) {
   return h;
 }
 
+/**
+ * The next replace of the state lands, but its answer is lost: the adapter's retry of the same replace (the
+ * same resourceVersion) is refused with 409, and its next read finds the write already made.
+ */
+function loseNextStateAnswer(cluster: MemoryCluster): void {
+  const replace = cluster.replaceConfigMap.bind(cluster);
+  let lose = true;
+  cluster.replaceConfigMap = async (ns, name, data, rv) => {
+    const written = await replace(ns, name, data, rv);
+    if (name === 'state' && lose) {
+      lose = false;
+      throw new ConflictError(`ConfigMap ${ns}/${name} was modified (a retry of a write that landed)`);
+    }
+    return written;
+  };
+}
+
 describe('the state in sealed chunks', () => {
   it('seals a chunk when it fills, keeps the state object small, and reads the same clients without the process caches', async () => {
     // GIVEN a gateway at 255 clients (all inline)
@@ -115,16 +133,7 @@ describe('the state in sealed chunks', () => {
     const h = await gatewayWith(255);
     // GIVEN a replace of the state that lands, but whose answer is lost: the retry of the same replace
     // (the same resourceVersion) is refused with 409, and the next read finds the write already made
-    const replace = h.cluster.replaceConfigMap.bind(h.cluster);
-    let lose = true;
-    h.cluster.replaceConfigMap = async (ns, name, data, rv) => {
-      const written = await replace(ns, name, data, rv);
-      if (name === 'state' && lose) {
-        lose = false;
-        throw new ConflictError(`ConfigMap ${ns}/${name} was modified (a retry of a write that landed)`);
-      }
-      return written;
-    };
+    loseNextStateAnswer(h.cluster);
     // WHEN the 256th client (which seals the first chunk) is written
     await updateState(h.deps.cluster, 'gw', addClients(255, 256));
     // THEN the chunk the state references exists, and a process without it cached reads the gateway whole
@@ -139,16 +148,7 @@ describe('the state in sealed chunks', () => {
     const h = await gatewayWith(300);
     await updateState(h.deps.cluster, 'gw', revokeClients(Array.from({ length: 64 }, (_, k) => k)));
     const [before] = await referenced(h.cluster);
-    const replace = h.cluster.replaceConfigMap.bind(h.cluster);
-    let lose = true;
-    h.cluster.replaceConfigMap = async (ns, name, data, rv) => {
-      const written = await replace(ns, name, data, rv);
-      if (name === 'state' && lose) {
-        lose = false;
-        throw new ConflictError(`ConfigMap ${ns}/${name} was modified (a retry of a write that landed)`);
-      }
-      return written;
-    };
+    loseNextStateAnswer(h.cluster);
     // WHEN a write that seals chunk 000 again (the 65th change) lands without its answer, and the retry
     // on the landed state still has something to change (here: the CRL number, raised on every call)
     await updateState(h.deps.cluster, 'gw', (s) => ({
