@@ -400,10 +400,15 @@ function sealedRecords(name: string, text: string, offset: number): readonly Cli
   return records;
 }
 
-function decodeSealed(sealed: Sealed, texts: SealedChunkTexts): ClientRecord[] {
-  const missing = sealed.chunks.filter((name) => texts(name) === undefined);
+/** The records of each of the sealed chunks `names`; MissingSealedChunks when `texts` lacks any. */
+function chunksRecords(names: readonly string[], texts: SealedChunkTexts): (readonly ClientRecord[])[] {
+  const missing = names.filter((name) => texts(name) === undefined);
   if (missing.length > 0) throw new MissingSealedChunks(missing);
-  const clients = sealed.chunks.flatMap((name, i) => sealedRecords(name, texts(name) ?? '', i * CHUNK_SIZE));
+  return names.map((name, i) => sealedRecords(name, texts(name) ?? '', i * CHUNK_SIZE));
+}
+
+function decodeSealed(sealed: Sealed, texts: SealedChunkTexts): ClientRecord[] {
+  const clients = chunksRecords(sealed.chunks, texts).flat();
   let last = -1;
   for (const [index, tuple] of sealed.changes) {
     if (index <= last || index >= clients.length)
@@ -455,9 +460,8 @@ function baseChunks(
   texts: SealedChunkTexts,
 ): { readonly name: string; readonly records: readonly ClientRecord[] }[] {
   const names = base ? sealedChunkNames(base) : [];
-  const missing = names.filter((name) => texts(name) === undefined);
-  if (missing.length > 0) throw new MissingSealedChunks(missing);
-  return names.map((name, i) => ({ name, records: sealedRecords(name, texts(name) ?? '', i * CHUNK_SIZE) }));
+  const records = chunksRecords(names, texts);
+  return names.map((name, i) => ({ name, records: records[i] ?? [] }));
 }
 
 const sameRecord = (a: ClientRecord, b: ClientRecord | undefined) =>
