@@ -6,7 +6,7 @@ import { ConflictError, InternalError, NotFoundError } from '../errors.js';
 import type { ClusterPort, KubeObject, VersionedData } from '../model/cluster-port.js';
 import type { GatewayDeps } from './deps.js';
 import { writeCcdEntries } from './ccd.js';
-import type { SealedChunk, SealedChunkTexts, StateWrite } from '../model/state-codec.js';
+import type { SealedChunk, SealedChunkTexts } from '../model/state-codec.js';
 import {
   MissingSealedChunks,
   SEALED_CHUNK_KEY,
@@ -239,16 +239,20 @@ export async function updateState(
           OBJECTS.state,
           (current) => {
             need = undefined;
+            // A chunk of `current` this process does not hold (read by another host, or long ago): loaded
+            // and asked again, never decided without (nor sealed again, which would cost a chunk).
+            const loading = <T>(step: () => T): T => {
+              try {
+                return step();
+              } catch (e: unknown) {
+                if (!(e instanceof MissingSealedChunks)) throw e;
+                need = { at: current, load: e.names };
+                throw NEED;
+              }
+            };
             // A version this process read or wrote (the request's own, or the last write of another
             // request of this host) is not decoded again.
-            let state: GatewayState;
-            try {
-              state = parsed(current, texts);
-            } catch (e: unknown) {
-              if (!(e instanceof MissingSealedChunks)) throw e;
-              need = { at: current, load: e.names };
-              throw NEED;
-            }
+            const state = loading(() => parsed(current, texts));
             let next: GatewayState | undefined;
             try {
               if (!options.duringDeletion) requireNotDeleting(state);
@@ -259,15 +263,7 @@ export async function updateState(
             }
             result = next ?? state;
             if (!next) return undefined;
-            let write: StateWrite;
-            try {
-              write = encodeStateWrite(next, current.data, texts, reusable);
-            } catch (e: unknown) {
-              // A chunk of `current` this process no longer holds (read long ago): loaded, not sealed again.
-              if (!(e instanceof MissingSealedChunks)) throw e;
-              need = { at: current, load: e.names };
-              throw NEED;
-            }
+            const write = loading(() => encodeStateWrite(next, current.data, texts, reusable));
             if (write.create.length > 0) {
               need = { at: current, create: write.create };
               throw NEED;
